@@ -1,0 +1,122 @@
+//! The admin read API: `GET /v1/channels` and `GET /v1/channels/{channel}/events`.
+//!
+//! Without an `admin_token` in the config these routes answer 404, as if they did not
+//! exist: an admin surface nobody configured should not even be discoverable.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use warp::{Filter, Reply};
+
+use crate::api_error::{json_ok, ApiError};
+use crate::server::Relay;
+
+/// Most events one `events` request returns.
+pub const MAX_EVENTS_PER_PAGE: usize = 1000;
+/// Events returned when `limit` is absent.
+pub const DEFAULT_EVENTS_PER_PAGE: usize = 100;
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ChannelInfo {
+    name: String,
+    scheme: &'static str,
+    head: u64,
+    earliest: u64,
+    groups: Vec<GroupInfo>,
+}
+
+#[derive(Serialize)]
+struct GroupInfo {
+    name: String,
+    cursor: u64,
+    lag: u64,
+}
+
+/// Checks the admin bearer token; 404 when the admin API is disabled.
+pub fn authorize(relay: &Relay, auth: Option<&str>) -> Result<(), ApiError> {
+    let Some(tokens) = &relay.config.server.admin_token else {
+        return Err(ApiError::not_found());
+    };
+    match auth.and_then(bearer) {
+        Some(t) if tokens.matches(t) => Ok(()),
+        Some(_) => Err(ApiError::unauthorized("the admin token is not valid")),
+        None => Err(ApiError::unauthorized("send Authorization: Bearer <admin_token>")),
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+pub fn routes(
+    relay: Arc<Relay>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let auth = warp::header::optional::<String>("authorization");
+    let list = {
+        let relay = relay.clone();
+        warp::path!("v1" / "channels")
+            .and(warp::get())
+            .and(auth)
+            .map(move |auth: Option<String>| reply(channels(&relay, auth.as_deref())))
+    };
+    let events = warp::path!("v1" / "channels" / String / "events")
+        .and(warp::get())
+        .and(auth)
+        .and(warp::query::<EventsQuery>().or(warp::any().map(|| EventsQuery { from: None, limit: None })).unify())
+        .map(move |channel: String, auth: Option<String>, q: EventsQuery| reply(events(&relay, &channel, auth.as_deref(), q)));
+    list.or(events).unify()
+}
+
+fn reply(r: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
+    r.unwrap_or_else(|e| e.into_response())
+}
+
+fn channels(relay: &Relay, auth: Option<&str>) -> Result<warp::reply::Response, ApiError> {
+    authorize(relay, auth)?;
+    let mut out = Vec::new();
+    for c in &relay.config.channels {
+        let head = relay.log.head(&c.name);
+        let groups = relay
+            .log
+            .groups(&c.name)
+            .map_err(|_| ApiError::unavailable())?
+            .into_iter()
+            .map(|(name, cursor)| GroupInfo { name, cursor, lag: head.saturating_sub(cursor) })
+            .collect();
+        out.push(ChannelInfo {
+            name: c.name.clone(),
+            scheme: c.verifier.kind.as_str(),
+            head,
+            earliest: relay.log.earliest(&c.name).map_err(|_| ApiError::unavailable())?,
+            groups,
+        });
+    }
+    Ok(json_ok(&serde_json::json!({ "channels": out })))
+}
+
+fn events(relay: &Relay, channel: &str, auth: Option<&str>, q: EventsQuery) -> Result<warp::reply::Response, ApiError> {
+    authorize(relay, auth)?;
+    if relay.config.channel(channel).is_none() {
+        return Err(ApiError::unknown_channel(channel));
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_EVENTS_PER_PAGE).min(MAX_EVENTS_PER_PAGE);
+    let from = q.from.unwrap_or(1);
+    let records = relay.log.read(channel, from, limit).map_err(|e| {
+        tracing::error!(channel, error = %e, "reading events failed");
+        ApiError::unavailable()
+    })?;
+    let events: Vec<_> = records.iter().map(|r| r.to_json()).collect();
+    Ok(json_ok(&serde_json::json!({
+        "events": events,
+        "head": relay.log.head(channel),
+        "earliest": relay.log.earliest(channel).map_err(|_| ApiError::unavailable())?,
+    })))
+}

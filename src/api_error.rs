@@ -1,0 +1,116 @@
+//! The relay's HTTP error vocabulary.
+//!
+//! Every refusal the relay sends is `{"error": "<code>", "message": "<text>"}` with one
+//! of the stable codes of the spec, so that scripts can branch on `error` while people
+//! read `message`. Messages are written here or by callers that know no secret: a
+//! signing secret or token never reaches this type (guarantee 7).
+
+use http::StatusCode;
+use serde::Serialize;
+
+/// A refusal with its HTTP status and stable code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Seconds for a `Retry-After` header (rate limiting).
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    }
+
+    pub fn unknown_channel(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_channel",
+            format!("no channel named {name:?} is configured"),
+        )
+    }
+
+    pub fn method_not_allowed(allowed: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this route accepts {allowed}"),
+        )
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body exceeds the limit of {limit} bytes"),
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "storage failure: the event was not stored; retry later",
+        )
+    }
+
+    /// The JSON body, as bytes.
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&Body {
+            error: self.code,
+            message: &self.message,
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl warp::Reply for ApiError {
+    fn into_response(self) -> warp::reply::Response {
+        let mut resp = http::Response::new(self.body().into());
+        *resp.status_mut() = self.status;
+        let headers = resp.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        if let Some(secs) = self.retry_after {
+            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+/// A JSON 200 response.
+pub fn json_ok<T: Serialize>(value: &T) -> warp::reply::Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut resp = http::Response::new(body.into());
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}

@@ -1,0 +1,362 @@
+//! Test harness shared by the integration tests: real `hookrelay` processes on
+//! `127.0.0.1:0` with temporary data directories, and a recording HTTP target.
+//!
+//! Readiness is always a signal, never a sleep: the relay prints
+//! `hookrelay listening on <url>` once it accepts connections, and waits in tests are
+//! "until this condition, or fail after a generous deadline".
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Upper bound for any wait in a test; reaching it is a failure, not a pass.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hookrelay")
+}
+
+/// A running relay process.
+pub struct RelayProc {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub base: String,
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl RelayProc {
+    /// Starts a relay whose config is `[server]` defaults plus `channels` (TOML with
+    /// `[[channel]]` tables), with `data_dir` in `dir`.
+    pub fn start(dir: &Path, server_extra: &str, channels: &str) -> RelayProc {
+        let config_path = dir.join("config.toml");
+        let data = dir.join("data");
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{server_extra}\n\n{channels}\n",
+            data.display().to_string()
+        );
+        std::fs::write(&config_path, text).expect("write config");
+        Self::start_with(dir, &config_path, &[])
+    }
+
+    /// Starts `hookrelay serve --config <path>` with extra arguments.
+    pub fn start_with(dir: &Path, config_path: &Path, extra: &[&str]) -> RelayProc {
+        let mut child = Command::new(bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(config_path)
+            .args(extra)
+            .env("HOOKRELAY_LOG", "hookrelay=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn relay");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        drain(child.stderr.take().expect("stderr"), stderr.clone());
+        let base = wait_for_line(child.stdout.take().expect("stdout"), "hookrelay listening on ")
+            .unwrap_or_else(|| panic!("relay did not become ready; stderr:\n{}", stderr.lock().map(|s| s.clone()).unwrap_or_default()));
+        let addr = base
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .parse()
+            .expect("address");
+        RelayProc { child, addr, base, dir: dir.to_path_buf(), config_path: config_path.to_path_buf(), stderr }
+    }
+
+    /// Starts again on the same config and data directory (a new port).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Assigning drops the old value, whose Drop reaps the already-dead child.
+        *self = Self::start_with(&self.dir, &self.config_path, &[]);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        self.base.replacen("http", "ws", 1)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.pid(), libc::SIGTERM);
+        }
+        wait_exit(&mut self.child)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for RelayProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for a child to exit, failing the test past the deadline.
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        assert!(start.elapsed() < DEADLINE, "process did not exit in time");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Copies a pipe into a shared string in the background.
+pub fn drain(pipe: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        let reader = BufReader::new(pipe);
+        for line in reader.lines().map_while(Result::ok) {
+            if let Ok(mut s) = into.lock() {
+                s.push_str(&line);
+                s.push('\n');
+            }
+        }
+    });
+}
+
+/// Reads lines until one starts with `prefix` and returns the rest of it; the rest of
+/// the pipe keeps draining in the background. None if the pipe closes or the deadline
+/// passes first.
+pub fn wait_for_line(pipe: impl std::io::Read + Send + 'static, prefix: &str) -> Option<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let prefix = prefix.to_string();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = String::new();
+        let mut sent = false;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if !sent {
+                        if let Some(rest) = line.trim_end().strip_prefix(&prefix) {
+                            let _ = tx.send(rest.to_string());
+                            sent = true;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    rx.recv_timeout(DEADLINE).ok()
+}
+
+/// A request the target received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    /// Path and query, as sent on the request line.
+    pub uri: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+
+    pub fn headers_named(&self, name: &str) -> Vec<Vec<u8>> {
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect()
+    }
+}
+
+type Responder = dyn Fn(&Received, usize) -> (u16, Vec<(String, String)>) + Send + Sync;
+
+/// A local HTTP service on 127.0.0.1:0 that records every request. The responder
+/// chooses the status from the request and its index (0-based, over all requests).
+pub struct Target {
+    pub addr: SocketAddr,
+    state: Arc<(Mutex<Vec<Received>>, Condvar)>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Target {
+    /// Answers 200 to everything.
+    pub fn ok() -> Target {
+        Self::with(|_, _| (200, vec![]))
+    }
+
+    pub fn with(responder: impl Fn(&Received, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static) -> Target {
+        Self::with_delay(Duration::ZERO, responder)
+    }
+
+    /// Like `with`, but each answer waits `delay` first (a slow service).
+    pub fn with_delay(
+        delay: Duration,
+        responder: impl Fn(&Received, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
+    ) -> Target {
+        use http_body_util::BodyExt;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let state: Arc<(Mutex<Vec<Received>>, Condvar)> = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let responder: Arc<Responder> = Arc::new(responder);
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind target");
+        let addr = listener.local_addr().expect("addr");
+        let st = state.clone();
+        runtime.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let st = st.clone();
+                let responder = responder.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let st = st.clone();
+                        let responder = responder.clone();
+                        async move {
+                            let method = req.method().to_string();
+                            let uri = req.uri().to_string();
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                                .collect();
+                            let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                            let rec = Received { method, uri, headers, body };
+                            if !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
+                            }
+                            let (status, extra) = {
+                                let (lock, cv) = &*st;
+                                let mut v = lock.lock().expect("lock");
+                                let idx = v.len();
+                                let answer = responder(&rec, idx);
+                                v.push(rec);
+                                cv.notify_all();
+                                answer
+                            };
+                            let mut resp = http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")));
+                            *resp.status_mut() = http::StatusCode::from_u16(status).expect("status");
+                            for (n, v) in extra {
+                                resp.headers_mut().insert(
+                                    http::HeaderName::from_bytes(n.as_bytes()).expect("name"),
+                                    http::HeaderValue::from_str(&v).expect("value"),
+                                );
+                            }
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
+        Target { addr, state, _runtime: runtime }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request so far, in arrival order (failed attempts included).
+    pub fn received(&self) -> Vec<Received> {
+        self.state.0.lock().expect("lock").clone()
+    }
+
+    /// Waits until `pred` holds for the recorded requests; panics past the deadline.
+    pub fn wait_until(&self, what: &str, pred: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let (lock, cv) = &*self.state;
+        let start = Instant::now();
+        let mut v = lock.lock().expect("lock");
+        while !pred(&v) {
+            let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_else(|| panic!("timed out waiting for: {what} (have {} requests)", v.len()));
+            v = cv.wait_timeout(v, left.min(Duration::from_millis(200))).expect("lock").0;
+        }
+        v.clone()
+    }
+
+    /// Waits for at least `n` requests.
+    pub fn wait_for(&self, n: usize) -> Vec<Received> {
+        self.wait_until(&format!("{n} requests"), |v| v.len() >= n)
+    }
+}
+
+/// Posts `body` to `url` signed for `kind`, with extra headers; returns status and JSON.
+pub fn post_signed(
+    url: &str,
+    kind: hookrelay::verify::SchemeKind,
+    secret: &str,
+    body: &[u8],
+    delivery_id: Option<&str>,
+    extra: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let secret = hookrelay::verify::Secret::for_scheme(kind, secret).expect("secret");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let mut headers: Vec<(String, String)> = hookrelay::verify::sign(kind, None, &secret, body, now, delivery_id)
+        .into_iter()
+        .map(|(n, v)| (n.as_str().to_string(), v))
+        .collect();
+    for (n, v) in extra {
+        headers.push((n.to_string(), v.to_string()));
+    }
+    post_raw(url, "POST", &headers, body)
+}
+
+/// reqwest is built without a default TLS provider; the binary installs ring at start
+/// and tests must do the same once per process.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A plain blocking HTTP request; returns status and parsed JSON (Null if not JSON).
+pub fn post_raw(url: &str, method: &str, headers: &[(String, String)], body: &[u8]) -> (u16, serde_json::Value) {
+    install_crypto();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client.request(http::Method::from_bytes(method.as_bytes()).expect("method"), url);
+        for (n, v) in headers {
+            req = req.header(n.as_str(), v.as_str());
+        }
+        let resp = req.body(body.to_vec()).send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.bytes().await.expect("body");
+        (status, serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null))
+    })
+}
+
+/// GET with an optional bearer token.
+pub fn get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let headers: Vec<(String, String)> = token.map(|t| ("authorization".to_string(), format!("Bearer {t}"))).into_iter().collect();
+    post_raw(url, "GET", &headers, b"")
+}
