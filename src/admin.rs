@@ -46,14 +46,19 @@ pub fn authorize(relay: &Relay, auth: Option<&str>) -> Result<(), ApiError> {
     match auth.and_then(bearer) {
         Some(t) if tokens.matches(t) => Ok(()),
         Some(_) => Err(ApiError::unauthorized("the admin token is not valid")),
-        None => Err(ApiError::unauthorized("send Authorization: Bearer <admin_token>")),
+        None => Err(ApiError::unauthorized(
+            "send Authorization: Bearer <admin_token>",
+        )),
     }
 }
 
 /// The token of an `Authorization: Bearer <token>` value.
 pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 pub fn routes(
@@ -70,8 +75,19 @@ pub fn routes(
     let events = warp::path!("v1" / "channels" / String / "events")
         .and(warp::get())
         .and(auth)
-        .and(warp::query::<EventsQuery>().or(warp::any().map(|| EventsQuery { from: None, limit: None })).unify())
-        .map(move |channel: String, auth: Option<String>, q: EventsQuery| reply(events(&relay, &channel, auth.as_deref(), q)));
+        .and(
+            warp::query::<EventsQuery>()
+                .or(warp::any().map(|| EventsQuery {
+                    from: None,
+                    limit: None,
+                }))
+                .unify(),
+        )
+        .map(
+            move |channel: String, auth: Option<String>, q: EventsQuery| {
+                reply(events(&relay, &channel, auth.as_deref(), q))
+            },
+        );
     list.or(events).unify()
 }
 
@@ -89,25 +105,40 @@ fn channels(relay: &Relay, auth: Option<&str>) -> Result<warp::reply::Response, 
             .groups(&c.name)
             .map_err(|_| ApiError::unavailable())?
             .into_iter()
-            .map(|(name, cursor)| GroupInfo { name, cursor, lag: head.saturating_sub(cursor) })
+            .map(|(name, cursor)| GroupInfo {
+                name,
+                cursor,
+                lag: head.saturating_sub(cursor),
+            })
             .collect();
         out.push(ChannelInfo {
             name: c.name.clone(),
             scheme: c.verifier.kind.as_str(),
             head,
-            earliest: relay.log.earliest(&c.name).map_err(|_| ApiError::unavailable())?,
+            earliest: relay
+                .log
+                .earliest(&c.name)
+                .map_err(|_| ApiError::unavailable())?,
             groups,
         });
     }
     Ok(json_ok(&serde_json::json!({ "channels": out })))
 }
 
-fn events(relay: &Relay, channel: &str, auth: Option<&str>, q: EventsQuery) -> Result<warp::reply::Response, ApiError> {
+fn events(
+    relay: &Relay,
+    channel: &str,
+    auth: Option<&str>,
+    q: EventsQuery,
+) -> Result<warp::reply::Response, ApiError> {
     authorize(relay, auth)?;
     if relay.config.channel(channel).is_none() {
         return Err(ApiError::unknown_channel(channel));
     }
-    let limit = q.limit.unwrap_or(DEFAULT_EVENTS_PER_PAGE).min(MAX_EVENTS_PER_PAGE);
+    let limit = q
+        .limit
+        .unwrap_or(DEFAULT_EVENTS_PER_PAGE)
+        .min(MAX_EVENTS_PER_PAGE);
     let from = q.from.unwrap_or(1);
     let records = relay.log.read(channel, from, limit).map_err(|e| {
         tracing::error!(channel, error = %e, "reading events failed");

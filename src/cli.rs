@@ -19,7 +19,11 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "hookrelay", version, about = "Self-hosted webhook relay: verified ingest into a durable log, outbound WebSocket agents, replay by offset")]
+#[command(
+    name = "hookrelay",
+    version,
+    about = "Self-hosted webhook relay: verified ingest into a durable log, outbound WebSocket agents, replay by offset"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -103,13 +107,19 @@ pub struct Failure {
 
 impl Failure {
     pub fn usage(error: impl Into<anyhow::Error>) -> Failure {
-        Failure { code: EXIT_USAGE, error: error.into() }
+        Failure {
+            code: EXIT_USAGE,
+            error: error.into(),
+        }
     }
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Failure {
-        Failure { code: EXIT_FAILURE, error: e.into() }
+        Failure {
+            code: EXIT_FAILURE,
+            error: e.into(),
+        }
     }
 }
 
@@ -124,7 +134,10 @@ pub fn main() -> ExitCode {
     init_tracing();
     // One crypto provider for every TLS client and server in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -165,7 +178,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 fn serve_config(args: &ServeArgs) -> Result<Config, Failure> {
     let mut config = match &args.config {
         Some(path) => Config::load(path).map_err(Failure::usage)?,
-        None if Path::new("config.toml").exists() => Config::load(Path::new("config.toml")).map_err(Failure::usage)?,
+        None if Path::new("config.toml").exists() => {
+            Config::load(Path::new("config.toml")).map_err(Failure::usage)?
+        }
         None => {
             tracing::warn!("no config.toml here: using development defaults (channel \"demo\", secret \"dev-secret\", token \"dev-token\")");
             Config::development()
@@ -183,7 +198,9 @@ fn serve_config(args: &ServeArgs) -> Result<Config, Failure> {
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = serve_config(&args)?;
     let shutdown = Shutdown::new();
-    let server = Server::bind(config, shutdown.clone()).await.context("cannot start the relay")?;
+    let server = Server::bind(config, shutdown.clone())
+        .await
+        .context("cannot start the relay")?;
     let addr = server.local_addr().context("no local address")?;
     // The readiness line: scripts and tests wait for it instead of sleeping.
     println!("hookrelay listening on {}://{addr}", server.scheme());
@@ -195,7 +212,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         tracing::info!("signal received: stopping");
         shutdown.trigger();
     });
-    server.run().await.context("the log did not close cleanly")?;
+    server
+        .run()
+        .await
+        .context("the log did not close cleanly")?;
     tracing::info!("stopped; every acknowledged event is on disk");
     Ok(())
 }
@@ -215,25 +235,46 @@ fn check(path: &Path) -> Result<(), Failure> {
 async fn send(a: SendArgs) -> Result<(), Failure> {
     use crate::send::{parse_encoding, parse_header, read_data, SendRequest};
     use crate::verify::{HmacParams, SchemeKind};
-    let scheme = SchemeKind::parse(&a.scheme)
-        .ok_or_else(|| Failure::usage(anyhow::anyhow!("--scheme {:?}: expected github, stripe, slack, standard, hmac or none", a.scheme)))?;
+    let scheme = SchemeKind::parse(&a.scheme).ok_or_else(|| {
+        Failure::usage(anyhow::anyhow!(
+            "--scheme {:?}: expected github, stripe, slack, standard, hmac or none",
+            a.scheme
+        ))
+    })?;
     let secret = match a.secret.strip_prefix("env:") {
-        Some(var) => std::env::var(var).map_err(|_| Failure::usage(anyhow::anyhow!("--secret: environment variable {var} is not set")))?,
+        Some(var) => std::env::var(var).map_err(|_| {
+            Failure::usage(anyhow::anyhow!(
+                "--secret: environment variable {var} is not set"
+            ))
+        })?,
         None => a.secret.clone(),
     };
     if scheme != SchemeKind::None && secret.is_empty() {
-        return Err(Failure::usage(anyhow::anyhow!("--secret is required for scheme {}", scheme.as_str())));
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--secret is required for scheme {}",
+            scheme.as_str()
+        )));
     }
     let hmac = match &a.signature_header {
         Some(h) => Some(HmacParams {
-            header: http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| Failure::usage(anyhow::anyhow!("--signature-header {h:?} is not a header name")))?,
+            header: http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                Failure::usage(anyhow::anyhow!(
+                    "--signature-header {h:?} is not a header name"
+                ))
+            })?,
             prefix: a.prefix.clone(),
             encoding: parse_encoding(&a.encoding).map_err(Failure::usage)?,
         }),
         None => None,
     };
-    let headers = a.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>().map_err(Failure::usage)?;
-    let method = http::Method::from_bytes(a.method.as_bytes()).map_err(|_| Failure::usage(anyhow::anyhow!("-X {:?} is not a method", a.method)))?;
+    let headers = a
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::usage)?;
+    let method = http::Method::from_bytes(a.method.as_bytes())
+        .map_err(|_| Failure::usage(anyhow::anyhow!("-X {:?} is not a method", a.method)))?;
     let req = SendRequest {
         url: a.url.clone(),
         scheme,
@@ -252,6 +293,9 @@ async fn send(a: SendArgs) -> Result<(), Failure> {
     if (200..300).contains(&resp.status) {
         Ok(())
     } else {
-        Err(Failure::from(anyhow::anyhow!("the relay answered {}", resp.status)))
+        Err(Failure::from(anyhow::anyhow!(
+            "the relay answered {}",
+            resp.status
+        )))
     }
 }

@@ -248,7 +248,12 @@ impl Parser<'_> {
             .unwrap_or(1)
     }
 
-    fn err(&self, span: std::ops::Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+    fn err(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: self.file.to_string(),
             line: Some(self.line_of(span.start)),
@@ -304,9 +309,12 @@ impl Parser<'_> {
             let key = format!("{key}[{i}]");
             let plain = self.resolve(v, &key)?;
             if let Some(hash) = plain.strip_prefix("sha256:") {
-                let bytes = hex::decode(hash).ok().filter(|b| b.len() == 32).ok_or_else(|| {
-                    self.err(v.span(), &key, "sha256: must be followed by 64 hex digits")
-                })?;
+                let bytes = hex::decode(hash)
+                    .ok()
+                    .filter(|b| b.len() == 32)
+                    .ok_or_else(|| {
+                        self.err(v.span(), &key, "sha256: must be followed by 64 hex digits")
+                    })?;
                 let mut digest = [0u8; 32];
                 digest.copy_from_slice(&bytes);
                 set.push(digest);
@@ -330,7 +338,11 @@ impl Parser<'_> {
         let raw = raw.map(Spanned::into_inner);
         let listen = match raw.as_ref().and_then(|r| r.listen.as_ref()) {
             Some(l) => l.get_ref().parse().map_err(|_| {
-                self.err(l.span(), "server.listen", "expected an address like 127.0.0.1:8080")
+                self.err(
+                    l.span(),
+                    "server.listen",
+                    "expected an address like 127.0.0.1:8080",
+                )
             })?,
             None => DEFAULT_LISTEN
                 .parse()
@@ -373,22 +385,31 @@ impl Parser<'_> {
         span: std::ops::Range<usize>,
     ) -> Result<ChannelConfig, ConfigError> {
         let key = |k: &str| format!("channel[{i}].{k}");
-        let name = raw
-            .name
-            .as_ref()
-            .ok_or_else(|| self.err(span.clone(), &key("name"), "missing (every channel needs a name)"))?;
+        let name = raw.name.as_ref().ok_or_else(|| {
+            self.err(
+                span.clone(),
+                &key("name"),
+                "missing (every channel needs a name)",
+            )
+        })?;
         if !valid_channel_name(name.get_ref()) {
             return Err(self.err(name.span(), &key("name"), "must match [A-Za-z0-9_-]{1,64}"));
         }
-        let scheme = raw
-            .scheme
-            .as_ref()
-            .ok_or_else(|| self.err(span.clone(), &key("scheme"), "missing: one of github, stripe, slack, standard, hmac, none"))?;
+        let scheme = raw.scheme.as_ref().ok_or_else(|| {
+            self.err(
+                span.clone(),
+                &key("scheme"),
+                "missing: one of github, stripe, slack, standard, hmac, none",
+            )
+        })?;
         let kind = SchemeKind::parse(scheme.get_ref()).ok_or_else(|| {
             self.err(
                 scheme.span(),
                 &key("scheme"),
-                format!("unknown scheme {:?}: expected github, stripe, slack, standard, hmac or none", scheme.get_ref()),
+                format!(
+                    "unknown scheme {:?}: expected github, stripe, slack, standard, hmac or none",
+                    scheme.get_ref()
+                ),
             )
         })?;
 
@@ -396,37 +417,73 @@ impl Parser<'_> {
         for (j, s) in raw.secrets.iter().enumerate() {
             let k = key(&format!("secrets[{j}]"));
             let plain = self.resolve(s, &k)?;
-            let secret = Secret::for_scheme(kind, &plain).map_err(|e| self.err(s.span(), &k, e.to_string()))?;
+            let secret = Secret::for_scheme(kind, &plain)
+                .map_err(|e| self.err(s.span(), &k, e.to_string()))?;
             secrets.push(secret);
         }
         if kind == SchemeKind::None && !secrets.is_empty() {
-            return Err(self.err(scheme.span(), &key("secrets"), "scheme \"none\" checks no signature; remove secrets or pick a scheme"));
+            return Err(self.err(
+                scheme.span(),
+                &key("secrets"),
+                "scheme \"none\" checks no signature; remove secrets or pick a scheme",
+            ));
         }
         if kind != SchemeKind::None && secrets.is_empty() {
-            return Err(self.err(span.clone(), &key("secrets"), format!("scheme {:?} needs at least one secret", kind.as_str())));
+            return Err(self.err(
+                span.clone(),
+                &key("secrets"),
+                format!("scheme {:?} needs at least one secret", kind.as_str()),
+            ));
         }
 
         let hmac = if kind == SchemeKind::Hmac {
-            let header = raw
-                .header
+            let header = raw.header.as_ref().ok_or_else(|| {
+                self.err(
+                    span.clone(),
+                    &key("header"),
+                    "scheme \"hmac\" needs the signature header name",
+                )
+            })?;
+            let header_name =
+                http::HeaderName::from_bytes(header.get_ref().as_bytes()).map_err(|_| {
+                    self.err(
+                        header.span(),
+                        &key("header"),
+                        "not a valid HTTP header name",
+                    )
+                })?;
+            let encoding = match raw
+                .encoding
                 .as_ref()
-                .ok_or_else(|| self.err(span.clone(), &key("header"), "scheme \"hmac\" needs the signature header name"))?;
-            let header_name = http::HeaderName::from_bytes(header.get_ref().as_bytes())
-                .map_err(|_| self.err(header.span(), &key("header"), "not a valid HTTP header name"))?;
-            let encoding = match raw.encoding.as_ref().map(|e| (e.get_ref().as_str(), e.span())) {
+                .map(|e| (e.get_ref().as_str(), e.span()))
+            {
                 None | Some(("hex", _)) => Encoding::Hex,
                 Some(("base64", _)) => Encoding::Base64,
-                Some((_, s)) => return Err(self.err(s, &key("encoding"), "expected \"hex\" or \"base64\"")),
+                Some((_, s)) => {
+                    return Err(self.err(s, &key("encoding"), "expected \"hex\" or \"base64\""))
+                }
             };
             Some(HmacParams {
                 header: header_name,
-                prefix: raw.prefix.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default(),
+                prefix: raw
+                    .prefix
+                    .as_ref()
+                    .map(|p| p.get_ref().clone())
+                    .unwrap_or_default(),
                 encoding,
             })
         } else {
-            for (field, value) in [("header", &raw.header), ("prefix", &raw.prefix), ("encoding", &raw.encoding)] {
+            for (field, value) in [
+                ("header", &raw.header),
+                ("prefix", &raw.prefix),
+                ("encoding", &raw.encoding),
+            ] {
                 if let Some(v) = value {
-                    return Err(self.err(v.span(), &key(field), "only used with scheme = \"hmac\""));
+                    return Err(self.err(
+                        v.span(),
+                        &key(field),
+                        "only used with scheme = \"hmac\"",
+                    ));
                 }
             }
             None
@@ -438,8 +495,9 @@ impl Parser<'_> {
         };
         let id_header = match &raw.id_header {
             Some(h) => Some(
-                http::HeaderName::from_bytes(h.get_ref().as_bytes())
-                    .map_err(|_| self.err(h.span(), &key("id_header"), "not a valid HTTP header name"))?,
+                http::HeaderName::from_bytes(h.get_ref().as_bytes()).map_err(|_| {
+                    self.err(h.span(), &key("id_header"), "not a valid HTTP header name")
+                })?,
             ),
             None => None,
         };
@@ -449,9 +507,21 @@ impl Parser<'_> {
         });
         let retention = match raw.retention.map(Spanned::into_inner) {
             Some(r) => Retention {
-                max_age_secs: r.max_age_secs.as_ref().map(|v| self.positive(v, &key("retention.max_age_secs"))).transpose()?,
-                max_events: r.max_events.as_ref().map(|v| self.positive(v, &key("retention.max_events"))).transpose()?,
-                max_bytes: r.max_bytes.as_ref().map(|v| self.positive(v, &key("retention.max_bytes"))).transpose()?,
+                max_age_secs: r
+                    .max_age_secs
+                    .as_ref()
+                    .map(|v| self.positive(v, &key("retention.max_age_secs")))
+                    .transpose()?,
+                max_events: r
+                    .max_events
+                    .as_ref()
+                    .map(|v| self.positive(v, &key("retention.max_events")))
+                    .transpose()?,
+                max_bytes: r
+                    .max_bytes
+                    .as_ref()
+                    .map(|v| self.positive(v, &key("retention.max_bytes")))
+                    .transpose()?,
             },
             None => Retention::default(),
         };
@@ -461,7 +531,13 @@ impl Parser<'_> {
             let net = text
                 .parse::<IpNet>()
                 .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| self.err(a.span(), &key(&format!("allow_ips[{j}]")), format!("{text:?} is not an IP address or CIDR range")))?;
+                .map_err(|_| {
+                    self.err(
+                        a.span(),
+                        &key(&format!("allow_ips[{j}]")),
+                        format!("{text:?} is not an IP address or CIDR range"),
+                    )
+                })?;
             allow_ips.push(net);
         }
         let rate_limit = match raw.rate_limit {
@@ -470,8 +546,16 @@ impl Parser<'_> {
                 let r = r.into_inner();
                 let per_second = *r.per_second.get_ref();
                 let burst = r.burst.as_ref().map(|b| *b.get_ref()).unwrap_or(per_second);
-                if !(per_second > 0.0 && per_second.is_finite() && burst >= 1.0 && burst.is_finite()) {
-                    return Err(self.err(span, &key("rate_limit"), "per_second must be > 0 and burst >= 1"));
+                if !(per_second > 0.0
+                    && per_second.is_finite()
+                    && burst >= 1.0
+                    && burst.is_finite())
+                {
+                    return Err(self.err(
+                        span,
+                        &key("rate_limit"),
+                        "per_second must be > 0 and burst >= 1",
+                    ));
                 }
                 Some(RateLimit { per_second, burst })
             }
@@ -509,8 +593,16 @@ pub fn valid_channel_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        Parser { text, file: "test.toml", env }.parse()
+    fn parse_with_env(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Parser {
+            text,
+            file: "test.toml",
+            env,
+        }
+        .parse()
     }
 
     #[test]
@@ -533,20 +625,26 @@ mod tests {
         let e = Config::parse(text, "c.toml").unwrap_err();
         assert_eq!(e.line, Some(6));
         assert_eq!(e.key, "channel[0].scheme");
-        assert!(e.to_string().starts_with("c.toml:6: channel[0].scheme:"), "{e}");
+        assert!(
+            e.to_string().starts_with("c.toml:6: channel[0].scheme:"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_key_is_refused_with_line() {
-        let e = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n", "c.toml").unwrap_err();
+        let e =
+            Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n", "c.toml").unwrap_err();
         assert_eq!(e.line, Some(3));
         assert!(e.message.contains("lisen"), "{e}");
     }
 
     #[test]
     fn env_secrets_are_resolved_and_missing_ones_refused() {
-        let text = "[[channel]]\nname = \"a\"\nscheme = \"github\"\nsecrets = [\"env:GH_SECRET\"]\n";
-        let ok = parse_with_env(text, &|n| (n == "GH_SECRET").then(|| "s3cret".to_string())).expect("ok");
+        let text =
+            "[[channel]]\nname = \"a\"\nscheme = \"github\"\nsecrets = [\"env:GH_SECRET\"]\n";
+        let ok = parse_with_env(text, &|n| (n == "GH_SECRET").then(|| "s3cret".to_string()))
+            .expect("ok");
         assert_eq!(ok.channels[0].verifier.secrets.len(), 1);
         let e = parse_with_env(text, &|_| None).unwrap_err();
         assert_eq!(e.line, Some(4));

@@ -34,9 +34,7 @@ struct Accepted<'a> {
 pub fn route(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    let query = warp::query::raw()
-        .or(warp::any().map(String::new))
-        .unify();
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::path("hooks")
         .and(warp::path::param::<String>())
         .and(warp::path::tail())
@@ -45,21 +43,33 @@ pub fn route(
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<ConnInfo>())
         .and(warp::body::stream())
-        .then(move |channel: String, tail: warp::path::Tail, method, query, headers, conn: Option<ConnInfo>, body| {
-            let relay = relay.clone();
-            async move {
-                let suffix = if tail.as_str().is_empty() { String::new() } else { format!("/{}", tail.as_str()) };
-                let req = Incoming {
-                    channel,
-                    suffix,
-                    method,
-                    query,
-                    headers,
-                    peer: conn.map(|c| c.peer),
-                };
-                handle(&relay, req, body).await
-            }
-        })
+        .then(
+            move |channel: String,
+                  tail: warp::path::Tail,
+                  method,
+                  query,
+                  headers,
+                  conn: Option<ConnInfo>,
+                  body| {
+                let relay = relay.clone();
+                async move {
+                    let suffix = if tail.as_str().is_empty() {
+                        String::new()
+                    } else {
+                        format!("/{}", tail.as_str())
+                    };
+                    let req = Incoming {
+                        channel,
+                        suffix,
+                        method,
+                        query,
+                        headers,
+                        peer: conn.map(|c| c.peer),
+                    };
+                    handle(&relay, req, body).await
+                }
+            },
+        )
 }
 
 /// The parts of a request ingest looks at.
@@ -77,14 +87,22 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    let label = relay.config.channel(&req.channel).map(|c| c.name.as_str()).unwrap_or("_unknown");
+    let label = relay
+        .config
+        .channel(&req.channel)
+        .map(|c| c.name.as_str())
+        .unwrap_or("_unknown");
     let result = accept(relay, &req, body).await;
     let outcome = match &result {
         Ok((_, _, true)) => "duplicate",
         Ok(_) => "ok",
         Err(e) => e.code,
     };
-    relay.metrics.ingest.with_label_values(&[label, outcome]).inc();
+    relay
+        .metrics
+        .ingest
+        .with_label_values(&[label, outcome])
+        .inc();
     match result {
         Ok((offset, id, duplicate)) => json_ok(&Accepted {
             channel: &req.channel,
@@ -99,7 +117,11 @@ where
     }
 }
 
-async fn accept<S, B>(relay: &Relay, req: &Incoming, body: S) -> Result<(u64, String, bool), ApiError>
+async fn accept<S, B>(
+    relay: &Relay,
+    req: &Incoming,
+    body: S,
+) -> Result<(u64, String, bool), ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
@@ -118,7 +140,11 @@ where
     check_ip(channel, req.peer)?;
     if let Some(bucket) = relay.limiters.get(&channel.name) {
         bucket.take(Instant::now()).map_err(|secs| {
-            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("channel {:?} is over its rate limit", channel.name));
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("channel {:?} is over its rate limit", channel.name),
+            );
             e.retry_after = Some(secs);
             e
         })?;
@@ -189,7 +215,10 @@ fn check_ip(channel: &ChannelConfig, peer: Option<SocketAddr>) -> Result<(), Api
     // The TCP peer, never X-Forwarded-For: a header anyone can set cannot gate access.
     let allowed = peer.is_some_and(|p| {
         let ip = match p.ip() {
-            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(p.ip()),
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(std::net::IpAddr::V4)
+                .unwrap_or(p.ip()),
             v4 => v4,
         };
         channel.allow_ips.iter().any(|net| net.contains(&ip))
@@ -200,7 +229,11 @@ fn check_ip(channel: &ChannelConfig, peer: Option<SocketAddr>) -> Result<(), Api
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "ip_not_allowed",
-            format!("{} may not post to this channel", peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "this address".into())),
+            format!(
+                "{} may not post to this channel",
+                peer.map(|p| p.ip().to_string())
+                    .unwrap_or_else(|| "this address".into())
+            ),
         ))
     }
 }
@@ -213,7 +246,8 @@ where
 {
     let mut buf = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
+        let mut chunk =
+            chunk.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
         if buf.len() + chunk.remaining() > limit {
             return Err(ApiError::payload_too_large(limit));
         }

@@ -43,17 +43,48 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let ingest = counter(&registry, "hookrelay_ingest_requests_total", "Ingest requests by channel and result", &["channel", "result"]);
-        let delivered = counter(&registry, "hookrelay_events_delivered_total", "Events sent to agents", &["channel"]);
-        let acked = counter(&registry, "hookrelay_events_acked_total", "Events acknowledged by agents", &["channel"]);
-        let dead_lettered = counter(&registry, "hookrelay_events_dead_lettered_total", "Events dead-lettered by agents", &["channel"]);
+        let ingest = counter(
+            &registry,
+            "hookrelay_ingest_requests_total",
+            "Ingest requests by channel and result",
+            &["channel", "result"],
+        );
+        let delivered = counter(
+            &registry,
+            "hookrelay_events_delivered_total",
+            "Events sent to agents",
+            &["channel"],
+        );
+        let acked = counter(
+            &registry,
+            "hookrelay_events_acked_total",
+            "Events acknowledged by agents",
+            &["channel"],
+        );
+        let dead_lettered = counter(
+            &registry,
+            "hookrelay_events_dead_lettered_total",
+            "Events dead-lettered by agents",
+            &["channel"],
+        );
         let connections = IntGauge::new("hookrelay_stream_connections", "Open agent connections")
             .unwrap_or_else(|_| unreachable!("valid metric"));
         let _ = registry.register(Box::new(connections.clone()));
-        let subscriptions = IntGaugeVec::new(Opts::new("hookrelay_stream_subscriptions", "Subscriptions by state"), &["state"])
-            .unwrap_or_else(|_| unreachable!("valid metric"));
+        let subscriptions = IntGaugeVec::new(
+            Opts::new("hookrelay_stream_subscriptions", "Subscriptions by state"),
+            &["state"],
+        )
+        .unwrap_or_else(|_| unreachable!("valid metric"));
         let _ = registry.register(Box::new(subscriptions.clone()));
-        Metrics { registry, ingest, delivered, acked, dead_lettered, connections, subscriptions }
+        Metrics {
+            registry,
+            ingest,
+            delivered,
+            acked,
+            dead_lettered,
+            connections,
+            subscriptions,
+        }
     }
 
     /// The text exposition, with log counters and per-channel heads read at scrape time.
@@ -68,7 +99,11 @@ impl Metrics {
         let _ = writeln!(out, "# HELP hookrelay_log_failures_total Failed batches (answered 503)\n# TYPE hookrelay_log_failures_total counter\nhookrelay_log_failures_total {}", s.failures.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP hookrelay_channel_head Last durable offset per channel\n# TYPE hookrelay_channel_head gauge");
         for c in channels {
-            let _ = writeln!(out, "hookrelay_channel_head{{channel=\"{c}\"}} {}", log.head(c));
+            let _ = writeln!(
+                out,
+                "hookrelay_channel_head{{channel=\"{c}\"}} {}",
+                log.head(c)
+            );
         }
         out
     }

@@ -116,7 +116,11 @@ pub enum ServerMsg {
     Active { sub: u32, next: u64 },
     /// One event. `record` is the stored record encoding: a version byte (1) followed by
     /// the bincode of [`crate::log::Record`].
-    Event { sub: u32, offset: u64, record: Vec<u8> },
+    Event {
+        sub: u32,
+        offset: u64,
+        record: Vec<u8>,
+    },
     /// Every durable event up to `head` has been sent; later events follow live.
     CaughtUp { sub: u32, head: u64 },
     /// A refusal. With `sub`, it concerns that subscription (which is closed); without
@@ -194,7 +198,8 @@ impl ServerMsg {
 }
 
 fn decode_exact<T: Decode<()>>(bytes: &[u8]) -> Result<T, FrameError> {
-    let (msg, used) = bincode::decode_from_slice(bytes, config()).map_err(|e| FrameError(e.to_string()))?;
+    let (msg, used) =
+        bincode::decode_from_slice(bytes, config()).map_err(|e| FrameError(e.to_string()))?;
     if used != bytes.len() {
         return Err(FrameError(format!("{} trailing bytes", bytes.len() - used)));
     }
@@ -208,21 +213,43 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let msgs = vec![
-            ClientMsg::Hello { versions: vec![1], agent: "t".into() },
-            ClientMsg::Subscribe { sub: 1, channel: "c".into(), group: "g".into(), start: Start::Offset(5), window: 32 },
-            ClientMsg::Nack { sub: 1, offset: 9, reason: "http 400".into(), attempts: 1, last_status: Some(400) },
+            ClientMsg::Hello {
+                versions: vec![1],
+                agent: "t".into(),
+            },
+            ClientMsg::Subscribe {
+                sub: 1,
+                channel: "c".into(),
+                group: "g".into(),
+                start: Start::Offset(5),
+                window: 32,
+            },
+            ClientMsg::Nack {
+                sub: 1,
+                offset: 9,
+                reason: "http 400".into(),
+                attempts: 1,
+                last_status: Some(400),
+            },
         ];
         for m in msgs {
             assert_eq!(ClientMsg::decode(&m.encode()).expect("decodes"), m);
         }
-        let s = ServerMsg::Event { sub: 3, offset: 7, record: vec![1, 2, 3] };
+        let s = ServerMsg::Event {
+            sub: 3,
+            offset: 7,
+            record: vec![1, 2, 3],
+        };
         assert_eq!(ServerMsg::decode(&s.encode()).expect("decodes"), s);
     }
 
     #[test]
     fn documented_byte_layout() {
         // docs/protocol.md shows this example; keep them in sync.
-        let m = ClientMsg::Ack { sub: 1, offset: 300 };
+        let m = ClientMsg::Ack {
+            sub: 1,
+            offset: 300,
+        };
         assert_eq!(m.encode(), vec![2, 1, 251, 0x2c, 0x01]);
     }
 
@@ -230,7 +257,9 @@ mod tests {
     fn garbage_is_an_error() {
         assert!(ClientMsg::decode(&[]).is_err());
         assert!(ClientMsg::decode(&[200, 1, 2]).is_err());
-        assert!(ClientMsg::decode(&[0, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(
+            ClientMsg::decode(&[0, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err()
+        );
         let mut ok = ClientMsg::Ping { nonce: 1 }.encode();
         ok.push(0);
         assert!(ClientMsg::decode(&ok).is_err());

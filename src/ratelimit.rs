@@ -47,7 +47,10 @@ mod tests {
 
     #[test]
     fn burst_then_refill() {
-        let b = Bucket::new(RateLimit { per_second: 2.0, burst: 3.0 });
+        let b = Bucket::new(RateLimit {
+            per_second: 2.0,
+            burst: 3.0,
+        });
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(b.take(t0).is_ok());

@@ -63,7 +63,9 @@ pub fn parse_encoding(s: &str) -> Result<Encoding, SendError> {
     match s {
         "hex" => Ok(Encoding::Hex),
         "base64" => Ok(Encoding::Base64),
-        _ => Err(SendError::Usage(format!("encoding {s:?}: expected hex or base64"))),
+        _ => Err(SendError::Usage(format!(
+            "encoding {s:?}: expected hex or base64"
+        ))),
     }
 }
 
@@ -72,20 +74,35 @@ pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
     let secret = Secret::for_scheme(req.scheme, &req.secret)
         .map_err(|e| SendError::Usage(format!("--secret: {e}")))?;
     if req.scheme == SchemeKind::Hmac && req.hmac.is_none() {
-        return Err(SendError::Usage("scheme hmac needs --signature-header".into()));
+        return Err(SendError::Usage(
+            "scheme hmac needs --signature-header".into(),
+        ));
     }
     let now = (crate::now_unix_ms() / 1000) as i64;
     let delivery_id = req.delivery_id.clone().or_else(|| {
         matches!(req.scheme, SchemeKind::Github | SchemeKind::Standard)
             .then(|| format!("msg_{}", uuid::Uuid::new_v4().simple()))
     });
-    let signed = verify::sign(req.scheme, req.hmac.as_ref(), &secret, &req.body, now, delivery_id.as_deref());
+    let signed = verify::sign(
+        req.scheme,
+        req.hmac.as_ref(),
+        &secret,
+        &req.body,
+        now,
+        delivery_id.as_deref(),
+    );
 
     let client = reqwest::Client::builder()
         .build()
-        .map_err(|source| SendError::Http { url: req.url.clone(), source })?;
+        .map_err(|source| SendError::Http {
+            url: req.url.clone(),
+            source,
+        })?;
     let mut builder = client.request(req.method.clone(), &req.url);
-    let has_content_type = req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    let has_content_type = req
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
     if !has_content_type {
         builder = builder.header("content-type", "application/json");
     }
@@ -99,11 +116,14 @@ pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
         .body(req.body)
         .send()
         .await
-        .map_err(|source| SendError::Http { url: req.url.clone(), source })?;
+        .map_err(|source| SendError::Http {
+            url: req.url.clone(),
+            source,
+        })?;
     let status = resp.status().as_u16();
-    let body = resp
-        .text()
-        .await
-        .map_err(|source| SendError::Http { url: req.url.clone(), source })?;
+    let body = resp.text().await.map_err(|source| SendError::Http {
+        url: req.url.clone(),
+        source,
+    })?;
     Ok(SendResponse { status, body })
 }

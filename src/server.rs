@@ -68,7 +68,11 @@ impl Relay {
 
     /// Names of the configured channels.
     pub fn channel_names(&self) -> Vec<String> {
-        self.config.channels.iter().map(|c| c.name.clone()).collect()
+        self.config
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
     }
 }
 
@@ -78,7 +82,10 @@ pub enum StartError {
     #[error("cannot open the log in {dir}: {source}")]
     Log { dir: String, source: LogError },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("TLS: {0}")]
     Tls(String),
 }
@@ -165,22 +172,44 @@ impl Server {
             tokio::spawn(async move {
                 match tls {
                     None => {
-                        let info = ConnInfo { peer, client_cert: false };
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), ConnService { inner: warp::service(routes), info });
+                        let info = ConnInfo {
+                            peer,
+                            client_cert: false,
+                        };
+                        let conn = builder.serve_connection_with_upgrades(
+                            TokioIo::new(tcp),
+                            ConnService {
+                                inner: warp::service(routes),
+                                info,
+                            },
+                        );
                         let _ = watcher.watch(conn.into_owned()).await;
                     }
                     Some((acceptor, _)) => {
-                        let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => return,
-                        };
-                        let client_cert = stream.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+                        let stream =
+                            match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp))
+                                .await
+                            {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => return,
+                            };
+                        let client_cert = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .is_some_and(|c| !c.is_empty());
                         let info = ConnInfo { peer, client_cert };
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), ConnService { inner: warp::service(routes), info });
+                        let conn = builder.serve_connection_with_upgrades(
+                            TokioIo::new(stream),
+                            ConnService {
+                                inner: warp::service(routes),
+                                info,
+                            },
+                        );
                         let _ = watcher.watch(conn.into_owned()).await;
                     }
                 }
@@ -188,7 +217,10 @@ impl Server {
         }
         drop(self.listener);
         tracing::info!("stopping: no new connections; finishing open requests");
-        if tokio::time::timeout(GRACEFUL_STOP_TIMEOUT, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(GRACEFUL_STOP_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("open requests did not finish in time; closing them");
         }
         sweeper.abort();
@@ -226,7 +258,9 @@ async fn sweep_dedup(relay: Arc<Relay>) {
         let r = relay.clone();
         let swept = tokio::task::spawn_blocking(move || {
             r.log.expire_dedup(crate::now_unix_ms(), &|ch| {
-                r.config.channel(ch).map(|c| c.dedup_window.as_millis() as u64)
+                r.config
+                    .channel(ch)
+                    .map(|c| c.dedup_window.as_millis() as u64)
             })
         })
         .await;
@@ -242,7 +276,9 @@ async fn sweep_dedup(relay: Arc<Relay>) {
 pub fn routes(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
-    let health = warp::path!("healthz").and(warp::get()).map(|| crate::api_error::json_ok(&serde_json::json!({"status": "ok"})));
+    let health = warp::path!("healthz")
+        .and(warp::get())
+        .map(|| crate::api_error::json_ok(&serde_json::json!({"status": "ok"})));
     let metrics = {
         let relay = relay.clone();
         warp::path!("metrics").and(warp::get()).map(move || {
@@ -264,7 +300,9 @@ pub fn routes(
         .unify()
         .or(metrics)
         .unify()
-        .recover(|rejection: warp::Rejection| async move { Ok::<_, Infallible>(rejection_to_error(rejection)) })
+        .recover(|rejection: warp::Rejection| async move {
+            Ok::<_, Infallible>(rejection_to_error(rejection))
+        })
         .unify()
         .map(|r: warp::reply::Response| r)
 }
@@ -276,7 +314,11 @@ fn rejection_to_error(r: warp::Rejection) -> warp::reply::Response {
     } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::method_not_allowed("GET")
     } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::new(http::StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is too large")
+        ApiError::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is too large",
+        )
     } else {
         ApiError::bad_request("the request could not be understood")
     };
@@ -285,12 +327,17 @@ fn rejection_to_error(r: warp::Rejection) -> warp::reply::Response {
 
 fn tls_acceptor(t: &TlsConfig) -> Result<(TlsAcceptor, bool), StartError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| StartError::Tls(format!("cannot read {}: {e}", p.display())));
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| StartError::Tls(format!("cannot read {}: {e}", p.display())))
+    };
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(&t.cert)?.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| StartError::Tls(format!("{}: {e}", t.cert.display())))?;
     if certs.is_empty() {
-        return Err(StartError::Tls(format!("{}: no certificate found", t.cert.display())));
+        return Err(StartError::Tls(format!(
+            "{}: no certificate found",
+            t.cert.display()
+        )));
     }
     let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut read(&t.key)?.as_slice())
         .map_err(|e| StartError::Tls(format!("{}: {e}", t.key.display())))?
@@ -304,14 +351,19 @@ fn tls_acceptor(t: &TlsConfig) -> Result<(TlsAcceptor, bool), StartError> {
             let mut roots = rustls::RootCertStore::empty();
             for c in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
                 let c = c.map_err(|e| StartError::Tls(format!("{}: {e}", ca.display())))?;
-                roots.add(c).map_err(|e| StartError::Tls(format!("{}: {e}", ca.display())))?;
+                roots
+                    .add(c)
+                    .map_err(|e| StartError::Tls(format!("{}: {e}", ca.display())))?;
             }
             // Client certificates are optional at the TLS layer and required per route
             // (only /v1/stream), so providers can still post webhooks without one.
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| StartError::Tls(e.to_string()))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| StartError::Tls(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),

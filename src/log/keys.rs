@@ -75,7 +75,10 @@ pub fn dead_letter_prefix(channel: &str, group: &str) -> Vec<u8> {
 }
 
 pub fn dead_letter(channel: &str, group: &str, offset: u64) -> Vec<u8> {
-    key(DEAD_LETTER, &[channel.as_bytes(), group.as_bytes(), &offset.to_be_bytes()])
+    key(
+        DEAD_LETTER,
+        &[channel.as_bytes(), group.as_bytes(), &offset.to_be_bytes()],
+    )
 }
 
 pub fn encode_u64(v: u64) -> [u8; 8] {

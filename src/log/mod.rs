@@ -167,7 +167,8 @@ impl EventLog {
         for kv in tree.scan_prefix(keys::head_prefix()) {
             let (k, v) = kv.map_err(storage)?;
             let channel = String::from_utf8_lossy(&k[2..]).into_owned();
-            let head = keys::decode_u64(&v).ok_or_else(|| LogError::Corrupt(format!("head of {channel}")))?;
+            let head = keys::decode_u64(&v)
+                .ok_or_else(|| LogError::Corrupt(format!("head of {channel}")))?;
             if let Some(Ok((_, last))) = tree.get_lt(keys::event(&channel, u64::MAX)).transpose() {
                 if let Ok(r) = Record::decode(&last) {
                     last_ms.insert(channel.clone(), r.received_at_ms);
@@ -196,15 +197,29 @@ impl EventLog {
         Ok(EventLog { tree, tx, shared })
     }
 
-    async fn submit<T>(&self, op: Op, rx: oneshot::Receiver<Result<T, LogError>>) -> Result<T, LogError> {
+    async fn submit<T>(
+        &self,
+        op: Op,
+        rx: oneshot::Receiver<Result<T, LogError>>,
+    ) -> Result<T, LogError> {
         self.tx.send(op).await.map_err(|_| LogError::Closed)?;
         rx.await.map_err(|_| LogError::Closed)?
     }
 
     /// Appends an event and returns once it is durable (or a duplicate was found).
-    pub async fn append(&self, channel: &str, event: NewEvent, dedup: Option<Dedup>) -> Result<Appended, LogError> {
+    pub async fn append(
+        &self,
+        channel: &str,
+        event: NewEvent,
+        dedup: Option<Dedup>,
+    ) -> Result<Appended, LogError> {
         let (reply, rx) = oneshot::channel();
-        let id = format!("evt_{}", uuid::Builder::from_random_bytes(rand::random()).into_uuid().simple());
+        let id = format!(
+            "evt_{}",
+            uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .simple()
+        );
         let op = Op::Append {
             channel: channel.to_string(),
             id,
@@ -253,14 +268,24 @@ impl EventLog {
         self.shared
             .heads
             .read()
-            .map(|h| h.iter().filter(|(_, tx)| *tx.borrow() > 0).map(|(c, _)| c.clone()).collect())
+            .map(|h| {
+                h.iter()
+                    .filter(|(_, tx)| *tx.borrow() > 0)
+                    .map(|(c, _)| c.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// The first retained offset; `head + 1` when the channel holds no events.
     pub fn earliest(&self, channel: &str) -> Result<u64, LogError> {
         let head = self.head(channel);
-        match self.tree.scan_prefix(keys::event_prefix(channel)).keys().next() {
+        match self
+            .tree
+            .scan_prefix(keys::event_prefix(channel))
+            .keys()
+            .next()
+        {
             Some(k) => {
                 let k = k.map_err(storage)?;
                 Ok(keys::trailing_offset(&k).unwrap_or(head + 1).min(head + 1))
@@ -274,8 +299,14 @@ impl EventLog {
         if offset == 0 || offset > self.head(channel) {
             return Ok(None);
         }
-        match self.tree.get(keys::event(channel, offset)).map_err(storage)? {
-            Some(v) => Record::decode(&v).map(Some).map_err(|e| LogError::Corrupt(e.to_string())),
+        match self
+            .tree
+            .get(keys::event(channel, offset))
+            .map_err(storage)?
+        {
+            Some(v) => Record::decode(&v)
+                .map(Some)
+                .map_err(|e| LogError::Corrupt(e.to_string())),
             None => Ok(None),
         }
     }
@@ -354,7 +385,13 @@ impl EventLog {
     }
 
     /// Sets a group's cursor durably; `force` allows moving it backwards (a reset).
-    pub async fn set_cursor(&self, channel: &str, group: &str, offset: u64, force: bool) -> Result<(), LogError> {
+    pub async fn set_cursor(
+        &self,
+        channel: &str,
+        group: &str,
+        offset: u64,
+        force: bool,
+    ) -> Result<(), LogError> {
         let (reply, rx) = oneshot::channel();
         let op = Op::Cursor {
             channel: channel.to_string(),
@@ -367,7 +404,12 @@ impl EventLog {
     }
 
     /// Records a dead letter durably.
-    pub async fn add_dead_letter(&self, channel: &str, group: &str, entry: DeadLetter) -> Result<(), LogError> {
+    pub async fn add_dead_letter(
+        &self,
+        channel: &str,
+        group: &str,
+        entry: DeadLetter,
+    ) -> Result<(), LogError> {
         let (reply, rx) = oneshot::channel();
         let op = Op::DeadLetter {
             channel: channel.to_string(),
@@ -379,7 +421,12 @@ impl EventLog {
     }
 
     /// Removes a dead letter (after a redriven delivery was acked).
-    pub async fn remove_dead_letter(&self, channel: &str, group: &str, offset: u64) -> Result<(), LogError> {
+    pub async fn remove_dead_letter(
+        &self,
+        channel: &str,
+        group: &str,
+        offset: u64,
+    ) -> Result<(), LogError> {
         self.tx
             .send(Op::RemoveDeadLetter {
                 channel: channel.to_string(),
@@ -393,7 +440,11 @@ impl EventLog {
     /// A group's dead letters in offset order.
     pub fn dead_letters(&self, channel: &str, group: &str) -> Result<Vec<DeadLetter>, LogError> {
         let mut out = Vec::new();
-        for v in self.tree.scan_prefix(keys::dead_letter_prefix(channel, group)).values() {
+        for v in self
+            .tree
+            .scan_prefix(keys::dead_letter_prefix(channel, group))
+            .values()
+        {
             if let Some(d) = DeadLetter::decode(&v.map_err(storage)?) {
                 out.push(d);
             }
@@ -403,16 +454,29 @@ impl EventLog {
 
     /// Deletes dedup entries older than their window (`window_ms` per channel).
     /// Deletion is compare-and-swap, so an id re-recorded meanwhile is kept.
-    pub fn expire_dedup(&self, now_ms: u64, window_ms: &dyn Fn(&str) -> Option<u64>) -> Result<usize, LogError> {
+    pub fn expire_dedup(
+        &self,
+        now_ms: u64,
+        window_ms: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<usize, LogError> {
         let mut removed = 0;
         for kv in self.tree.scan_prefix(keys::dedup_prefix()) {
             let (k, v) = kv.map_err(storage)?;
-            let channel = k[2..].split(|&b| b == 0).next().map(|c| String::from_utf8_lossy(c).into_owned());
+            let channel = k[2..]
+                .split(|&b| b == 0)
+                .next()
+                .map(|c| String::from_utf8_lossy(c).into_owned());
             let Some(channel) = channel else { continue };
-            let Some((_, at_ms, _)) = commit::decode_dedup(&v) else { continue };
+            let Some((_, at_ms, _)) = commit::decode_dedup(&v) else {
+                continue;
+            };
             let window = window_ms(&channel).unwrap_or(0);
             if now_ms.saturating_sub(at_ms) >= window
-                && self.tree.compare_and_swap(&k, Some(&v), None as Option<&[u8]>).map_err(storage)?.is_ok()
+                && self
+                    .tree
+                    .compare_and_swap(&k, Some(&v), None as Option<&[u8]>)
+                    .map_err(storage)?
+                    .is_ok()
             {
                 removed += 1;
             }

@@ -131,7 +131,10 @@ mod tests {
             method: "POST".into(),
             path: "/a/b".into(),
             query: "x=1&y=%20".into(),
-            headers: vec![("x-a".into(), vec![0xff, b'v']), ("x-a".into(), b"2".to_vec())],
+            headers: vec![
+                ("x-a".into(), vec![0xff, b'v']),
+                ("x-a".into(), b"2".to_vec()),
+            ],
             body: body.to_vec(),
             peer: "127.0.0.1:9".into(),
             scheme: "github".into(),

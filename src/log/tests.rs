@@ -26,15 +26,30 @@ async fn offsets_are_dense_per_channel_and_survive_reopen() {
             let a = log.append("a", event(b"x", i), None).await.expect("append");
             assert_eq!(a.offset, i);
         }
-        assert_eq!(log.append("b", event(b"y", 1), None).await.expect("append").offset, 1);
+        assert_eq!(
+            log.append("b", event(b"y", 1), None)
+                .await
+                .expect("append")
+                .offset,
+            1
+        );
         assert_eq!(log.head("a"), 3);
         log.close().await.expect("close");
     }
     let log = EventLog::open(dir.path()).expect("reopen");
     assert_eq!(log.head("a"), 3);
-    assert_eq!(log.append("a", event(b"z", 9), None).await.expect("append").offset, 4);
+    assert_eq!(
+        log.append("a", event(b"z", 9), None)
+            .await
+            .expect("append")
+            .offset,
+        4
+    );
     let all = log.read("a", 1, 100).expect("read");
-    assert_eq!(all.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        all.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert_eq!(all[3].body, b"z");
     let mut channels = log.channels();
     channels.sort();
@@ -48,7 +63,9 @@ async fn concurrent_appends_share_flushes() {
     let mut tasks = Vec::new();
     for i in 0..2000u64 {
         let log = log.clone();
-        tasks.push(tokio::spawn(async move { log.append("c", event(&i.to_be_bytes(), i), None).await }));
+        tasks.push(tokio::spawn(async move {
+            log.append("c", event(&i.to_be_bytes(), i), None).await
+        }));
     }
     let mut offsets = Vec::new();
     for t in tasks {
@@ -57,28 +74,56 @@ async fn concurrent_appends_share_flushes() {
     offsets.sort();
     assert_eq!(offsets, (1..=2000).collect::<Vec<_>>());
     let batches = log.stats().batches.load(Ordering::Relaxed);
-    assert!(batches < 2000, "group commit must batch: {batches} flushes for 2000 events");
+    assert!(
+        batches < 2000,
+        "group commit must batch: {batches} flushes for 2000 events"
+    );
 }
 
 #[tokio::test]
 async fn dedup_returns_the_original_within_the_window_only() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = EventLog::open(dir.path()).expect("open");
-    let d = |id: &str| Some(Dedup { id: id.into(), window_ms: 1000 });
-    let first = log.append("c", event(b"1", 10_000), d("x")).await.expect("append");
-    let again = log.append("c", event(b"2", 10_500), d("x")).await.expect("append");
+    let d = |id: &str| {
+        Some(Dedup {
+            id: id.into(),
+            window_ms: 1000,
+        })
+    };
+    let first = log
+        .append("c", event(b"1", 10_000), d("x"))
+        .await
+        .expect("append");
+    let again = log
+        .append("c", event(b"2", 10_500), d("x"))
+        .await
+        .expect("append");
     assert!(again.duplicate);
     assert_eq!((again.offset, &again.id), (first.offset, &first.id));
     assert_eq!(log.head("c"), 1);
     // Same id in another channel is not a duplicate.
-    assert!(!log.append("other", event(b"3", 10_500), d("x")).await.expect("append").duplicate);
+    assert!(
+        !log.append("other", event(b"3", 10_500), d("x"))
+            .await
+            .expect("append")
+            .duplicate
+    );
     // Past the window the id is new again.
-    let late = log.append("c", event(b"4", 11_000), d("x")).await.expect("append");
+    let late = log
+        .append("c", event(b"4", 11_000), d("x"))
+        .await
+        .expect("append");
     assert!(!late.duplicate);
     assert_eq!(late.offset, 2);
     // Expiry removes old entries, keeps fresh ones.
-    assert_eq!(log.expire_dedup(11_500, &|_| Some(1000)).expect("expire"), 1);
-    assert_eq!(log.expire_dedup(13_000, &|_| Some(1000)).expect("expire"), 1);
+    assert_eq!(
+        log.expire_dedup(11_500, &|_| Some(1000)).expect("expire"),
+        1
+    );
+    assert_eq!(
+        log.expire_dedup(13_000, &|_| Some(1000)).expect("expire"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -88,8 +133,13 @@ async fn duplicates_within_one_batch_are_caught() {
     let mut tasks = Vec::new();
     for i in 0..50u64 {
         let log = log.clone();
-        let d = Some(Dedup { id: "same".into(), window_ms: 60_000 });
-        tasks.push(tokio::spawn(async move { log.append("c", event(b"x", 1000 + i), d).await }));
+        let d = Some(Dedup {
+            id: "same".into(),
+            window_ms: 60_000,
+        });
+        tasks.push(tokio::spawn(async move {
+            log.append("c", event(b"x", 1000 + i), d).await
+        }));
     }
     let mut fresh = 0;
     for t in tasks {
@@ -146,8 +196,16 @@ async fn time_search_finds_first_event_at_or_after() {
 async fn dead_letters_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = EventLog::open(dir.path()).expect("open");
-    let dl = DeadLetter { offset: 4, reason: "http 400".into(), attempts: 1, last_status: Some(400), at_ms: 5 };
-    log.add_dead_letter("c", "g", dl.clone()).await.expect("add");
+    let dl = DeadLetter {
+        offset: 4,
+        reason: "http 400".into(),
+        attempts: 1,
+        last_status: Some(400),
+        at_ms: 5,
+    };
+    log.add_dead_letter("c", "g", dl.clone())
+        .await
+        .expect("add");
     assert_eq!(log.dead_letters("c", "g").expect("list"), vec![dl]);
     log.remove_dead_letter("c", "g", 4).await.expect("remove");
     log.sync().await.expect("sync");

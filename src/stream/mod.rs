@@ -14,5 +14,6 @@ pub struct Hub {}
 pub fn route(
     _relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    warp::path!("v1" / "stream").and_then(|| async { Err::<warp::reply::Response, _>(warp::reject::not_found()) })
+    warp::path!("v1" / "stream")
+        .and_then(|| async { Err::<warp::reply::Response, _>(warp::reject::not_found()) })
 }

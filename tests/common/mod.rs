@@ -58,14 +58,29 @@ impl RelayProc {
             .expect("spawn relay");
         let stderr = Arc::new(Mutex::new(String::new()));
         drain(child.stderr.take().expect("stderr"), stderr.clone());
-        let base = wait_for_line(child.stdout.take().expect("stdout"), "hookrelay listening on ")
-            .unwrap_or_else(|| panic!("relay did not become ready; stderr:\n{}", stderr.lock().map(|s| s.clone()).unwrap_or_default()));
+        let base = wait_for_line(
+            child.stdout.take().expect("stdout"),
+            "hookrelay listening on ",
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "relay did not become ready; stderr:\n{}",
+                stderr.lock().map(|s| s.clone()).unwrap_or_default()
+            )
+        });
         let addr = base
             .trim_start_matches("http://")
             .trim_start_matches("https://")
             .parse()
             .expect("address");
-        RelayProc { child, addr, base, dir: dir.to_path_buf(), config_path: config_path.to_path_buf(), stderr }
+        RelayProc {
+            child,
+            addr,
+            base,
+            dir: dir.to_path_buf(),
+            config_path: config_path.to_path_buf(),
+            stderr,
+        }
     }
 
     /// Starts again on the same config and data directory (a new port).
@@ -191,7 +206,11 @@ impl Received {
     }
 
     pub fn headers_named(&self, name: &str) -> Vec<Vec<u8>> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
@@ -211,7 +230,9 @@ impl Target {
         Self::with(|_, _| (200, vec![]))
     }
 
-    pub fn with(responder: impl Fn(&Received, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static) -> Target {
+    pub fn with(
+        responder: impl Fn(&Received, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
+    ) -> Target {
         Self::with_delay(Duration::ZERO, responder)
     }
 
@@ -226,7 +247,8 @@ impl Target {
             .enable_all()
             .build()
             .expect("runtime");
-        let state: Arc<(Mutex<Vec<Received>>, Condvar)> = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let state: Arc<(Mutex<Vec<Received>>, Condvar)> =
+            Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let responder: Arc<Responder> = Arc::new(responder);
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -235,53 +257,74 @@ impl Target {
         let st = state.clone();
         runtime.spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let st = st.clone();
                 let responder = responder.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let st = st.clone();
-                        let responder = responder.clone();
-                        async move {
-                            let method = req.method().to_string();
-                            let uri = req.uri().to_string();
-                            let headers = req
-                                .headers()
-                                .iter()
-                                .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
-                                .collect();
-                            let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                            let rec = Received { method, uri, headers, body };
-                            if !delay.is_zero() {
-                                tokio::time::sleep(delay).await;
+                    let svc = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let st = st.clone();
+                            let responder = responder.clone();
+                            async move {
+                                let method = req.method().to_string();
+                                let uri = req.uri().to_string();
+                                let headers = req
+                                    .headers()
+                                    .iter()
+                                    .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                                    .collect();
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes().to_vec())
+                                    .unwrap_or_default();
+                                let rec = Received {
+                                    method,
+                                    uri,
+                                    headers,
+                                    body,
+                                };
+                                if !delay.is_zero() {
+                                    tokio::time::sleep(delay).await;
+                                }
+                                let (status, extra) = {
+                                    let (lock, cv) = &*st;
+                                    let mut v = lock.lock().expect("lock");
+                                    let idx = v.len();
+                                    let answer = responder(&rec, idx);
+                                    v.push(rec);
+                                    cv.notify_all();
+                                    answer
+                                };
+                                let mut resp = http::Response::new(http_body_util::Full::new(
+                                    bytes::Bytes::from_static(b"ok"),
+                                ));
+                                *resp.status_mut() =
+                                    http::StatusCode::from_u16(status).expect("status");
+                                for (n, v) in extra {
+                                    resp.headers_mut().insert(
+                                        http::HeaderName::from_bytes(n.as_bytes()).expect("name"),
+                                        http::HeaderValue::from_str(&v).expect("value"),
+                                    );
+                                }
+                                Ok::<_, std::convert::Infallible>(resp)
                             }
-                            let (status, extra) = {
-                                let (lock, cv) = &*st;
-                                let mut v = lock.lock().expect("lock");
-                                let idx = v.len();
-                                let answer = responder(&rec, idx);
-                                v.push(rec);
-                                cv.notify_all();
-                                answer
-                            };
-                            let mut resp = http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")));
-                            *resp.status_mut() = http::StatusCode::from_u16(status).expect("status");
-                            for (n, v) in extra {
-                                resp.headers_mut().insert(
-                                    http::HeaderName::from_bytes(n.as_bytes()).expect("name"),
-                                    http::HeaderValue::from_str(&v).expect("value"),
-                                );
-                            }
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
                         .await;
                 });
             }
         });
-        Target { addr, state, _runtime: runtime }
+        Target {
+            addr,
+            state,
+            _runtime: runtime,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -299,8 +342,13 @@ impl Target {
         let start = Instant::now();
         let mut v = lock.lock().expect("lock");
         while !pred(&v) {
-            let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_else(|| panic!("timed out waiting for: {what} (have {} requests)", v.len()));
-            v = cv.wait_timeout(v, left.min(Duration::from_millis(200))).expect("lock").0;
+            let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_else(|| {
+                panic!("timed out waiting for: {what} (have {} requests)", v.len())
+            });
+            v = cv
+                .wait_timeout(v, left.min(Duration::from_millis(200)))
+                .expect("lock")
+                .0;
         }
         v.clone()
     }
@@ -321,11 +369,15 @@ pub fn post_signed(
     extra: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
     let secret = hookrelay::verify::Secret::for_scheme(kind, secret).expect("secret");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
-    let mut headers: Vec<(String, String)> = hookrelay::verify::sign(kind, None, &secret, body, now, delivery_id)
-        .into_iter()
-        .map(|(n, v)| (n.as_str().to_string(), v))
-        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mut headers: Vec<(String, String)> =
+        hookrelay::verify::sign(kind, None, &secret, body, now, delivery_id)
+            .into_iter()
+            .map(|(n, v)| (n.as_str().to_string(), v))
+            .collect();
     for (n, v) in extra {
         headers.push((n.to_string(), v.to_string()));
     }
@@ -339,24 +391,41 @@ pub fn install_crypto() {
 }
 
 /// A plain blocking HTTP request; returns status and parsed JSON (Null if not JSON).
-pub fn post_raw(url: &str, method: &str, headers: &[(String, String)], body: &[u8]) -> (u16, serde_json::Value) {
+pub fn post_raw(
+    url: &str,
+    method: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
     install_crypto();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async {
         let client = reqwest::Client::new();
-        let mut req = client.request(http::Method::from_bytes(method.as_bytes()).expect("method"), url);
+        let mut req = client.request(
+            http::Method::from_bytes(method.as_bytes()).expect("method"),
+            url,
+        );
         for (n, v) in headers {
             req = req.header(n.as_str(), v.as_str());
         }
         let resp = req.body(body.to_vec()).send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.bytes().await.expect("body");
-        (status, serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null),
+        )
     })
 }
 
 /// GET with an optional bearer token.
 pub fn get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
-    let headers: Vec<(String, String)> = token.map(|t| ("authorization".to_string(), format!("Bearer {t}"))).into_iter().collect();
+    let headers: Vec<(String, String)> = token
+        .map(|t| ("authorization".to_string(), format!("Bearer {t}")))
+        .into_iter()
+        .collect();
     post_raw(url, "GET", &headers, b"")
 }
