@@ -87,6 +87,19 @@ pub enum ClientMsg {
     Ping { nonce: u64 },
     /// Answer to the relay's `Ping`.
     Pong { nonce: u64 },
+    /// Read a channel without a consumer group (replay, tail): no cursor is read or
+    /// moved and there is no standby; acks only return window credit, nacks are
+    /// ignored. `start` is `Earliest`, `Latest` or `Offset` (`Committed` means
+    /// `Earliest`). Delivery stops after `to` (inclusive) if given; otherwise, without
+    /// `follow`, at the head as of the subscription, with an `End` frame either way.
+    Read {
+        sub: u32,
+        channel: String,
+        start: Start,
+        to: Option<u64>,
+        follow: bool,
+        window: u32,
+    },
 }
 
 /// Relay → agent.
@@ -135,6 +148,8 @@ pub enum ServerMsg {
     Ping { nonce: u64 },
     /// Answer to the agent's `Ping`.
     Pong { nonce: u64 },
+    /// A `Read` subscription delivered its whole range; the relay sends nothing more for it.
+    End { sub: u32, last: u64 },
 }
 
 /// Stable error codes of `ServerMsg::Error`.
