@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod log;
+pub mod maintenance;
 pub mod metrics;
 pub mod protocol;
 pub mod ratelimit;

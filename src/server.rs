@@ -28,8 +28,6 @@ use crate::shutdown::Shutdown;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a graceful stop waits for open HTTP requests before closing them.
 pub const GRACEFUL_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often expired dedup ids are swept.
-pub const DEDUP_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Facts about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +148,7 @@ impl Server {
             .header_read_timeout(HEADER_READ_TIMEOUT);
         let builder = Arc::new(builder);
 
-        let sweeper = tokio::spawn(sweep_dedup(relay.clone()));
+        let sweeper = tokio::spawn(crate::maintenance::run(relay.clone()));
         loop {
             let (tcp, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -247,28 +245,6 @@ where
         req.extensions_mut().insert(self.info);
         // warp's service is ready at all times and cheap to clone.
         self.inner.clone().call(req)
-    }
-}
-
-async fn sweep_dedup(relay: Arc<Relay>) {
-    let mut tick = tokio::time::interval(DEDUP_SWEEP_INTERVAL);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let r = relay.clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            r.log.expire_dedup(crate::now_unix_ms(), &|ch| {
-                r.config
-                    .channel(ch)
-                    .map(|c| c.dedup_window.as_millis() as u64)
-            })
-        })
-        .await;
-        match swept {
-            Ok(Ok(n)) if n > 0 => tracing::debug!(removed = n, "expired dedup ids"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "dedup sweep failed"),
-            _ => {}
-        }
     }
 }
 

@@ -15,6 +15,7 @@
 mod commit;
 pub mod keys;
 pub mod record;
+pub mod retention;
 
 use std::collections::HashMap;
 use std::path::Path;
