@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use warp::{Filter, Reply};
 
 use crate::api_error::{json_ok, ApiError};
@@ -16,10 +16,35 @@ pub const MAX_EVENTS_PER_PAGE: usize = 1000;
 /// Events returned when `limit` is absent.
 pub const DEFAULT_EVENTS_PER_PAGE: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 struct EventsQuery {
     from: Option<u64>,
     limit: Option<usize>,
+}
+
+impl EventsQuery {
+    /// Parses `from=N&limit=M`. A value that is not a number is a 400, not a silent
+    /// default: `from=abc` answered with events from 1 would look like a valid reply.
+    /// Other parameters are ignored.
+    fn parse(raw: &str) -> Result<EventsQuery, ApiError> {
+        let mut q = EventsQuery::default();
+        for pair in raw.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let number = || {
+                value.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "query parameter {name}: expected a non-negative integer"
+                    ))
+                })
+            };
+            match name {
+                "from" => q.from = Some(number()?),
+                "limit" => q.limit = Some(usize::try_from(number()?).unwrap_or(usize::MAX)),
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
 }
 
 #[derive(Serialize)]
@@ -76,18 +101,13 @@ pub fn routes(
         .and(warp::get())
         .and(auth)
         .and(
-            warp::query::<EventsQuery>()
-                .or(warp::any().map(|| EventsQuery {
-                    from: None,
-                    limit: None,
-                }))
+            warp::query::raw()
+                .or(warp::any().map(String::new))
                 .unify(),
         )
-        .map(
-            move |channel: String, auth: Option<String>, q: EventsQuery| {
-                reply(events(&relay, &channel, auth.as_deref(), q))
-            },
-        );
+        .map(move |channel: String, auth: Option<String>, q: String| {
+            reply(events(&relay, &channel, auth.as_deref(), &q))
+        });
     list.or(events).unify()
 }
 
@@ -129,12 +149,13 @@ fn events(
     relay: &Relay,
     channel: &str,
     auth: Option<&str>,
-    q: EventsQuery,
+    raw_query: &str,
 ) -> Result<warp::reply::Response, ApiError> {
     authorize(relay, auth)?;
     if relay.config.channel(channel).is_none() {
         return Err(ApiError::unknown_channel(channel));
     }
+    let q = EventsQuery::parse(raw_query)?;
     let limit = q
         .limit
         .unwrap_or(DEFAULT_EVENTS_PER_PAGE)
@@ -150,4 +171,21 @@ fn events(
         "head": relay.log.head(channel),
         "earliest": relay.log.earliest(channel).map_err(|_| ApiError::unavailable())?,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_query_parses_numbers_and_refuses_the_rest() {
+        let q = EventsQuery::parse("from=5&limit=20&x=y").expect("valid");
+        assert_eq!((q.from, q.limit), (Some(5), Some(20)));
+        let q = EventsQuery::parse("").expect("empty");
+        assert_eq!((q.from, q.limit), (None, None));
+        for bad in ["from=abc", "limit=-1", "from=", "from=1.5"] {
+            let e = EventsQuery::parse(bad).unwrap_err();
+            assert_eq!(e.code, "bad_request", "{bad}");
+        }
+    }
 }

@@ -43,6 +43,8 @@ pub enum Command {
     Send(SendArgs),
     /// Validate a config file and exit.
     Check(CheckArgs),
+    /// Measure ingest, end-to-end latency and replay against a relay.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -131,7 +133,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    init_tracing();
+    // A benchmark's own output is the table; the embedded relay's info lines would bury it.
+    init_tracing(if matches!(cli.command, Command::Bench(_)) { "warn" } else { "info" });
     // One crypto provider for every TLS client and server in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -153,9 +156,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKRELAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -171,6 +174,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tail(a) => crate::agent::run_tail(a).await,
         Command::Send(a) => send(a).await,
         Command::Check(a) => check(&a.config),
+        Command::Bench(a) => crate::bench::main(a).await,
     }
 }
 

@@ -248,6 +248,43 @@ impl Parser<'_> {
             .unwrap_or(1)
     }
 
+    /// The dotted key path (`server.listen`, `channel[1].secrets`) of the assignment or
+    /// table header at byte `offset`, found from the text itself: the toml error keeps
+    /// its key path private, and "line 7" alone is not enough for a person to act on.
+    fn key_at(&self, offset: usize) -> String {
+        let end = self.text.get(..offset).map_or(0, |s| s.matches('\n').count());
+        let mut table = String::new();
+        let mut channel_index = 0usize;
+        let mut key = None;
+        for line in self.text.lines().take(end + 1) {
+            let line = line.trim();
+            if let Some(name) = line.strip_prefix("[[").and_then(|l| l.split("]]").next()) {
+                let name = name.trim();
+                let n = if name == "channel" {
+                    channel_index += 1;
+                    channel_index - 1
+                } else {
+                    0
+                };
+                table = format!("{name}[{n}]");
+                key = None;
+            } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+                table = name.trim().to_string();
+                key = None;
+            } else if !line.starts_with('#') {
+                if let Some((k, _)) = line.split_once('=') {
+                    key = Some(k.trim().trim_matches('"').to_string());
+                }
+            }
+        }
+        match key {
+            None if table.is_empty() => "-".into(),
+            None => table,
+            Some(k) if table.is_empty() => k,
+            Some(k) => format!("{table}.{k}"),
+        }
+    }
+
     fn err(
         &self,
         span: std::ops::Range<usize>,
@@ -264,12 +301,14 @@ impl Parser<'_> {
 
     fn parse(&self) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(self.text).map_err(|e| {
-            let line = e.span().map(|s| self.line_of(s.start));
+            let span = e.span();
             ConfigError {
                 file: self.file.to_string(),
-                line,
-                key: "-".into(),
-                message: e.message().trim().to_string(),
+                line: span.as_ref().map(|s| self.line_of(s.start)),
+                key: span
+                    .map(|s| self.key_at(s.start))
+                    .unwrap_or_else(|| "-".into()),
+                message: redact_values(e.message().trim()),
             }
         })?;
         let server = self.server(raw.server)?;
@@ -581,6 +620,25 @@ impl Parser<'_> {
     }
 }
 
+/// Removes the quoted value from serde's `invalid type: string "..."` messages: the
+/// value may be a secret put where a list was expected (guarantee 7).
+fn redact_values(message: &str) -> String {
+    const QUOTED: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(QUOTED) {
+        out.push_str(&rest[..i]);
+        out.push_str("a string");
+        let after = &rest[i + QUOTED.len()..];
+        rest = match after.find("\", expected").or_else(|| after.rfind('"')) {
+            Some(end) => &after[end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `[A-Za-z0-9_-]{1,64}`: names appear in URLs and storage keys, so they stay plain.
 pub fn valid_channel_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
@@ -632,10 +690,25 @@ mod tests {
     }
 
     #[test]
+    fn toml_errors_name_the_key_and_never_echo_a_value() {
+        let text = "[server]\nlisten = \"127.0.0.1:1\"\n\n[[channel]]\nname = \"a\"\nscheme = \"none\"\n\n[[channel]]\nname = \"b\"\nscheme = \"github\"\nsecrets = \"hunter2-secret\"\n";
+        let e = Config::parse(text, "c.toml").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(11), "channel[1].secrets"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = Config::parse("[server.tls]\ncert = \"c\"\nkye = \"k\"\n", "c.toml").unwrap_err();
+        assert_eq!(e.key, "server.tls.kye", "{e}");
+        assert_eq!(
+            redact_values("invalid type: string \"a\\\"b\", expected a sequence"),
+            "invalid type: a string, expected a sequence"
+        );
+    }
+
+    #[test]
     fn unknown_key_is_refused_with_line() {
         let e =
             Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n", "c.toml").unwrap_err();
         assert_eq!(e.line, Some(3));
+        assert_eq!(e.key, "server.lisen");
         assert!(e.message.contains("lisen"), "{e}");
     }
 

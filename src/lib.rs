@@ -15,12 +15,15 @@
 pub mod admin;
 pub mod agent;
 pub mod api_error;
+pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod forward;
 pub mod ingest;
 pub mod log;
 pub mod maintenance;
 pub mod metrics;
+pub mod progress;
 pub mod protocol;
 pub mod ratelimit;
 pub mod send;

@@ -221,6 +221,10 @@ impl Server {
         {
             tracing::warn!("open requests did not finish in time; closing them");
         }
+        // Stream connections were upgraded out of hyper's sight; they close on the signal.
+        if !relay.hub.wait_closed(GRACEFUL_STOP_TIMEOUT).await {
+            tracing::warn!("agent connections did not close in time");
+        }
         sweeper.abort();
         relay.log.close().await
     }

@@ -1,11 +1,41 @@
-//! The private side: `hookrelay agent`, `replay` and `tail`. Placeholder: the argument
-//! types are final, the implementations land with the agent work.
+//! The private side: `hookrelay agent`, `replay` and `tail`.
+//!
+//! All three dial out to the relay's `/v1/stream` WebSocket (agents run where nothing
+//! can dial in), speak [`crate::protocol`], and survive disconnects by reconnecting:
+//!
+//! - `agent` subscribes one or more channels as a consumer group and forwards each
+//!   event to a local service ([`crate::forward`]); the relay moves the group's cursor
+//!   only on acknowledgement, so delivery is at least once, in order.
+//! - `replay` reads a range without a group (moving no cursor) and forwards it.
+//! - `tail` reads without a group and prints JSON lines.
+//!
+//! Files: `dial` (URL, TLS, token), `session` (one connection's protocol),
+//! `supervisor` (reconnects), `routes` (agent.toml), `backoff`, `retry_after`,
+//! `replay`, `tail`. Exit codes: 0 success, 1 runtime failure, 2 usage or
+//! configuration error — including a relay that refuses the token or the channel,
+//! which no retry fixes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 
 use crate::cli::Failure;
+use crate::shutdown::Shutdown;
+
+pub mod backoff;
+pub mod dial;
+mod replay;
+pub mod retry_after;
+pub mod routes;
+pub mod session;
+pub mod supervisor;
+mod tail;
+
+use dial::{Endpoint, TlsFiles};
+use routes::{Plan, Route, RouteDefaults};
+use session::{Ctx, Handler, Sub, SubKind};
+use supervisor::RunError;
 
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
@@ -39,6 +69,12 @@ pub struct AgentArgs {
     /// agent.toml with several channel → target routes.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// PEM client certificate for a relay that requires one (with --client-key).
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -59,6 +95,15 @@ pub struct ReplayArgs {
     pub token: Option<String>,
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
+    /// Attempts per event before it counts as failed.
+    #[arg(long, default_value_t = crate::forward::DEFAULT_MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+    /// PEM client certificate for a relay that requires one (with --client-key).
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -80,16 +125,283 @@ pub struct TailArgs {
     pub follow: bool,
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate for a relay that requires one (with --client-key).
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
 }
 
-pub async fn run_agent(_args: AgentArgs) -> Result<(), Failure> {
-    Err(Failure::from(anyhow::anyhow!("agent: not built yet")))
+/// `hookrelay agent`: runs until a signal (exit 0) or a refusal no retry fixes (2).
+pub async fn run_agent(args: AgentArgs) -> Result<(), Failure> {
+    let plan = agent_plan(&args).map_err(Failure::usage)?;
+    match run(&plan, signal_shutdown(), true).await {
+        Ok(()) => {
+            tracing::info!("agent stopped");
+            Ok(())
+        }
+        Err(AgentError::Usage(f)) => Err(f),
+        Err(AgentError::Run(e)) => Err(run_failure(e)),
+    }
 }
 
-pub async fn run_replay(_args: ReplayArgs) -> Result<(), Failure> {
-    Err(Failure::from(anyhow::anyhow!("replay: not built yet")))
+/// Why [`run`] ended with an error.
+#[derive(Debug)]
+pub enum AgentError {
+    /// The plan cannot be used (bad URL, TLS file, forward URL): exit 2.
+    Usage(Failure),
+    /// The relay refused us or could not be reached.
+    Run(RunError),
 }
 
-pub async fn run_tail(_args: TailArgs) -> Result<(), Failure> {
-    Err(Failure::from(anyhow::anyhow!("tail: not built yet")))
+/// Runs an agent for `plan` until `shutdown` fires or a refusal no retry fixes. The
+/// library entry point (used by `hookrelay bench`); `announce` prints the stdout
+/// readiness lines.
+pub async fn run(plan: &Plan, shutdown: Shutdown, announce: bool) -> Result<(), AgentError> {
+    let endpoint = endpoint(
+        &plan.relay,
+        plan.token.as_deref(),
+        plan.ca_cert.as_deref(),
+        &plan.client_cert,
+    )
+    .map_err(AgentError::Usage)?;
+    let mut subs = Vec::with_capacity(plan.routes.len());
+    for route in &plan.routes {
+        subs.push(group_sub(route).map_err(AgentError::Usage)?);
+    }
+    let ctx = Ctx {
+        shutdown,
+        announce,
+        relay: endpoint.display_url(),
+    };
+    supervisor::supervise(&endpoint, &mut subs, &ctx, None)
+        .await
+        .map(|_| ())
+        .map_err(AgentError::Run)
+}
+
+/// `hookrelay replay`: delivers a range, exits 0, or 1 when some events failed.
+pub async fn run_replay(args: ReplayArgs) -> Result<(), Failure> {
+    replay::run(args).await
+}
+
+/// `hookrelay tail`: prints events as JSON lines.
+pub async fn run_tail(args: TailArgs) -> Result<(), Failure> {
+    tail::run(args).await
+}
+
+/// The routes of an agent run, from `--config` and/or the flags.
+pub fn agent_plan(args: &AgentArgs) -> anyhow::Result<Plan> {
+    let defaults = RouteDefaults {
+        group: args.group.clone(),
+        from: args.from.clone(),
+        max_in_flight: args.max_in_flight,
+        max_attempts: args.max_attempts,
+    };
+    if !routes::valid_group(&args.group) {
+        anyhow::bail!("--group {:?}: must match [A-Za-z0-9_-]{{1,64}}", args.group);
+    }
+    let start = routes::parse_start(&args.from).map_err(|m| anyhow::anyhow!("--from {m}"))?;
+    routes::check_window(args.max_in_flight).map_err(|m| anyhow::anyhow!("--max-in-flight {m}"))?;
+    if args.max_attempts == 0 {
+        anyhow::bail!("--max-attempts must be at least 1");
+    }
+    let client_cert = args.client_cert.clone().zip(args.client_key.clone());
+    if let Some(path) = &args.config {
+        if args.channel.is_some() || args.forward.is_some() {
+            anyhow::bail!(
+                "--channel/--forward cannot be combined with --config (add a [[route]] instead)"
+            );
+        }
+        let file = routes::load(path, &defaults)?;
+        let relay = args.relay.clone().or(file.relay).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no relay: set relay = \"wss://...\" or pass --relay",
+                path.display()
+            )
+        })?;
+        return Ok(Plan {
+            relay,
+            token: args.token.clone().or(file.token),
+            ca_cert: args.ca_cert.clone().or(file.ca_cert),
+            client_cert: client_cert.or(file.client_cert),
+            routes: file.routes,
+        });
+    }
+    let missing = |flag: &str| anyhow::anyhow!("{flag} is required (or --config agent.toml)");
+    let relay = args.relay.clone().ok_or_else(|| missing("--relay"))?;
+    let channel = args.channel.clone().ok_or_else(|| missing("--channel"))?;
+    let forward = args.forward.clone().ok_or_else(|| missing("--forward"))?;
+    if !crate::config::valid_channel_name(&channel) {
+        anyhow::bail!("--channel {channel:?}: must match [A-Za-z0-9_-]{{1,64}}");
+    }
+    Ok(Plan {
+        relay,
+        token: args.token.clone(),
+        ca_cert: args.ca_cert.clone(),
+        client_cert,
+        routes: vec![Route {
+            channel,
+            forward,
+            group: args.group.clone(),
+            start,
+            max_in_flight: args.max_in_flight,
+            max_attempts: args.max_attempts,
+        }],
+    })
+}
+
+fn group_sub(route: &Route) -> Result<Sub, Failure> {
+    let fwd = crate::forward::Forwarder::new(
+        &route.forward,
+        route.max_attempts,
+        route.max_in_flight as usize,
+    )
+    .map_err(Failure::usage)?;
+    Ok(Sub {
+        channel: route.channel.clone(),
+        kind: SubKind::Group {
+            group: route.group.clone(),
+        },
+        start: route.start,
+        window: route.max_in_flight,
+        concurrency: route.max_in_flight,
+        handler: Handler::Forward(Arc::new(fwd)),
+        limit: None,
+        delivered: 0,
+        failed: 0,
+        finished: false,
+    })
+}
+
+/// The relay endpoint; a bad URL, token or TLS file is a usage error.
+fn endpoint(
+    relay: &str,
+    token: Option<&str>,
+    ca_cert: Option<&std::path::Path>,
+    client_cert: &Option<(PathBuf, PathBuf)>,
+) -> Result<Endpoint, Failure> {
+    Endpoint::new(
+        relay,
+        token,
+        TlsFiles {
+            ca_cert,
+            client_cert: client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path())),
+        },
+    )
+    .map_err(Failure::usage)
+}
+
+/// A shutdown that SIGINT/SIGTERM triggers.
+fn signal_shutdown() -> Shutdown {
+    let shutdown = Shutdown::new();
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        crate::shutdown::signal().await;
+        tracing::info!("signal received: stopping");
+        s.trigger();
+    });
+    shutdown
+}
+
+fn run_failure(e: RunError) -> Failure {
+    match e {
+        RunError::Fatal(m) => Failure::usage(anyhow::anyhow!(m)),
+        RunError::Unreachable(m) => Failure::from(anyhow::anyhow!(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: AgentArgs,
+    }
+
+    fn args(extra: &[&str]) -> AgentArgs {
+        T::try_parse_from(std::iter::once("t").chain(extra.iter().copied()))
+            .expect("parses")
+            .a
+    }
+
+    #[test]
+    fn flags_make_one_route() {
+        let p = agent_plan(&args(&[
+            "--relay",
+            "http://h:1",
+            "--channel",
+            "c",
+            "--forward",
+            "http://l:2",
+            "--from",
+            "7",
+            "--max-in-flight",
+            "4",
+            "--group",
+            "g",
+        ]))
+        .expect("ok");
+        assert_eq!(p.routes.len(), 1);
+        let r = &p.routes[0];
+        assert_eq!(
+            (r.group.as_str(), r.start, r.max_in_flight, r.max_attempts),
+            ("g", crate::protocol::Start::Offset(7), 4, 10)
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        for bad in [
+            &["--channel", "c", "--forward", "http://l"][..],
+            &["--relay", "ws://h", "--forward", "http://l"],
+            &[
+                "--relay",
+                "ws://h",
+                "--channel",
+                "c d",
+                "--forward",
+                "http://l",
+            ],
+            &[
+                "--relay",
+                "ws://h",
+                "--channel",
+                "c",
+                "--forward",
+                "http://l",
+                "--from",
+                "never",
+            ],
+            &[
+                "--relay",
+                "ws://h",
+                "--channel",
+                "c",
+                "--forward",
+                "http://l",
+                "--max-in-flight",
+                "0",
+            ],
+            &[
+                "--relay",
+                "ws://h",
+                "--channel",
+                "c",
+                "--forward",
+                "http://l",
+                "--group",
+                "a/b",
+            ],
+            &["--relay", "ws://h", "--channel", "c", "--config", "a.toml"],
+        ] {
+            assert!(agent_plan(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -6,6 +6,14 @@
 //! durable heads. While one flush runs, the next batch queues up, so the cost of an
 //! fsync (~270 µs here) is shared by every request that arrived meanwhile: group commit.
 //! One writer also makes offset assignment and dedup checks race-free without locks.
+//!
+//! A failed write is final until a restart (fail-stop). sled 0.34 cannot recover from a
+//! write error in-process: it latches the error for every later flush, and a failed
+//! large-value (blob) write leaves its log buffer claimed forever, so a later flush —
+//! once the disk has room again — would block for good. So after the first failure the
+//! committer answers every write with [`LogError::Storage`] (ingest: 503) without
+//! touching sled, while reads of the durable events keep working. A restart re-opens
+//! sled, which recovers exactly the flushed batches.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -14,11 +22,15 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::record::Record;
+use super::record::RecordRef;
 use super::{keys, Appended, DeadLetter, LogError, NewEvent, Shared};
 
 /// Most ops folded into one batch and one flush; bounds the latency of the batch.
 pub const MAX_BATCH_OPS: usize = 4096;
+
+/// What every write hears once the storage has failed (see the module doc).
+pub const STORAGE_FAILED: &str =
+    "an earlier write to the log failed; writes are refused until the relay is restarted";
 
 /// One write request to the committer.
 pub(crate) enum Op {
@@ -84,12 +96,49 @@ impl Committer {
             self.commit(&mut ops);
         }
         // Every sender is gone: a last flush so nothing applied stays only in memory.
+        // Not after a failure: sled could block on the write that failed.
+        if self.failed() {
+            return;
+        }
         if let Err(e) = self.db.flush() {
             tracing::error!(error = %e, "final log flush failed");
         }
     }
 
+    fn failed(&self) -> bool {
+        self.shared.stats.storage_failed.load(Ordering::Acquire)
+    }
+
+    /// Answers every op with the storage failure, writing nothing.
+    fn refuse(ops: &mut Vec<Op>) {
+        let err = || LogError::Storage(STORAGE_FAILED.to_string());
+        for op in ops.drain(..) {
+            match op {
+                Op::Append { reply, .. } => {
+                    let _ = reply.send(Err(err()));
+                }
+                Op::Cursor {
+                    reply: Some(reply), ..
+                }
+                | Op::DeadLetter {
+                    reply: Some(reply), ..
+                } => {
+                    let _ = reply.send(Err(err()));
+                }
+                Op::Sync(reply) => {
+                    let _ = reply.send(Err(err()));
+                }
+                // Ops without a reply are dropped; a dropped reply reads as `Closed`.
+                _ => {}
+            }
+        }
+    }
+
     fn commit(&mut self, ops: &mut Vec<Op>) {
+        if self.failed() {
+            Self::refuse(ops);
+            return;
+        }
         let heads_before = self.heads.clone();
         let mut batch = sled::Batch::default();
         let mut replies = Vec::with_capacity(ops.len());
@@ -97,6 +146,8 @@ impl Committer {
         // Writes of this batch that later ops of the same batch must see.
         let mut staged: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let mut appended = 0u64;
+        // A storage error met while building the batch; the batch is then not written.
+        let mut failure: Option<LogError> = None;
 
         for op in ops.drain(..) {
             match op {
@@ -126,7 +177,15 @@ impl Committer {
                             }
                             Ok(None) => {}
                             Err(e) => {
-                                let _ = reply.send(Err(e));
+                                // A failed read inside the committer may have left sled
+                                // half-written (reads can write): fail the whole batch.
+                                failure.get_or_insert(e);
+                                let none = Appended {
+                                    offset: 0,
+                                    id: String::new(),
+                                    duplicate: false,
+                                };
+                                replies.push(Reply::Append(reply, none));
                                 continue;
                             }
                         }
@@ -136,18 +195,18 @@ impl Committer {
                     let offset = *head;
                     let last = self.last_ms.entry(channel.clone()).or_insert(0);
                     *last = (*last).max(now);
-                    let record = Record {
-                        id: id.clone(),
-                        channel: channel.clone(),
+                    let record = RecordRef {
+                        id: &id,
+                        channel: &channel,
                         offset,
                         received_at_ms: *last,
-                        method: event.method,
-                        path: event.path,
-                        query: event.query,
-                        headers: event.headers,
-                        body: event.body.to_vec(),
-                        peer: event.peer,
-                        scheme: event.scheme,
+                        method: &event.method,
+                        path: &event.path,
+                        query: &event.query,
+                        headers: &event.headers,
+                        body: &event.body,
+                        peer: &event.peer,
+                        scheme: &event.scheme,
                     };
                     batch.insert(keys::event(&channel, offset), record.encode());
                     batch.insert(keys::head(&channel), &keys::encode_u64(offset));
@@ -181,8 +240,9 @@ impl Committer {
                     let current = match self.lookup(&staged, &key) {
                         Ok(v) => v.as_deref().and_then(keys::decode_u64),
                         Err(e) => {
+                            failure.get_or_insert(e);
                             if let Some(r) = reply {
-                                let _ = r.send(Err(e));
+                                replies.push(Reply::Unit(r));
                             }
                             continue;
                         }
@@ -220,12 +280,20 @@ impl Committer {
         }
 
         let started = Instant::now();
-        let applied = self.tree.apply_batch(batch);
-        if applied.is_err() {
-            // Nothing of the batch was written: the offsets it took are free again.
+        let result = match failure {
+            Some(LogError::Storage(m)) => Err(m),
+            Some(other) => Err(other.to_string()),
+            None => self
+                .tree
+                .apply_batch(batch)
+                .and_then(|()| self.db.flush().map(|_| ()))
+                .map_err(|e| e.to_string()),
+        };
+        if result.is_err() {
+            // Nothing of the batch is acknowledged or published: its offsets were never
+            // seen by anyone (and no later batch is written, see the module doc).
             self.heads = heads_before;
         }
-        let result = applied.and_then(|()| self.db.flush().map(|_| ()));
         let stats = &self.shared.stats;
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats
@@ -235,9 +303,8 @@ impl Committer {
         match result {
             Ok(()) => {
                 stats.appended.fetch_add(appended, Ordering::Relaxed);
-                // Publish every head, not only the touched ones: a batch whose flush
-                // failed earlier left heads applied but unpublished, and this flush
-                // made them durable too.
+                // Publish every head, not only the touched ones; unchanged heads cost
+                // nothing (`publish_head` sends only when a head moved).
                 for (channel, head) in &self.heads {
                     self.shared.publish_head(channel, *head);
                 }
@@ -253,15 +320,16 @@ impl Committer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "log write failed; answering 503 to the batch");
+                tracing::error!(error = %e, "log write failed: this batch is answered 503 and every later write is refused until a restart; reads keep working");
                 stats.failures.fetch_add(1, Ordering::Relaxed);
+                stats.storage_failed.store(true, Ordering::Release);
                 for r in replies {
                     match r {
                         Reply::Append(tx, _) => {
-                            let _ = tx.send(Err(LogError::Storage(e.to_string())));
+                            let _ = tx.send(Err(LogError::Storage(e.clone())));
                         }
                         Reply::Unit(tx) => {
-                            let _ = tx.send(Err(LogError::Storage(e.to_string())));
+                            let _ = tx.send(Err(LogError::Storage(e.clone())));
                         }
                     }
                 }

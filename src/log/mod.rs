@@ -19,7 +19,7 @@ pub mod retention;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bincode::{Decode, Encode};
@@ -32,6 +32,8 @@ use commit::{Committer, Op};
 
 /// Depth of the committer's queue; when full, appends wait (backpressure on ingest).
 const QUEUE_DEPTH: usize = 16 * 1024;
+/// Longest an append waits for its flush before it is answered as a storage failure.
+pub const APPEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// sled page cache, in bytes. Small, because the hot data is the tail of each channel.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
@@ -108,6 +110,8 @@ pub struct LogStats {
     pub appended: AtomicU64,
     pub batches: AtomicU64,
     pub flush_micros: AtomicU64,
+    /// A write failed; every later write is refused until a restart (see `commit`).
+    pub storage_failed: std::sync::atomic::AtomicBool,
     pub failures: AtomicU64,
 }
 
@@ -214,6 +218,9 @@ impl EventLog {
         event: NewEvent,
         dedup: Option<Dedup>,
     ) -> Result<Appended, LogError> {
+        if self.shared.stats.storage_failed.load(Ordering::Acquire) {
+            return Err(LogError::Storage(commit::STORAGE_FAILED.to_string()));
+        }
         let (reply, rx) = oneshot::channel();
         let id = format!(
             "evt_{}",
@@ -228,7 +235,16 @@ impl EventLog {
             dedup,
             reply,
         };
-        self.submit(op, rx).await
+        // A storage that stopped answering must not hold providers' requests open
+        // forever; a late commit only means an unacknowledged event was stored.
+        tokio::time::timeout(APPEND_TIMEOUT, self.submit(op, rx))
+            .await
+            .unwrap_or_else(|_| {
+                Err(LogError::Storage(format!(
+                    "the log did not answer within {} s",
+                    APPEND_TIMEOUT.as_secs()
+                )))
+            })
     }
 
     /// Waits until everything submitted before is durable.
@@ -324,6 +340,32 @@ impl EventLog {
         for kv in self.tree.range(range).values().take(limit) {
             let v = kv.map_err(storage)?;
             out.push(Record::decode(&v).map_err(|e| LogError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` durable events with offsets `>= from`, in order, as their stored
+    /// bytes (the [`Record`] encoding, version byte first) without decoding them: the
+    /// stream sends exactly what is on disk, so it never pays for a decode/re-encode.
+    pub fn read_raw(
+        &self,
+        channel: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
+        let head = self.head(channel);
+        let from = from.max(1);
+        if from > head || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let range = keys::event(channel, from)..=keys::event(channel, head);
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for kv in self.tree.range(range).take(limit) {
+            let (k, v) = kv.map_err(storage)?;
+            let offset = keys::trailing_offset(&k).ok_or_else(|| {
+                LogError::Corrupt(format!("event key without offset in {channel}"))
+            })?;
+            out.push((offset, v.to_vec()));
         }
         Ok(out)
     }

@@ -429,3 +429,188 @@ pub fn get(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
         .collect();
     post_raw(url, "GET", &headers, b"")
 }
+
+/// A running `hookrelay agent|replay|tail` process whose stdout lines are recorded, so
+/// tests wait on its machine-readable lines (`hookrelay agent subscribed ...`) instead
+/// of sleeping.
+pub struct AgentProc {
+    pub child: Child,
+    pub args: Vec<String>,
+    stdout: Arc<(Mutex<Output>, Condvar)>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl AgentProc {
+    /// Spawns `hookrelay <args...>` (the first argument is the subcommand) without
+    /// waiting for anything.
+    pub fn spawn(args: &[&str]) -> AgentProc {
+        Self::spawn_env(args, &[])
+    }
+
+    /// Like `spawn`, with extra environment variables.
+    pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> AgentProc {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .env("HOOKRELAY_LOG", "hookrelay=debug")
+            .env_remove("HOOKRELAY_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn hookrelay");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        drain(child.stderr.take().expect("stderr"), stderr.clone());
+        let stdout: Arc<(Mutex<Output>, Condvar)> = Arc::new(Default::default());
+        let out = child.stdout.take().expect("stdout");
+        let st = stdout.clone();
+        std::thread::spawn(move || {
+            let (lock, cv) = &*st;
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(mut o) = lock.lock() {
+                    o.lines.push(line);
+                }
+                cv.notify_all();
+            }
+            if let Ok(mut o) = lock.lock() {
+                o.closed = true;
+            }
+            cv.notify_all();
+        });
+        AgentProc {
+            child,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Spawns `hookrelay agent <args...>` and waits until every route is subscribed
+    /// (one `hookrelay agent subscribed` line per route; pass the route count).
+    pub fn start(args: &[&str]) -> AgentProc {
+        Self::start_routes(args, 1)
+    }
+
+    pub fn start_routes(args: &[&str], routes: usize) -> AgentProc {
+        let mut full = vec!["agent"];
+        full.extend_from_slice(args);
+        let a = Self::spawn(&full);
+        a.wait_lines("hookrelay agent subscribed ", routes);
+        a
+    }
+
+    /// Waits until `n` stdout lines start with `prefix`; returns them. Panics (with
+    /// the process's stderr) past the deadline or if the process exits first.
+    pub fn wait_lines(&self, prefix: &str, n: usize) -> Vec<String> {
+        let (lock, cv) = &*self.stdout;
+        let start = Instant::now();
+        let mut v = lock.lock().expect("lock");
+        loop {
+            let hits: Vec<String> = v
+                .lines
+                .iter()
+                .filter(|l| l.starts_with(prefix))
+                .cloned()
+                .collect();
+            if hits.len() >= n {
+                return hits;
+            }
+            if start.elapsed() >= DEADLINE || v.closed {
+                panic!(
+                    "{} waiting for {n} line(s) {prefix:?}; stdout: {:?}\nstderr:\n{}",
+                    if v.closed {
+                        "stdout closed"
+                    } else {
+                        "timed out"
+                    },
+                    v.lines,
+                    self.stderr_text()
+                );
+            }
+            v = cv
+                .wait_timeout(v, Duration::from_millis(200))
+                .expect("lock")
+                .0;
+        }
+    }
+
+    /// The first stdout line starting with `prefix` (waiting for it).
+    pub fn wait_line(&self, prefix: &str) -> String {
+        self.wait_lines(prefix, 1).remove(0)
+    }
+
+    /// Every stdout line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.stdout.0.lock().expect("lock").lines.clone()
+    }
+
+    /// Waits for the process to end by itself (panics past the deadline).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        wait_exit(&mut self.child)
+    }
+
+    /// Waits for exit and for stdout to be read to its end; returns status and lines.
+    pub fn finish(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = self.wait_exit();
+        let (lock, cv) = &*self.stdout;
+        let start = Instant::now();
+        let mut o = lock.lock().expect("lock");
+        while !o.closed {
+            assert!(start.elapsed() < DEADLINE, "stdout did not close");
+            o = cv
+                .wait_timeout(o, Duration::from_millis(200))
+                .expect("lock")
+                .0;
+        }
+        (status, o.lines.clone())
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.pid(), libc::SIGTERM);
+        }
+        wait_exit(&mut self.child)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// What a process wrote on stdout so far, and whether the pipe closed.
+#[derive(Default)]
+pub struct Output {
+    pub lines: Vec<String>,
+    pub closed: bool,
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of a process in KiB (VmRSS from /proc), if readable.
+pub fn rss_kib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -1,0 +1,435 @@
+//! What an agent subscribes to: one route from the command line, or several from an
+//! `agent.toml`, all on one connection.
+//!
+//! ```toml
+//! relay = "wss://relay.example.com"
+//! token = "env:HOOKRELAY_TOKEN"      # or the token itself
+//! ca_cert = "ca.pem"                 # optional, relative to this file
+//!
+//! [[route]]
+//! channel = "github"
+//! forward = "http://127.0.0.1:3000/webhooks"
+//! group = "default"                  # optional, like every key below
+//! from = "earliest"                  # committed | earliest | latest | OFFSET
+//! max_in_flight = 1
+//! max_attempts = 10
+//! ```
+//!
+//! The file is validated like `config.toml`: a refusal names the file, the line and
+//! the key, and exits with code 2 before anything is dialled. Command-line values act
+//! as defaults for route keys the file leaves out, and `--relay`/`--token`/`--ca-cert`
+//! override the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::{valid_channel_name, ConfigError};
+use crate::protocol::{Start, MAX_WINDOW};
+
+/// One channel → local service route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub channel: String,
+    /// The local service URL (checked when the forwarder is built).
+    pub forward: String,
+    pub group: String,
+    pub start: Start,
+    /// The subscription window: deliveries in flight at once.
+    pub max_in_flight: u32,
+    pub max_attempts: u32,
+}
+
+/// Everything an agent run needs, before dialling.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub relay: String,
+    pub token: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub routes: Vec<Route>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("relay", &self.relay)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("routes", &self.routes)
+            .finish()
+    }
+}
+
+/// The values a route takes when the file does not say (from the command line).
+#[derive(Debug, Clone)]
+pub struct RouteDefaults {
+    pub group: String,
+    pub from: String,
+    pub max_in_flight: u32,
+    pub max_attempts: u32,
+}
+
+/// Parses `committed|earliest|latest|OFFSET`.
+pub fn parse_start(s: &str) -> Result<Start, String> {
+    match s.trim() {
+        "committed" => Ok(Start::Committed),
+        "earliest" => Ok(Start::Earliest),
+        "latest" => Ok(Start::Latest),
+        n => match n.parse::<u64>() {
+            Ok(0) => Err("offsets start at 1".into()),
+            Ok(o) => Ok(Start::Offset(o)),
+            Err(_) => Err(format!(
+                "{n:?}: expected committed, earliest, latest or an offset"
+            )),
+        },
+    }
+}
+
+/// `[A-Za-z0-9_-]{1,64}`, like channel names (the relay refuses others).
+pub fn valid_group(g: &str) -> bool {
+    valid_channel_name(g)
+}
+
+/// Checks a window size.
+pub fn check_window(n: u32) -> Result<u32, String> {
+    if (1..=MAX_WINDOW).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("must be between 1 and {MAX_WINDOW}"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    relay: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+    ca_cert: Option<Spanned<String>>,
+    client_cert: Option<Spanned<String>>,
+    client_key: Option<Spanned<String>>,
+    #[serde(default, rename = "route")]
+    routes: Vec<Spanned<RawRoute>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    channel: Option<Spanned<String>>,
+    forward: Option<Spanned<String>>,
+    group: Option<Spanned<String>>,
+    from: Option<Spanned<toml::Value>>,
+    max_in_flight: Option<Spanned<i64>>,
+    max_attempts: Option<Spanned<i64>>,
+}
+
+/// An `agent.toml`, validated. `relay` may still be missing (the command line may
+/// give it).
+#[derive(Clone)]
+pub struct AgentFile {
+    pub relay: Option<String>,
+    pub token: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub routes: Vec<Route>,
+}
+
+/// Reads and validates an agent file.
+pub fn load(path: &Path, defaults: &RouteDefaults) -> Result<AgentFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: None,
+        key: "-".into(),
+        message: format!("cannot read the file: {e}"),
+    })?;
+    let file = path.display().to_string();
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &file, base, defaults, &|n| std::env::var(n).ok())
+}
+
+/// Validates agent file text; `file` names it in errors, relative paths are taken
+/// from `base`.
+pub fn parse(
+    text: &str,
+    file: &str,
+    base: &Path,
+    defaults: &RouteDefaults,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AgentFile, ConfigError> {
+    let line_of = |offset: usize| {
+        text.get(..offset)
+            .map(|s| s.bytes().filter(|&b| b == b'\n').count() + 1)
+            .unwrap_or(1)
+    };
+    let err = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
+        file: file.to_string(),
+        line: Some(line_of(span.start)),
+        key: key.to_string(),
+        message,
+    };
+    let raw: RawFile = toml::from_str(text).map_err(|e| ConfigError {
+        file: file.to_string(),
+        line: e.span().map(|s| line_of(s.start)),
+        key: "-".into(),
+        message: e.message().trim().to_string(),
+    })?;
+    let path_of = |v: &Spanned<String>| base.join(v.get_ref());
+
+    let token = match &raw.token {
+        Some(t) => match t.get_ref().strip_prefix("env:") {
+            Some(name) => Some(env(name).filter(|v| !v.is_empty()).ok_or_else(|| {
+                err(
+                    t.span(),
+                    "token",
+                    format!("environment variable {name} is not set (or empty)"),
+                )
+            })?),
+            None if t.get_ref().is_empty() => {
+                return Err(err(t.span(), "token", "cannot be empty".into()))
+            }
+            None => Some(t.get_ref().clone()),
+        },
+        None => None,
+    };
+    let client_cert = match (&raw.client_cert, &raw.client_key) {
+        (Some(c), Some(k)) => Some((path_of(c), path_of(k))),
+        (None, None) => None,
+        (Some(c), None) => {
+            return Err(err(
+                c.span(),
+                "client_key",
+                "client_cert needs client_key".into(),
+            ))
+        }
+        (None, Some(k)) => {
+            return Err(err(
+                k.span(),
+                "client_cert",
+                "client_key needs client_cert".into(),
+            ))
+        }
+    };
+    if let Some(r) = &raw.relay {
+        super::dial::relay_url(r.get_ref()).map_err(|_| {
+            err(
+                r.span(),
+                "relay",
+                "expected a ws://, wss://, http:// or https:// URL".into(),
+            )
+        })?;
+    }
+
+    if raw.routes.is_empty() {
+        return Err(ConfigError {
+            file: file.to_string(),
+            line: None,
+            key: "route".into(),
+            message: "no [[route]]: add at least one with channel and forward".into(),
+        });
+    }
+    let mut routes: Vec<Route> = Vec::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        let span = r.span();
+        let r = r.get_ref();
+        let key = |k: &str| format!("route[{i}].{k}");
+        let channel = r
+            .channel
+            .as_ref()
+            .ok_or_else(|| err(span.clone(), &key("channel"), "missing".into()))?;
+        if !valid_channel_name(channel.get_ref()) {
+            return Err(err(
+                channel.span(),
+                &key("channel"),
+                "must match [A-Za-z0-9_-]{1,64}".into(),
+            ));
+        }
+        let forward = r
+            .forward
+            .as_ref()
+            .ok_or_else(|| err(span.clone(), &key("forward"), "missing".into()))?;
+        let scheme_ok = reqwest::Url::parse(forward.get_ref())
+            .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .unwrap_or(false);
+        if !scheme_ok {
+            return Err(err(
+                forward.span(),
+                &key("forward"),
+                "expected an http:// or https:// URL".into(),
+            ));
+        }
+        let group = match &r.group {
+            Some(g) if !valid_group(g.get_ref()) => {
+                return Err(err(
+                    g.span(),
+                    &key("group"),
+                    "must match [A-Za-z0-9_-]{1,64}".into(),
+                ))
+            }
+            Some(g) => g.get_ref().clone(),
+            None => defaults.group.clone(),
+        };
+        let start = match &r.from {
+            Some(f) => {
+                let text = match f.get_ref() {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(n) => n.to_string(),
+                    _ => String::from("?"),
+                };
+                parse_start(&text).map_err(|m| err(f.span(), &key("from"), m))?
+            }
+            None => parse_start(&defaults.from)
+                .map_err(|m| err(span.clone(), &key("from"), format!("(from --from) {m}")))?,
+        };
+        let max_in_flight = match &r.max_in_flight {
+            Some(n) => u32::try_from(*n.get_ref())
+                .map_err(|_| format!("must be between 1 and {MAX_WINDOW}"))
+                .and_then(check_window)
+                .map_err(|m| err(n.span(), &key("max_in_flight"), m))?,
+            None => defaults.max_in_flight,
+        };
+        let max_attempts = match &r.max_attempts {
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(v) if v >= 1 => v,
+                _ => {
+                    return Err(err(
+                        n.span(),
+                        &key("max_attempts"),
+                        "must be a positive integer".into(),
+                    ))
+                }
+            },
+            None => defaults.max_attempts,
+        };
+        if routes
+            .iter()
+            .any(|o| o.channel == *channel.get_ref() && o.group == group)
+        {
+            return Err(err(
+                span.clone(),
+                &key("channel"),
+                format!(
+                    "channel {:?} with group {group:?} is routed twice",
+                    channel.get_ref()
+                ),
+            ));
+        }
+        routes.push(Route {
+            channel: channel.get_ref().clone(),
+            forward: forward.get_ref().clone(),
+            group,
+            start,
+            max_in_flight,
+            max_attempts,
+        });
+    }
+    Ok(AgentFile {
+        relay: raw.relay.map(|r| r.into_inner()),
+        token,
+        ca_cert: raw.ca_cert.as_ref().map(path_of),
+        client_cert,
+        routes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> RouteDefaults {
+        RouteDefaults {
+            group: "default".into(),
+            from: "earliest".into(),
+            max_in_flight: 1,
+            max_attempts: 10,
+        }
+    }
+
+    fn parse_env(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<AgentFile, ConfigError> {
+        parse(text, "agent.toml", Path::new("/etc/hr"), &defaults(), env)
+    }
+
+    fn parse_text(text: &str) -> Result<AgentFile, ConfigError> {
+        parse_env(text, &|_| None)
+    }
+
+    #[test]
+    fn several_routes_with_defaults() {
+        let f = parse_text(
+            "relay = \"ws://127.0.0.1:1\"\ntoken = \"t\"\nca_cert = \"ca.pem\"\n\n\
+             [[route]]\nchannel = \"a\"\nforward = \"http://127.0.0.1:2/a\"\n\n\
+             [[route]]\nchannel = \"b\"\nforward = \"http://127.0.0.1:3\"\ngroup = \"g2\"\nfrom = 5\nmax_in_flight = 8\nmax_attempts = 3\n",
+        )
+        .expect("valid");
+        assert_eq!(f.relay.as_deref(), Some("ws://127.0.0.1:1"));
+        assert_eq!(f.token.as_deref(), Some("t"));
+        assert_eq!(f.ca_cert, Some(PathBuf::from("/etc/hr/ca.pem")));
+        assert_eq!(
+            f.routes,
+            vec![
+                Route {
+                    channel: "a".into(),
+                    forward: "http://127.0.0.1:2/a".into(),
+                    group: "default".into(),
+                    start: Start::Earliest,
+                    max_in_flight: 1,
+                    max_attempts: 10
+                },
+                Route {
+                    channel: "b".into(),
+                    forward: "http://127.0.0.1:3".into(),
+                    group: "g2".into(),
+                    start: Start::Offset(5),
+                    max_in_flight: 8,
+                    max_attempts: 3
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn env_token_is_resolved_and_never_echoed() {
+        let text =
+            "token = \"env:AGENT_TOK\"\n[[route]]\nchannel = \"a\"\nforward = \"http://h\"\n";
+        let f = parse_env(text, &|n| (n == "AGENT_TOK").then(|| "s3cret".into())).expect("ok");
+        assert_eq!(f.token.as_deref(), Some("s3cret"));
+        let e = parse_env(text, &|_| None).err().expect("refused");
+        assert_eq!((e.line, e.key.as_str()), (Some(1), "token"));
+        assert!(e.message.contains("AGENT_TOK"));
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        for (text, line, key) in [
+            ("[[route]]\nchannel = \"a b\"\nforward = \"http://h\"\n", Some(2), "route[0].channel"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"ftp://h\"\n", Some(3), "route[0].forward"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nfrom = \"soon\"\n", Some(4), "route[0].from"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nfrom = 0\n", Some(4), "route[0].from"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nmax_in_flight = 0\n", Some(4), "route[0].max_in_flight"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nmax_in_flight = 5000\n", Some(4), "route[0].max_in_flight"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nmax_attempts = -1\n", Some(4), "route[0].max_attempts"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\ngroup = \"\"\n", Some(4), "route[0].group"),
+            ("[[route]]\nforward = \"http://h\"\n", Some(1), "route[0].channel"),
+            ("relay = \"ftp://x\"\n[[route]]\nchannel = \"a\"\nforward = \"http://h\"\n", Some(1), "relay"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\n[[route]]\nchannel = \"a\"\nforward = \"http://i\"\n", Some(4), "route[1].channel"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nfoo = 1\n", Some(4), "-"),
+            ("relay = \"ws://h\"\n", None, "route"),
+        ] {
+            let e = parse_text(text).err().unwrap_or_else(|| panic!("accepted: {text}"));
+            assert_eq!((e.line, e.key.as_str()), (line, key), "{text}: {e}");
+            assert!(e.to_string().starts_with("agent.toml"), "{e}");
+        }
+    }
+
+    #[test]
+    fn starts_parse() {
+        assert_eq!(parse_start("committed"), Ok(Start::Committed));
+        assert_eq!(parse_start("latest"), Ok(Start::Latest));
+        assert_eq!(parse_start("42"), Ok(Start::Offset(42)));
+        assert!(parse_start("0").is_err());
+        assert!(parse_start("-3").is_err());
+        assert!(parse_start("").is_err());
+    }
+}

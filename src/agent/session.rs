@@ -1,0 +1,635 @@
+//! One connection's worth of the agent protocol (see [`crate::protocol`]).
+//!
+//! A session says `Hello`, waits for `Welcome`, subscribes every route (or opens a
+//! `Read` for replay/tail), then runs one loop that multiplexes incoming frames,
+//! finished deliveries, heartbeats and shutdown. Deliveries run as tasks so that a slow
+//! or retrying local service never stops the loop from answering pings; the relay's
+//! window bounds how many there are, so memory stays flat however far behind the
+//! agent is.
+//!
+//! The session ends when the connection is lost (the supervisor reconnects), when the
+//! relay refuses something no retry will fix (fatal: exit code 2), when every `Read`
+//! has ended, or on shutdown: new events are then ignored (unacknowledged, so the
+//! relay redelivers them later), in-flight deliveries get [`DRAIN_TIMEOUT`] to finish
+//! and be acknowledged, and the socket is closed.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::dial::Ws;
+use crate::forward::{Forwarder, Outcome};
+use crate::log::Record;
+use crate::protocol::{
+    codes, ClientMsg, ServerMsg, Start, HEARTBEAT_INTERVAL_SECS, IDLE_TIMEOUT_SECS,
+    PROTOCOL_VERSION,
+};
+use crate::shutdown::Shutdown;
+
+/// How long in-flight deliveries may run after a shutdown signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest one frame may take to write before the connection counts as lost.
+const SEND_TIMEOUT: Duration = Duration::from_secs(IDLE_TIMEOUT_SECS);
+
+/// Subscription refusals that no reconnect can fix.
+const FATAL_SUB_CODES: &[&str] = &[
+    "unauthorized",
+    codes::FORBIDDEN_CHANNEL,
+    codes::UNKNOWN_CHANNEL,
+    codes::INVALID_GROUP,
+    codes::OFFSET_COMPACTED,
+    codes::OFFSET_OUT_OF_RANGE,
+];
+/// Connection refusals that no reconnect can fix.
+const FATAL_CONN_CODES: &[&str] = &["unauthorized", codes::UNSUPPORTED_VERSION];
+
+/// What a subscription is.
+#[derive(Debug, Clone)]
+pub enum SubKind {
+    /// A consumer group member: the relay keeps the cursor.
+    Group { group: String },
+    /// A group-less read (replay, tail): moves no cursor and ends with `End`.
+    Read { to: Option<u64>, follow: bool },
+}
+
+/// What happens to each event.
+#[derive(Debug, Clone)]
+pub enum Handler {
+    /// Forward to a local service.
+    Forward(Arc<Forwarder>),
+    /// Print as one JSON line on stdout.
+    Print,
+}
+
+/// One subscription and its progress, kept across reconnects.
+#[derive(Debug, Clone)]
+pub struct Sub {
+    pub channel: String,
+    pub kind: SubKind,
+    /// Where to (re)start; updated as events complete so that a reconnect resumes.
+    pub start: Start,
+    /// The window asked of the relay.
+    pub window: u32,
+    /// Deliveries run at once (at most the window).
+    pub concurrency: u32,
+    pub handler: Handler,
+    /// Events still to take (tail `--limit`).
+    pub limit: Option<u64>,
+    /// Events delivered (2xx) or printed.
+    pub delivered: u64,
+    /// Events given up (dead-lettered, or failed in a replay).
+    pub failed: u64,
+    /// Nothing more to do for this subscription.
+    pub finished: bool,
+}
+
+impl Sub {
+    fn group(&self) -> Option<&str> {
+        match &self.kind {
+            SubKind::Group { group } => Some(group),
+            SubKind::Read { .. } => None,
+        }
+    }
+}
+
+/// Settings shared by every session of a run.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub shutdown: Shutdown,
+    /// Print the machine-readable `hookrelay agent subscribed ...` lines on stdout.
+    pub announce: bool,
+    /// The relay, for logs.
+    pub relay: String,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Every subscription finished (reads ended, limits reached).
+    Finished,
+    /// Shutdown was requested and the session drained.
+    Shutdown,
+    /// Stdout was closed (tail into `head`).
+    OutputClosed,
+    /// The relay refused something no retry fixes.
+    Fatal(String),
+    /// The connection was lost; reconnecting may help.
+    Lost(String),
+}
+
+/// A session's end, and whether it got as far as a subscription (which resets the
+/// reconnect backoff).
+#[derive(Debug)]
+pub struct SessionResult {
+    pub end: SessionEnd,
+    pub established: bool,
+}
+
+/// Per-connection state of one subscription.
+#[derive(Default)]
+struct Live {
+    subscribed: bool,
+    window: u32,
+    pending: VecDeque<(u64, Vec<u8>)>,
+    in_flight: u32,
+    ended: bool,
+}
+
+type Jobs = JoinSet<(usize, u64, Outcome)>;
+
+struct Session<'a> {
+    ws: Ws,
+    subs: &'a mut [Sub],
+    live: Vec<Live>,
+    ctx: &'a Ctx,
+    jobs: Jobs,
+    job_tags: HashMap<tokio::task::Id, (usize, u64)>,
+    established: bool,
+    next_nonce: u64,
+}
+
+/// Runs one session on a connected socket.
+pub async fn run(ws: Ws, subs: &mut [Sub], ctx: &Ctx) -> SessionResult {
+    let live = subs.iter().map(|_| Live::default()).collect();
+    let mut s = Session {
+        ws,
+        subs,
+        live,
+        ctx,
+        jobs: JoinSet::new(),
+        job_tags: HashMap::new(),
+        established: false,
+        next_nonce: 1,
+    };
+    let end = match s.handshake().await {
+        Ok(()) => s.main_loop().await,
+        Err(end) => end,
+    };
+    // Dropping the JoinSet aborts deliveries still running; they were not acked.
+    s.jobs.abort_all();
+    let _ = tokio::time::timeout(Duration::from_secs(1), s.ws.close(None)).await;
+    SessionResult {
+        end,
+        established: s.established,
+    }
+}
+
+fn sub_id(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+impl Session<'_> {
+    async fn send(&mut self, msg: ClientMsg) -> Result<(), SessionEnd> {
+        let frame = Message::binary(msg.encode());
+        match tokio::time::timeout(SEND_TIMEOUT, self.ws.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SessionEnd::Lost(format!("send failed: {e}"))),
+            Err(_) => Err(SessionEnd::Lost("timed out sending to the relay".into())),
+        }
+    }
+
+    /// Receives the next protocol frame, answering transport pings on the way.
+    async fn recv(&mut self) -> Result<ServerMsg, SessionEnd> {
+        loop {
+            match self.ws.next().await {
+                None => return Err(SessionEnd::Lost("the relay closed the connection".into())),
+                Some(Err(e)) => return Err(SessionEnd::Lost(format!("connection error: {e}"))),
+                Some(Ok(Message::Binary(b))) => {
+                    return ServerMsg::decode(&b).map_err(|e| {
+                        SessionEnd::Lost(format!("the relay sent an undecodable frame ({e})"))
+                    })
+                }
+                Some(Ok(Message::Close(_))) => {
+                    return Err(SessionEnd::Lost("the relay closed the connection".into()))
+                }
+                // Transport-level pings are answered by tungstenite; text is not ours.
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    async fn handshake(&mut self) -> Result<(), SessionEnd> {
+        self.send(ClientMsg::Hello {
+            versions: vec![PROTOCOL_VERSION],
+            agent: format!("hookrelay-agent/{}", env!("CARGO_PKG_VERSION")),
+        })
+        .await?;
+        let deadline = Instant::now() + Duration::from_secs(IDLE_TIMEOUT_SECS);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.recv())
+                .await
+                .map_err(|_| SessionEnd::Lost("no Welcome from the relay".into()))??;
+            match msg {
+                ServerMsg::Welcome { version, .. } if version == PROTOCOL_VERSION => break,
+                ServerMsg::Welcome { version, .. } => {
+                    return Err(SessionEnd::Fatal(format!(
+                        "the relay chose protocol version {version}; this agent speaks {PROTOCOL_VERSION}"
+                    )))
+                }
+                ServerMsg::Ping { nonce } => self.send(ClientMsg::Pong { nonce }).await?,
+                ServerMsg::Error { sub, code, message } => {
+                    return Err(self.refusal(sub, &code, &message))
+                }
+                _ => {}
+            }
+        }
+        for i in 0..self.subs.len() {
+            let sub = &self.subs[i];
+            if sub.finished {
+                continue;
+            }
+            let msg = match &sub.kind {
+                SubKind::Group { group } => ClientMsg::Subscribe {
+                    sub: sub_id(i),
+                    channel: sub.channel.clone(),
+                    group: group.clone(),
+                    start: sub.start,
+                    window: sub.window,
+                },
+                SubKind::Read { to, follow } => ClientMsg::Read {
+                    sub: sub_id(i),
+                    channel: sub.channel.clone(),
+                    start: sub.start,
+                    to: *to,
+                    follow: *follow,
+                    window: sub.window,
+                },
+            };
+            self.send(msg).await?;
+        }
+        Ok(())
+    }
+
+    /// Maps an `Error` frame to how the session ends.
+    fn refusal(&self, sub: Option<u32>, code: &str, message: &str) -> SessionEnd {
+        let target = sub
+            .and_then(|s| usize::try_from(s).ok())
+            .and_then(|s| s.checked_sub(1))
+            .and_then(|i| self.subs.get(i));
+        match target {
+            Some(t) if FATAL_SUB_CODES.contains(&code) => SessionEnd::Fatal(match t.group() {
+                Some(g) => format!(
+                    "the relay refused channel {:?} (group {g:?}): {code}: {message}",
+                    t.channel
+                ),
+                None => format!(
+                    "the relay refused channel {:?}: {code}: {message}",
+                    t.channel
+                ),
+            }),
+            None if FATAL_CONN_CODES.contains(&code) => SessionEnd::Fatal(format!(
+                "the relay refused the connection: {code}: {message}"
+            )),
+            _ => SessionEnd::Lost(format!("the relay reported {code}: {message}")),
+        }
+    }
+
+    fn all_finished(&self) -> bool {
+        self.subs.iter().all(|s| s.finished)
+    }
+
+    async fn main_loop(&mut self) -> SessionEnd {
+        let heartbeat_every = Duration::from_secs(HEARTBEAT_INTERVAL_SECS);
+        let idle_after = Duration::from_secs(IDLE_TIMEOUT_SECS);
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        let mut drain_until: Option<Instant> = None;
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            if self.all_finished() {
+                return SessionEnd::Finished;
+            }
+            if drain_until.is_some() && self.jobs.is_empty() {
+                return SessionEnd::Shutdown;
+            }
+            let drain_deadline = drain_until.unwrap_or_else(Instant::now);
+            tokio::select! {
+                biased;
+                _ = shutdown.wait(), if drain_until.is_none() => {
+                    tracing::info!(in_flight = self.jobs.len(), "stopping: finishing deliveries in flight");
+                    drain_until = Some(Instant::now() + DRAIN_TIMEOUT);
+                    for l in &mut self.live {
+                        l.pending.clear();
+                    }
+                }
+                _ = tokio::time::sleep_until(drain_deadline), if drain_until.is_some() => {
+                    tracing::warn!(abandoned = self.jobs.len(), "deliveries still running at shutdown; they will be redelivered");
+                    return SessionEnd::Shutdown;
+                }
+                Some(done) = self.jobs.join_next_with_id(), if !self.jobs.is_empty() => {
+                    let (id, result) = match done {
+                        Ok((id, r)) => (id, Some(r)),
+                        Err(e) => (e.id(), None),
+                    };
+                    let Some((idx, offset)) = self.job_tags.remove(&id) else { continue };
+                    let outcome = result.map(|r| r.2).unwrap_or(Outcome::Abandoned);
+                    if let Err(end) = self.completed(idx, offset, outcome).await {
+                        return end;
+                    }
+                }
+                frame = self.ws.next() => {
+                    last_heard = Instant::now();
+                    let msg = match frame {
+                        None => return SessionEnd::Lost("the relay closed the connection".into()),
+                        Some(Err(e)) => return SessionEnd::Lost(format!("connection error: {e}")),
+                        Some(Ok(Message::Binary(b))) => match ServerMsg::decode(&b) {
+                            Ok(m) => m,
+                            Err(e) => return SessionEnd::Lost(format!("the relay sent an undecodable frame ({e})")),
+                        },
+                        Some(Ok(Message::Close(_))) => return SessionEnd::Lost("the relay closed the connection".into()),
+                        Some(Ok(_)) => continue,
+                    };
+                    if let Err(end) = self.on_frame(msg, drain_until.is_some()).await {
+                        return end;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let nonce = self.next_nonce;
+                    self.next_nonce += 1;
+                    if let Err(end) = self.send(ClientMsg::Ping { nonce }).await {
+                        return end;
+                    }
+                }
+                _ = tokio::time::sleep_until(last_heard + idle_after) => {
+                    return SessionEnd::Lost(format!("the relay was silent for {IDLE_TIMEOUT_SECS} s"));
+                }
+            }
+        }
+    }
+
+    fn index_of(&self, sub: u32) -> Option<usize> {
+        let i = usize::try_from(sub).ok()?.checked_sub(1)?;
+        (i < self.subs.len()).then_some(i)
+    }
+
+    async fn on_frame(&mut self, msg: ServerMsg, draining: bool) -> Result<(), SessionEnd> {
+        match msg {
+            ServerMsg::Ping { nonce } => self.send(ClientMsg::Pong { nonce }).await?,
+            ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
+            ServerMsg::Error { sub, code, message } => {
+                return Err(self.refusal(sub, &code, &message))
+            }
+            ServerMsg::Subscribed {
+                sub,
+                next,
+                head,
+                window,
+                active,
+            } => {
+                let Some(i) = self.index_of(sub) else {
+                    return Ok(());
+                };
+                self.established = true;
+                let live = &mut self.live[i];
+                live.subscribed = true;
+                live.window = window.max(1);
+                let s = &mut self.subs[i];
+                s.concurrency = s.concurrency.min(live.window).max(1);
+                match &mut s.kind {
+                    SubKind::Group { group } => {
+                        let forward = match &s.handler {
+                            Handler::Forward(f) => f.target(),
+                            Handler::Print => String::from("stdout"),
+                        };
+                        tracing::info!(relay = %self.ctx.relay, channel = %s.channel, %group, %forward, next, head, active, "connected");
+                        if self.ctx.announce {
+                            if !active {
+                                announce(&format!("standby channel={} group={group}", s.channel));
+                            }
+                            announce(&format!(
+                                "subscribed channel={} group={group} next={next}",
+                                s.channel
+                            ));
+                        }
+                        // A group without a cursor would re-evaluate "latest" on a
+                        // reconnect and skip what arrived meanwhile.
+                        if s.start == Start::Latest {
+                            s.start = Start::Offset(next);
+                        }
+                    }
+                    SubKind::Read { to, follow } => {
+                        tracing::debug!(channel = %s.channel, next, head, "reading");
+                        // Pin "the head as of the subscription" for reconnects.
+                        if to.is_none() && !*follow {
+                            *to = Some(head);
+                        }
+                        if s.start == Start::Latest {
+                            s.start = Start::Offset(next);
+                        }
+                    }
+                }
+            }
+            ServerMsg::Active { sub, next } => {
+                let Some(i) = self.index_of(sub) else {
+                    return Ok(());
+                };
+                let s = &self.subs[i];
+                let group = s.group().unwrap_or_default();
+                tracing::info!(channel = %s.channel, %group, next, "active: this agent now receives the group's events");
+                if self.ctx.announce {
+                    announce(&format!(
+                        "active channel={} group={group} next={next}",
+                        s.channel
+                    ));
+                }
+            }
+            ServerMsg::CaughtUp { sub, head } => {
+                if let Some(i) = self.index_of(sub) {
+                    tracing::info!(channel = %self.subs[i].channel, head, "caught up");
+                }
+            }
+            ServerMsg::End { sub, last } => {
+                if let Some(i) = self.index_of(sub) {
+                    tracing::debug!(channel = %self.subs[i].channel, last, "end of range");
+                    self.live[i].ended = true;
+                    self.check_done(i);
+                }
+            }
+            ServerMsg::Event {
+                sub,
+                offset,
+                record,
+            } => {
+                let Some(i) = self.index_of(sub) else {
+                    return Ok(());
+                };
+                if draining || self.subs[i].finished {
+                    return Ok(());
+                }
+                match self.subs[i].handler {
+                    Handler::Print => self.print(i, offset, &record).await?,
+                    Handler::Forward(_) => {
+                        let live = &mut self.live[i];
+                        // The relay keeps at most `window` unacknowledged; anything
+                        // past twice that is a broken relay, not a reason to buffer.
+                        if live.pending.len() + live.in_flight as usize
+                            >= 2 * live.window.max(1) as usize
+                        {
+                            return Err(SessionEnd::Lost("the relay exceeded the window".into()));
+                        }
+                        live.pending.push_back((offset, record));
+                        self.pump(i).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints one event (tail) and acknowledges it.
+    async fn print(&mut self, i: usize, offset: u64, bytes: &[u8]) -> Result<(), SessionEnd> {
+        match Record::decode(bytes) {
+            Ok(record) => {
+                let line = serde_json::to_vec(&record.to_json()).unwrap_or_default();
+                let mut out = std::io::stdout().lock();
+                let written = out
+                    .write_all(&line)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .and_then(|()| out.flush());
+                if let Err(e) = written {
+                    tracing::debug!(error = %e, "stdout closed");
+                    return Err(SessionEnd::OutputClosed);
+                }
+                self.subs[i].delivered += 1;
+            }
+            Err(e) => {
+                tracing::warn!(offset, error = %e, "undecodable event skipped");
+                self.subs[i].failed += 1;
+            }
+        }
+        self.send(ClientMsg::Ack {
+            sub: sub_id(i),
+            offset,
+        })
+        .await?;
+        self.advance(i, offset);
+        Ok(())
+    }
+
+    /// Records that `offset` is done for a read: a reconnect starts after it, and the
+    /// limit counts it.
+    fn advance(&mut self, i: usize, offset: u64) {
+        let s = &mut self.subs[i];
+        if matches!(s.kind, SubKind::Read { .. }) {
+            s.start = Start::Offset(offset.saturating_add(1));
+        }
+        if let Some(left) = &mut s.limit {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                s.finished = true;
+            }
+        }
+        self.check_done(i);
+    }
+
+    fn check_done(&mut self, i: usize) {
+        let l = &self.live[i];
+        if l.ended && l.in_flight == 0 && l.pending.is_empty() {
+            self.subs[i].finished = true;
+        }
+    }
+
+    /// Starts deliveries while the subscription has room.
+    async fn pump(&mut self, i: usize) -> Result<(), SessionEnd> {
+        let Handler::Forward(fwd) = self.subs[i].handler.clone() else {
+            return Ok(());
+        };
+        while self.live[i].in_flight < self.subs[i].concurrency {
+            let Some((offset, bytes)) = self.live[i].pending.pop_front() else {
+                break;
+            };
+            match Record::decode(&bytes) {
+                Ok(record) => {
+                    drop(bytes);
+                    let fwd = fwd.clone();
+                    let shutdown = self.ctx.shutdown.clone();
+                    let handle = self.jobs.spawn(async move {
+                        let outcome = fwd.deliver(record, offset, &shutdown).await;
+                        (i, offset, outcome)
+                    });
+                    self.job_tags.insert(handle.id(), (i, offset));
+                    self.live[i].in_flight += 1;
+                }
+                Err(e) => {
+                    self.live[i].in_flight += 1;
+                    let outcome = Outcome::Failed {
+                        reason: format!("undecodable record ({e})"),
+                        attempts: 0,
+                        last_status: None,
+                    };
+                    Box::pin(self.completed(i, offset, outcome)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A delivery finished: acknowledge (or dead-letter) it and start the next.
+    async fn completed(
+        &mut self,
+        i: usize,
+        offset: u64,
+        outcome: Outcome,
+    ) -> Result<(), SessionEnd> {
+        self.live[i].in_flight = self.live[i].in_flight.saturating_sub(1);
+        let is_group = self.subs[i].group().is_some();
+        let channel = self.subs[i].channel.clone();
+        match outcome {
+            Outcome::Delivered { status, attempts } => {
+                tracing::debug!(%channel, offset, status, attempts, "delivered");
+                self.subs[i].delivered += 1;
+                self.send(ClientMsg::Ack {
+                    sub: sub_id(i),
+                    offset,
+                })
+                .await?;
+            }
+            Outcome::Failed {
+                reason,
+                attempts,
+                last_status,
+            } => {
+                self.subs[i].failed += 1;
+                if is_group {
+                    tracing::warn!(%channel, offset, %reason, attempts, "dead-lettered");
+                    self.send(ClientMsg::Nack {
+                        sub: sub_id(i),
+                        offset,
+                        reason,
+                        attempts,
+                        last_status,
+                    })
+                    .await?;
+                } else {
+                    tracing::warn!(%channel, offset, %reason, attempts, "delivery failed");
+                    // A read's nack is ignored; the ack returns the window credit.
+                    self.send(ClientMsg::Ack {
+                        sub: sub_id(i),
+                        offset,
+                    })
+                    .await?;
+                }
+            }
+            // Not acknowledged: the relay redelivers it to the group later.
+            Outcome::Abandoned => return Ok(()),
+        }
+        self.advance(i, offset);
+        self.pump(i).await
+    }
+}
+
+/// One machine-readable line on stdout (`hookrelay agent <what>`), flushed at once so
+/// that scripts and tests can wait on it.
+fn announce(what: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "hookrelay agent {what}");
+    let _ = out.flush();
+}

@@ -1,0 +1,213 @@
+//! `hookrelay bench`: reproducible numbers on the user's own hardware.
+//!
+//! Like `redis-benchmark` or `nats bench`, it drives a running relay (`--relay`) or a
+//! throwaway embedded one (`--embedded`: temp data dir, removed afterwards) through up
+//! to three phases: *ingest* (signed webhooks as fast as they are acknowledged),
+//! *e2e* (a fixed offered rate through an in-process agent to an in-process local
+//! service: POST → arrival latency) and *replay* (reading the channel back as fast as
+//! possible). Everything talks to the relay over its real HTTP and WebSocket
+//! interfaces, so the numbers include every check and every fsync.
+
+mod e2e;
+mod ingest;
+pub mod report;
+mod replay;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::cli::Failure;
+use crate::verify::{HmacParams, SchemeKind, Secret};
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// A running relay (http:// or https://); omit with --embedded.
+    #[arg(long, required_unless_present = "embedded")]
+    pub relay: Option<String>,
+    /// Start a throwaway relay in this process (temp data dir, removed afterwards).
+    #[arg(long, conflicts_with = "relay")]
+    pub embedded: bool,
+    /// Channel to post to and read from.
+    #[arg(long, default_value = "bench")]
+    pub channel: String,
+    /// The channel's signing secret (with --relay).
+    #[arg(long, default_value = "bench-secret")]
+    pub secret: String,
+    /// The channel's scheme (with --relay).
+    #[arg(long, default_value = "github")]
+    pub scheme: String,
+    /// A consumer token for the channel (e2e and replay).
+    #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true, default_value = "bench-token")]
+    pub token: String,
+    /// Phases to run, comma-separated: ingest, e2e, replay.
+    #[arg(long, default_value = "ingest,e2e,replay", value_delimiter = ',')]
+    pub phases: Vec<String>,
+    /// Ingest: webhooks to send.
+    #[arg(long, default_value_t = 50_000)]
+    pub count: u64,
+    /// Ingest: requests in flight.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: u64,
+    /// Body size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub body_size: usize,
+    /// E2e: offered rate, events per second.
+    #[arg(long, default_value_t = 400)]
+    pub rate: u64,
+    /// E2e: seconds of offered load.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("setup: {0}")]
+    Setup(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{phase}: {message}")]
+    Phase { phase: &'static str, message: String },
+}
+
+/// Signs bench bodies the way the channel expects.
+#[derive(Clone)]
+pub struct Signer {
+    kind: SchemeKind,
+    hmac: Option<HmacParams>,
+    secret: Secret,
+}
+
+impl Signer {
+    pub fn sign(&self, body: &[u8], delivery_id: Option<&str>) -> Vec<(http::HeaderName, String)> {
+        let now = (crate::now_unix_ms() / 1000) as i64;
+        crate::verify::sign(self.kind, self.hmac.as_ref(), &self.secret, body, now, delivery_id)
+    }
+}
+
+/// The relay under test.
+pub struct Target {
+    /// http(s)://host:port
+    pub base: String,
+    pub channel: String,
+    pub token: String,
+    pub signer: Signer,
+}
+
+impl Target {
+    pub fn ingest_url(&self) -> String {
+        format!("{}/hooks/{}", self.base, self.channel)
+    }
+
+    pub fn stream_url(&self) -> String {
+        format!("{}/v1/stream", self.base.replacen("http", "ws", 1))
+    }
+}
+
+/// A bench body of `size` bytes: JSON padded with spaces.
+pub fn body(size: usize) -> Vec<u8> {
+    let mut b = br#"{"action":"bench","pad":""}"#.to_vec();
+    b.resize(size.max(b.len()), b' ');
+    b
+}
+
+/// An embedded relay and the directory it must remove.
+struct Embedded {
+    dir: PathBuf,
+    shutdown: crate::shutdown::Shutdown,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn embedded(channel: &str, secret: &str, token: &str) -> Result<(Target, Embedded), BenchError> {
+    let dir = std::env::temp_dir().join(format!("hookrelay-bench-{}-{:x}", std::process::id(), rand::random::<u64>()));
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[[channel]]\nname = {channel:?}\nscheme = \"github\"\nsecrets = [{secret:?}]\ntokens = [{token:?}]\n",
+        dir.join("data").display().to_string()
+    );
+    let config = crate::config::Config::parse(&text, "<bench>").map_err(|e| BenchError::Setup(e.to_string()))?;
+    let shutdown = crate::shutdown::Shutdown::new();
+    let server = crate::server::Server::bind(config, shutdown.clone()).await.map_err(|e| BenchError::Setup(e.to_string()))?;
+    let addr = server.local_addr().map_err(|e| BenchError::Setup(e.to_string()))?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = server.run().await {
+            tracing::error!(error = %e, "embedded relay stopped with an error");
+        }
+    });
+    let signer = Signer {
+        kind: SchemeKind::Github,
+        hmac: None,
+        secret: Secret::for_scheme(SchemeKind::Github, secret).map_err(|e| BenchError::Setup(e.to_string()))?,
+    };
+    let target = Target { base: format!("http://{addr}"), channel: channel.to_string(), token: token.to_string(), signer };
+    Ok((target, Embedded { dir, shutdown, task }))
+}
+
+impl Embedded {
+    async fn stop(self) {
+        self.shutdown.trigger();
+        let _ = self.task.await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs the selected phases and returns their results.
+pub async fn run(args: &BenchArgs) -> Result<Vec<report::PhaseResult>, BenchError> {
+    for p in &args.phases {
+        if !matches!(p.as_str(), "ingest" | "e2e" | "replay") {
+            return Err(BenchError::Usage(format!("unknown phase {p:?}: expected ingest, e2e or replay")));
+        }
+    }
+    let (target, embedded) = if args.embedded {
+        let (t, e) = embedded(&args.channel, &args.secret, &args.token).await?;
+        (t, Some(e))
+    } else {
+        let kind = SchemeKind::parse(&args.scheme).ok_or_else(|| BenchError::Usage(format!("unknown scheme {:?}", args.scheme)))?;
+        if kind == SchemeKind::Hmac {
+            return Err(BenchError::Usage("bench signs github, stripe, slack, standard or none; use one of those".into()));
+        }
+        let secret = Secret::for_scheme(kind, &args.secret).map_err(|e| BenchError::Usage(format!("--secret: {e}")))?;
+        let base = args.relay.clone().unwrap_or_default().trim_end_matches('/').to_string();
+        let target = Target { base, channel: args.channel.clone(), token: args.token.clone(), signer: Signer { kind, hmac: None, secret } };
+        (target, None)
+    };
+    let target = Arc::new(target);
+    let result = run_phases(args, &target).await;
+    if let Some(e) = embedded {
+        e.stop().await;
+    }
+    result
+}
+
+async fn run_phases(args: &BenchArgs, target: &Arc<Target>) -> Result<Vec<report::PhaseResult>, BenchError> {
+    let mut results = Vec::new();
+    let wants = |p: &str| args.phases.iter().any(|x| x == p);
+    if wants("ingest") {
+        results.push(ingest::run(target, args.count, args.concurrency, args.body_size).await?);
+    }
+    if wants("e2e") {
+        results.push(e2e::run(target, args.rate, args.duration, args.body_size).await?);
+    }
+    if wants("replay") {
+        results.push(replay::run(target).await?);
+    }
+    Ok(results)
+}
+
+/// The CLI entry point.
+pub async fn main(args: BenchArgs) -> Result<(), Failure> {
+    let results = run(&args).await.map_err(|e| match e {
+        BenchError::Usage(_) => Failure::usage(e),
+        other => Failure::from(other),
+    })?;
+    if args.json {
+        let out = serde_json::to_string_pretty(&results).map_err(Failure::from)?;
+        println!("{out}");
+    } else {
+        print!("{}", report::table(&results));
+    }
+    Ok(())
+}

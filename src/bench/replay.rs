@@ -1,0 +1,76 @@
+//! Replay phase: read the channel back from offset 1 as fast as the relay sends it.
+//!
+//! It uses a group-less `Read` subscription with the largest window, acks every event
+//! as it arrives (like `hookrelay tail > /dev/null`), and stops at the relay's `End`.
+
+use std::time::Instant;
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::report::PhaseResult;
+use super::{BenchError, Target};
+use crate::progress::Progress;
+use crate::protocol::{ClientMsg, ServerMsg, Start, MAX_WINDOW, PROTOCOL_VERSION};
+
+fn err(message: impl std::fmt::Display) -> BenchError {
+    BenchError::Phase { phase: "replay", message: message.to_string() }
+}
+
+pub async fn run(target: &Target) -> Result<PhaseResult, BenchError> {
+    let mut request = target.stream_url().into_client_request().map_err(err)?;
+    let auth = format!("Bearer {}", target.token).parse().map_err(|_| err("the token is not a valid header value"))?;
+    request.headers_mut().insert(http::header::AUTHORIZATION, auth);
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.map_err(err)?;
+    let (mut tx, mut rx) = ws.split();
+    let send = |m: ClientMsg| Message::Binary(m.encode().into());
+    tx.send(send(ClientMsg::Hello { versions: vec![PROTOCOL_VERSION], agent: "hookrelay-bench".into() })).await.map_err(err)?;
+    tx.send(send(ClientMsg::Read {
+        sub: 1,
+        channel: target.channel.clone(),
+        start: Start::Earliest,
+        to: None,
+        follow: false,
+        window: MAX_WINDOW,
+    }))
+    .await
+    .map_err(err)?;
+
+    let progress = Progress::start("replay", None);
+    let mut started = None;
+    let (mut events, mut bytes) = (0u64, 0u64);
+    'read: while let Some(frame) = rx.next().await {
+        let mut frame = Some(frame);
+        // Handle every frame that is already here, then flush the acks in one write:
+        // a syscall per ack would dominate the measurement.
+        while let Some(f) = frame.take() {
+            let data = match f.map_err(err)? {
+                Message::Binary(b) => b,
+                Message::Close(_) => break 'read,
+                _ => Default::default(),
+            };
+            if !data.is_empty() {
+                match ServerMsg::decode(&data).map_err(err)? {
+                    ServerMsg::Event { sub, offset, record } => {
+                        started.get_or_insert_with(Instant::now);
+                        events += 1;
+                        bytes += record.len() as u64;
+                        progress.add(1);
+                        tx.feed(send(ClientMsg::Ack { sub, offset })).await.map_err(err)?;
+                    }
+                    ServerMsg::End { .. } => break 'read,
+                    ServerMsg::Ping { nonce } => tx.feed(send(ClientMsg::Pong { nonce })).await.map_err(err)?,
+                    ServerMsg::Error { code, message, .. } => return Err(err(format!("{code}: {message}"))),
+                    _ => {}
+                }
+            }
+            frame = rx.next().now_or_never().flatten();
+        }
+        tx.flush().await.map_err(err)?;
+    }
+    progress.finish();
+    let elapsed = started.map(|s| s.elapsed()).unwrap_or_default();
+    let _ = tx.send(Message::Close(None)).await;
+    Ok(PhaseResult::new("replay", events, 0, elapsed, bytes, None))
+}

@@ -1,0 +1,483 @@
+//! Forwarding one stored event to the local service, byte for byte (guarantee 5).
+//!
+//! The request is rebuilt from the stored [`Record`]: the original method, the
+//! forward URL with the event's path suffix and query appended, every stored header
+//! except the hop-by-hop ones (they described the provider's connection to the relay,
+//! not this one), and the exact body bytes — the body is never parsed. Three headers
+//! are added: `X-Hookrelay-Channel`, `X-Hookrelay-Offset` and `X-Hookrelay-Event-Id`
+//! (the record id, stable across redeliveries, so the service can deduplicate: the
+//! agent delivers at least once).
+//!
+//! Failures are sorted by whether trying again can help. Connection errors, 408, 425,
+//! 429 and 5xx are the service being busy or down, so they are retried with
+//! exponential backoff and full jitter (a `Retry-After` wins); any other non-2xx is
+//! the service refusing this event, which no retry changes, so it is given up at once
+//! and the stream goes on.
+//!
+//! Known limits of rebuilding the request with an HTTP client: header names reach the
+//! service in lower case and grouped by name (values of one name keep their order); a
+//! request without `Accept` gets `Accept: */*`; `Expect` is dropped (the relay already
+//! read the body); the URL parser normalises `.`/`..` path segments and
+//! percent-encodes the few characters it does not allow (such as `'` in a query).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use reqwest::Url;
+
+use crate::agent::backoff::{Backoff, DELIVERY_BASE_DELAY, DELIVERY_MAX_DELAY};
+use crate::log::Record;
+use crate::shutdown::Shutdown;
+
+/// Header naming the channel of the forwarded event.
+pub const HEADER_CHANNEL: &str = "x-hookrelay-channel";
+/// Header carrying the event's offset in its channel.
+pub const HEADER_OFFSET: &str = "x-hookrelay-offset";
+/// Header carrying the event id (an idempotency key, stable across redeliveries).
+pub const HEADER_EVENT_ID: &str = "x-hookrelay-event-id";
+
+/// Default attempts per event before it is given up.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+/// Longest one attempt may take (connect, send, response head) before it counts as
+/// a connection error and is retried.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a TCP (and TLS) connect to the local service may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Headers that describe one connection rather than the message (RFC 9110 §7.6.1),
+/// plus the ones the forwarding connection sets itself.
+const NOT_FORWARDED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "expect",
+    HEADER_CHANNEL,
+    HEADER_OFFSET,
+    HEADER_EVENT_ID,
+];
+
+/// A forward target that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("forward URL {0:?} is not an http:// or https:// URL")]
+    BadUrl(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// How one event's delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The service answered 2xx.
+    Delivered { status: u16, attempts: u32 },
+    /// Given up: a refusal (non-retryable status) or retries exhausted.
+    Failed {
+        reason: String,
+        attempts: u32,
+        last_status: Option<u16>,
+    },
+    /// Shutdown came while waiting to retry; the event was not acknowledged.
+    Abandoned,
+}
+
+/// The result of a single attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// 2xx.
+    Success(u16),
+    /// Worth retrying: a connection error (`status` None) or 408/425/429/5xx.
+    Retry {
+        status: Option<u16>,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+    /// A refusal no retry will change (3xx, other 4xx, or an unbuildable request).
+    Reject { status: Option<u16>, detail: String },
+}
+
+/// Whether a status is worth retrying.
+pub fn retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429) || (500..600).contains(&status)
+}
+
+/// One request, ready to be sent (again).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Delivers events to one local service over a reused connection pool.
+#[derive(Debug, Clone)]
+pub struct Forwarder {
+    client: reqwest::Client,
+    base: Url,
+    max_attempts: u32,
+}
+
+impl Forwarder {
+    /// A forwarder to `base` (http:// or https://) keeping up to `pool` idle
+    /// connections. Needs a rustls crypto provider installed (the binary does it).
+    pub fn new(base: &str, max_attempts: u32, pool: usize) -> Result<Forwarder, ForwardError> {
+        let base = parse_base(base)?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(ATTEMPT_TIMEOUT)
+            .pool_max_idle_per_host(pool.max(1))
+            .build()
+            .map_err(|e| ForwardError::Client(e.without_url().to_string()))?;
+        Ok(Forwarder {
+            client,
+            base,
+            max_attempts: max_attempts.max(1),
+        })
+    }
+
+    /// The configured target (for logs; userinfo and query are not shown).
+    pub fn target(&self) -> String {
+        format!(
+            "{}://{}{}",
+            self.base.scheme(),
+            self.base.host_str().unwrap_or(""),
+            self.base
+                .port()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default()
+        ) + self.base.path()
+    }
+
+    /// Builds the request for `record` (delivered as event `offset`).
+    pub fn prepare(&self, record: Record, offset: u64) -> Result<Prepared, String> {
+        let method = Method::from_bytes(record.method.as_bytes())
+            .map_err(|_| format!("stored method {:?} is not valid", record.method))?;
+        let url = target_url(&self.base, &record.path, &record.query);
+        let mut headers = forwarded_headers(&record.headers);
+        headers.insert(
+            HeaderName::from_static(HEADER_CHANNEL),
+            HeaderValue::from_str(&record.channel)
+                .map_err(|_| "channel name is not a header value".to_string())?,
+        );
+        headers.insert(HeaderName::from_static(HEADER_OFFSET), offset.into());
+        // Explicit even for an empty body, which the client would otherwise send bare.
+        headers.insert(http::header::CONTENT_LENGTH, record.body.len().into());
+        headers.insert(
+            HeaderName::from_static(HEADER_EVENT_ID),
+            HeaderValue::from_str(&record.id)
+                .map_err(|_| "event id is not a header value".to_string())?,
+        );
+        Ok(Prepared {
+            method,
+            url,
+            headers,
+            body: Bytes::from(record.body),
+        })
+    }
+
+    /// Sends one attempt.
+    pub async fn attempt(&self, p: &Prepared) -> Attempt {
+        let resp = self
+            .client
+            .request(p.method.clone(), p.url.clone())
+            .headers(p.headers.clone())
+            .body(p.body.clone())
+            .send()
+            .await;
+        match resp {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| crate::agent::retry_after::parse(v, crate::now_unix_ms()));
+                // Read (and drop) the body so the connection goes back to the pool.
+                let _ = resp.bytes().await;
+                if (200..300).contains(&status) {
+                    Attempt::Success(status)
+                } else if retryable_status(status) {
+                    Attempt::Retry {
+                        status: Some(status),
+                        detail: format!("http {status}"),
+                        retry_after,
+                    }
+                } else {
+                    Attempt::Reject {
+                        status: Some(status),
+                        detail: format!("http {status}"),
+                    }
+                }
+            }
+            Err(e) => Attempt::Retry {
+                status: None,
+                detail: describe(&e),
+                retry_after: None,
+            },
+        }
+    }
+
+    /// Delivers one event, retrying as long as it can help, up to the attempt limit.
+    /// Shutdown during a wait between attempts abandons the event (it stays unacked
+    /// and is redelivered later).
+    pub async fn deliver(&self, record: Record, offset: u64, shutdown: &Shutdown) -> Outcome {
+        let channel = record.channel.clone();
+        let prepared = match self.prepare(record, offset) {
+            Ok(p) => p,
+            Err(reason) => {
+                return Outcome::Failed {
+                    reason,
+                    attempts: 0,
+                    last_status: None,
+                }
+            }
+        };
+        let mut backoff = Backoff::new(DELIVERY_BASE_DELAY, DELIVERY_MAX_DELAY);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.attempt(&prepared).await {
+                Attempt::Success(status) => return Outcome::Delivered { status, attempts },
+                Attempt::Reject { status, detail } => {
+                    return Outcome::Failed {
+                        reason: detail,
+                        attempts,
+                        last_status: status,
+                    }
+                }
+                Attempt::Retry {
+                    status,
+                    detail,
+                    retry_after,
+                } => {
+                    if attempts >= self.max_attempts {
+                        return Outcome::Failed {
+                            reason: format!("{detail} after {attempts} attempts"),
+                            attempts,
+                            last_status: status,
+                        };
+                    }
+                    let jittered = backoff.next_delay();
+                    let delay = retry_after.unwrap_or(jittered);
+                    tracing::info!(
+                        %channel,
+                        offset,
+                        status = %detail,
+                        attempt = attempts,
+                        delay_ms = delay.as_millis() as u64,
+                        "retrying"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.wait() => return Outcome::Abandoned,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Parses the forward URL; only http and https make sense for a local service.
+fn parse_base(base: &str) -> Result<Url, ForwardError> {
+    let url = Url::parse(base).map_err(|_| ForwardError::BadUrl(redact(base)))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ForwardError::BadUrl(redact(base)));
+    }
+    Ok(url)
+}
+
+/// A URL for messages: the query, fragment and userinfo are dropped, since they may
+/// hold a key.
+pub(crate) fn redact(url: &str) -> String {
+    let no_query = url.split(['?', '#']).next().unwrap_or("");
+    match no_query.rfind('@') {
+        Some(at) => {
+            let scheme_end = no_query.find("://").map(|i| i + 3).unwrap_or(0);
+            format!(
+                "{}{}",
+                no_query.get(..scheme_end).unwrap_or(""),
+                no_query.get(at + 1..).unwrap_or("")
+            )
+        }
+        None => no_query.to_string(),
+    }
+}
+
+/// `base` + `path` suffix + `query`. The suffix has a leading `/` or is empty; a
+/// trailing `/` of the base is not doubled. A query already on the base comes first.
+pub fn target_url(base: &Url, path: &str, query: &str) -> Url {
+    let mut url = base.clone();
+    if !path.is_empty() {
+        let mut p = base.path().to_string();
+        if p.ends_with('/') && path.starts_with('/') {
+            p.pop();
+        }
+        p.push_str(path);
+        url.set_path(&p);
+    }
+    if !query.is_empty() {
+        let q = match base.query() {
+            Some(b) if !b.is_empty() => format!("{b}&{query}"),
+            _ => query.to_string(),
+        };
+        url.set_query(Some(&q));
+    }
+    url.set_fragment(None);
+    url
+}
+
+/// The stored headers to forward, in order, without hop-by-hop ones (including any
+/// named in `Connection`), `Host` and `Content-Length`.
+pub fn forwarded_headers(stored: &[(String, Vec<u8>)]) -> HeaderMap {
+    let named_by_connection: Vec<String> = stored
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, v)| {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut out = HeaderMap::with_capacity(stored.len() + 3);
+    for (name, value) in stored {
+        let lower = name.to_ascii_lowercase();
+        if NOT_FORWARDED.contains(&lower.as_str()) || named_by_connection.contains(&lower) {
+            continue;
+        }
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                out.append(n, v);
+            }
+            _ => tracing::warn!(header = %lower, "stored header is not valid HTTP; not forwarded"),
+        }
+    }
+    out
+}
+
+/// A connection-level error in a few words, without the URL.
+fn describe(e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io.kind().to_string();
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connect error".into()
+    } else {
+        "request error".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("url")
+    }
+
+    #[test]
+    fn urls_join_suffix_and_query() {
+        let cases = [
+            ("http://h:1", "", "", "http://h:1/"),
+            (
+                "http://h:1",
+                "/a/b",
+                "x=1&y=%20",
+                "http://h:1/a/b?x=1&y=%20",
+            ),
+            ("http://h:1/", "/a", "", "http://h:1/a"),
+            ("http://h:1/hook", "/a", "q", "http://h:1/hook/a?q"),
+            ("http://h:1/hook/", "/a", "", "http://h:1/hook/a"),
+            (
+                "http://h:1/hook?k=v",
+                "/a",
+                "q=1",
+                "http://h:1/hook/a?k=v&q=1",
+            ),
+            ("http://h:1/hook?k=v", "", "", "http://h:1/hook?k=v"),
+            (
+                "http://h:1/x",
+                "/%E2%9C%93",
+                "a=%2F&b",
+                "http://h:1/x/%E2%9C%93?a=%2F&b",
+            ),
+        ];
+        for (base, path, query, want) in cases {
+            assert_eq!(
+                target_url(&url(base), path, query).as_str(),
+                want,
+                "{base} + {path} + {query}"
+            );
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped_and_repeats_kept() {
+        let stored: Vec<(String, Vec<u8>)> = [
+            ("host", &b"relay.example"[..]),
+            ("content-length", b"3"),
+            ("connection", b"keep-alive, X-Secret-Hop"),
+            ("x-secret-hop", b"1"),
+            ("keep-alive", b"timeout=5"),
+            ("transfer-encoding", b"chunked"),
+            ("te", b"trailers"),
+            ("upgrade", b"h2c"),
+            ("proxy-authorization", b"Basic x"),
+            ("x-a", b"1"),
+            ("x-hookrelay-offset", b"999"),
+            ("content-type", b"application/json"),
+            ("x-a", b"2"),
+            ("x-latin", b"caf\xe9"),
+            ("bad name", b"v"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_vec()))
+        .collect();
+        let h = forwarded_headers(&stored);
+        let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["x-a", "content-type", "x-latin"]);
+        let xa: Vec<&[u8]> = h.get_all("x-a").iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(xa, vec![&b"1"[..], b"2"]);
+        assert_eq!(h["x-latin"].as_bytes(), b"caf\xe9");
+    }
+
+    #[test]
+    fn statuses_are_sorted_by_retryability() {
+        for s in [408, 425, 429, 500, 502, 503, 504, 599] {
+            assert!(retryable_status(s), "{s}");
+        }
+        for s in [200, 301, 400, 401, 403, 404, 409, 410, 413, 422] {
+            assert!(!retryable_status(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn bad_forward_urls_are_refused_without_secrets() {
+        for u in ["ftp://h/x", "not a url", "http://", "ws://h/"] {
+            assert!(parse_base(u).is_err(), "{u}");
+        }
+        let e = parse_base("gopher://user:pw@h/?key=s3cret").unwrap_err();
+        assert!(!e.to_string().contains("s3cret") && !e.to_string().contains("pw"));
+    }
+}

@@ -1,0 +1,76 @@
+//! The one task that writes to a stream connection's socket.
+//!
+//! Two small bounded queues feed it: *control* frames from the connection (Welcome,
+//! Pong, Ping, refusals, the close) and *subscription* frames (Subscribed, events,
+//! CaughtUp, End). Control frames go first, so a heartbeat or the shutdown notice is not
+//! stuck behind a window of large events. Every write awaits the socket, so a slow agent
+//! stalls this task, the queues fill, and the subscriptions wait at their `send`: relay
+//! memory per connection stays bounded by the queue sizes, whatever the agent does.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use futures_util::stream::SplitSink;
+use futures_util::SinkExt;
+use tokio::sync::mpsc;
+use warp::filters::ws::{Message, WebSocket};
+
+use crate::protocol::ServerMsg;
+
+/// Control frames that may wait for the writer; more means the agent sends requests but
+/// does not read the answers, and the connection is dropped.
+pub(crate) const CONTROL_QUEUE_FRAMES: usize = 64;
+
+/// Subscription frames that may wait for the writer (shared by a connection's
+/// subscriptions); beyond this, subscriptions wait for the socket.
+pub(crate) const SUBSCRIPTION_QUEUE_FRAMES: usize = 16;
+
+/// A frame from the connection itself.
+pub(crate) enum Control {
+    Frame(ServerMsg),
+    /// Send a close and stop.
+    Close,
+}
+
+/// An encoded frame from a subscription.
+pub(crate) struct SubFrame {
+    pub bytes: Vec<u8>,
+    /// While the subscription lives; a frame whose subscription was closed meanwhile is
+    /// dropped unwritten, so an event never reaches a member that was already replaced
+    /// in its group. `None` for the subscription's closing `Error`, which must go out.
+    pub live: Option<Arc<AtomicBool>>,
+}
+
+/// Writes frames until told to close, the queues close, or the socket fails.
+pub(crate) async fn run(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut control: mpsc::Receiver<Control>,
+    mut frames: mpsc::Receiver<SubFrame>,
+) {
+    let mut frames_open = true;
+    loop {
+        let msg = tokio::select! {
+            biased;
+            c = control.recv() => match c {
+                Some(Control::Frame(m)) => Message::binary(m.encode()),
+                Some(Control::Close) | None => {
+                    let _ = sink.close().await;
+                    return;
+                }
+            },
+            f = frames.recv(), if frames_open => match f {
+                Some(f) if f.live.as_ref().is_none_or(|l| l.load(Ordering::Acquire)) => {
+                    Message::binary(f.bytes)
+                }
+                Some(_) => continue,
+                None => {
+                    frames_open = false;
+                    continue;
+                }
+            },
+        };
+        if sink.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
