@@ -42,6 +42,10 @@ pub(crate) struct SubFrame {
 }
 
 /// Writes frames until told to close, the queues close, or the socket fails.
+///
+/// Frames are *fed* (buffered) and the socket is flushed only when no further frame is
+/// ready: a replay burst goes out in large writes instead of one syscall per event,
+/// while a lone live event is flushed at once, so batching adds no latency.
 pub(crate) async fn run(
     mut sink: SplitSink<WebSocket, Message>,
     mut control: mpsc::Receiver<Control>,
@@ -49,28 +53,79 @@ pub(crate) async fn run(
 ) {
     let mut frames_open = true;
     loop {
-        let msg = tokio::select! {
-            biased;
-            c = control.recv() => match c {
-                Some(Control::Frame(m)) => Message::binary(m.encode()),
-                Some(Control::Close) | None => {
+        let msg = match next(&mut control, &mut frames, &mut frames_open, true).await {
+            Next::Frame(m) => m,
+            Next::Skip => continue,
+            Next::Close => {
+                let _ = sink.close().await;
+                return;
+            }
+            Next::Idle => continue, // only reported when not waiting
+        };
+        if sink.feed(msg).await.is_err() {
+            return;
+        }
+        // Drain whatever is already queued without waiting, then flush once.
+        loop {
+            match next(&mut control, &mut frames, &mut frames_open, false).await {
+                Next::Frame(m) => {
+                    if sink.feed(m).await.is_err() {
+                        return;
+                    }
+                }
+                Next::Skip => {}
+                Next::Idle => break,
+                Next::Close => {
                     let _ = sink.close().await;
                     return;
                 }
-            },
-            f = frames.recv(), if frames_open => match f {
-                Some(f) if f.live.as_ref().is_none_or(|l| l.load(Ordering::Acquire)) => {
-                    Message::binary(f.bytes)
-                }
-                Some(_) => continue,
-                None => {
-                    frames_open = false;
-                    continue;
-                }
-            },
-        };
-        if sink.send(msg).await.is_err() {
+            }
+        }
+        if sink.flush().await.is_err() {
             return;
         }
+    }
+}
+
+enum Next {
+    Frame(Message),
+    /// A frame of a subscription that ended meanwhile: dropped.
+    Skip,
+    /// Nothing queued (only when not waiting).
+    Idle,
+    Close,
+}
+
+/// The next frame, control first; with `wait` false, `Idle` when nothing is queued.
+async fn next(
+    control: &mut mpsc::Receiver<Control>,
+    frames: &mut mpsc::Receiver<SubFrame>,
+    frames_open: &mut bool,
+    wait: bool,
+) -> Next {
+    use futures_util::FutureExt;
+    let pick = async {
+        tokio::select! {
+            biased;
+            c = control.recv() => match c {
+                Some(Control::Frame(m)) => Next::Frame(Message::binary(m.encode())),
+                Some(Control::Close) | None => Next::Close,
+            },
+            f = frames.recv(), if *frames_open => match f {
+                Some(f) if f.live.as_ref().is_none_or(|l| l.load(Ordering::Acquire)) => {
+                    Next::Frame(Message::binary(f.bytes))
+                }
+                Some(_) => Next::Skip,
+                None => {
+                    *frames_open = false;
+                    Next::Skip
+                }
+            },
+        }
+    };
+    if wait {
+        pick.await
+    } else {
+        pick.now_or_never().unwrap_or(Next::Idle)
     }
 }
