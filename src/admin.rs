@@ -1,4 +1,5 @@
-//! The admin read API: `GET /v1/channels` and `GET /v1/channels/{channel}/events`.
+//! The admin read API: `GET /v1/channels` and `GET /v1/channels/{channel}/events`;
+//! consumer groups and dead letters are in [`crate::admin_groups`].
 //!
 //! Without an `admin_token` in the config these routes answer 404, as if they did not
 //! exist: an admin surface nobody configured should not even be discoverable.
@@ -90,6 +91,7 @@ pub fn routes(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     let auth = warp::header::optional::<String>("authorization");
+    let relay_for_groups = relay.clone();
     let list = {
         let relay = relay.clone();
         warp::path!("v1" / "channels")
@@ -100,15 +102,14 @@ pub fn routes(
     let events = warp::path!("v1" / "channels" / String / "events")
         .and(warp::get())
         .and(auth)
-        .and(
-            warp::query::raw()
-                .or(warp::any().map(String::new))
-                .unify(),
-        )
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .map(move |channel: String, auth: Option<String>, q: String| {
             reply(events(&relay, &channel, auth.as_deref(), &q))
         });
-    list.or(events).unify()
+    list.or(events)
+        .unify()
+        .or(crate::admin_groups::routes(relay_for_groups))
+        .unify()
 }
 
 fn reply(r: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {

@@ -45,6 +45,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Measure ingest, end-to-end latency and replay against a relay.
     Bench(crate::bench::BenchArgs),
+    /// List and redrive a channel's dead letters (admin API).
+    Dlq(crate::admin_cli::DlqArgs),
+    /// List a channel's consumer groups and reset their cursors (admin API).
+    Groups(crate::admin_cli::GroupsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +179,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Send(a) => send(a).await,
         Command::Check(a) => check(&a.config),
         Command::Bench(a) => crate::bench::main(a).await,
+        Command::Dlq(a) => crate::admin_cli::run_dlq(a).await,
+        Command::Groups(a) => crate::admin_cli::run_groups(a).await,
     }
 }
 
@@ -202,9 +208,16 @@ fn serve_config(args: &ServeArgs) -> Result<Config, Failure> {
 async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = serve_config(&args)?;
     let shutdown = Shutdown::new();
-    let server = Server::bind(config, shutdown.clone())
-        .await
-        .context("cannot start the relay")?;
+    let server = Server::bind(config, shutdown.clone()).await.map_err(|e| {
+        // Unusable TLS files are a configuration error (exit 2), like a bad key.
+        let usage = matches!(e, crate::server::StartError::Tls(_));
+        let error = anyhow::Error::new(e).context("cannot start the relay");
+        if usage {
+            Failure::usage(error)
+        } else {
+            Failure::from(error)
+        }
+    })?;
     let addr = server.local_addr().context("no local address")?;
     // The readiness line: scripts and tests wait for it instead of sleeping.
     println!("hookrelay listening on {}://{addr}", server.scheme());
@@ -226,6 +239,10 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
 
 fn check(path: &Path) -> Result<(), Failure> {
     let config = Config::load(path).map_err(Failure::usage)?;
+    if let Some(tls) = &config.server.tls {
+        crate::server::validate_tls(tls)
+            .map_err(|e| Failure::usage(anyhow::anyhow!("{}: {e}", path.display())))?;
+    }
     println!(
         "{}: ok ({} channel{}, listen {})",
         path.display(),

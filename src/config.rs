@@ -29,6 +29,13 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
 /// Default dedup window in seconds (24 h).
 pub const DEFAULT_DEDUP_WINDOW_SECS: u64 = 86_400;
+/// Default seconds between the relay's heartbeats on an agent stream.
+pub const DEFAULT_STREAM_HEARTBEAT_SECS: u64 = crate::protocol::HEARTBEAT_INTERVAL_SECS;
+/// Default seconds of silence after which the relay drops an agent stream.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_SECS: u64 = crate::protocol::IDLE_TIMEOUT_SECS;
+/// Upper bound for the stream timers (one day): longer makes no sense for a heartbeat,
+/// and keeps every deadline computed from them far from overflowing.
+pub const MAX_STREAM_TIMER_SECS: u64 = 86_400;
 
 /// A configuration the relay can run with.
 #[derive(Debug, Clone)]
@@ -44,6 +51,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub admin_token: Option<TokenSet>,
     pub tls: Option<TlsConfig>,
+    /// Seconds between the relay's `Ping`s on an agent stream (announced to the agent in
+    /// `Welcome.heartbeat_secs`, which paces the agent's own pings and idle timeout).
+    pub stream_heartbeat_secs: u64,
+    /// Seconds without any frame after which the relay drops an agent stream with
+    /// `idle_timeout`; always more than `stream_heartbeat_secs`.
+    pub stream_idle_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +201,8 @@ struct RawServer {
     max_body_bytes: Option<Spanned<i64>>,
     admin_token: Option<Spanned<String>>,
     tls: Option<Spanned<RawTls>>,
+    stream_heartbeat_secs: Option<Spanned<i64>>,
+    stream_idle_timeout_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -252,7 +267,10 @@ impl Parser<'_> {
     /// table header at byte `offset`, found from the text itself: the toml error keeps
     /// its key path private, and "line 7" alone is not enough for a person to act on.
     fn key_at(&self, offset: usize) -> String {
-        let end = self.text.get(..offset).map_or(0, |s| s.matches('\n').count());
+        let end = self
+            .text
+            .get(..offset)
+            .map_or(0, |s| s.matches('\n').count());
         let mut table = String::new();
         let mut channel_index = 0usize;
         let mut key = None;
@@ -400,6 +418,7 @@ impl Parser<'_> {
             Some(t) => Some(self.tokens(std::slice::from_ref(t), "server.admin_token")?),
             None => None,
         };
+        let (stream_heartbeat_secs, stream_idle_timeout_secs) = self.stream_timers(raw.as_ref())?;
         let tls = raw.and_then(|r| r.tls).map(|t| {
             let t = t.into_inner();
             TlsConfig {
@@ -414,7 +433,53 @@ impl Parser<'_> {
             max_body_bytes,
             admin_token,
             tls,
+            stream_heartbeat_secs,
+            stream_idle_timeout_secs,
         })
+    }
+
+    /// `server.stream_heartbeat_secs` and `server.stream_idle_timeout_secs`: positive, at
+    /// most [`MAX_STREAM_TIMER_SECS`], and the timeout longer than the heartbeat — else a
+    /// healthy but quiet agent would be dropped between two heartbeats.
+    fn stream_timers(&self, raw: Option<&RawServer>) -> Result<(u64, u64), ConfigError> {
+        let bounded = |v: &Spanned<i64>, key: &str| -> Result<u64, ConfigError> {
+            let n = self.positive(v, key)?;
+            if n > MAX_STREAM_TIMER_SECS {
+                return Err(self.err(
+                    v.span(),
+                    key,
+                    format!("must be at most {MAX_STREAM_TIMER_SECS} (one day)"),
+                ));
+            }
+            Ok(n)
+        };
+        let heartbeat = raw.and_then(|r| r.stream_heartbeat_secs.as_ref());
+        let idle = raw.and_then(|r| r.stream_idle_timeout_secs.as_ref());
+        let heartbeat_secs = match heartbeat {
+            Some(v) => bounded(v, "server.stream_heartbeat_secs")?,
+            None => DEFAULT_STREAM_HEARTBEAT_SECS,
+        };
+        let idle_secs = match idle {
+            Some(v) => bounded(v, "server.stream_idle_timeout_secs")?,
+            None => DEFAULT_STREAM_IDLE_TIMEOUT_SECS,
+        };
+        if idle_secs <= heartbeat_secs {
+            // Point at the key that was written; with both written, at the timeout.
+            let (span, key) = match (idle, heartbeat) {
+                (Some(v), _) => (v.span(), "server.stream_idle_timeout_secs"),
+                (None, Some(v)) => (v.span(), "server.stream_heartbeat_secs"),
+                (None, None) => (0..0, "server.stream_idle_timeout_secs"),
+            };
+            return Err(self.err(
+                span,
+                key,
+                format!(
+                    "stream_idle_timeout_secs ({idle_secs}) must be greater than \
+                     stream_heartbeat_secs ({heartbeat_secs})"
+                ),
+            ));
+        }
+        Ok((heartbeat_secs, idle_secs))
     }
 
     fn channel(
@@ -693,7 +758,11 @@ mod tests {
     fn toml_errors_name_the_key_and_never_echo_a_value() {
         let text = "[server]\nlisten = \"127.0.0.1:1\"\n\n[[channel]]\nname = \"a\"\nscheme = \"none\"\n\n[[channel]]\nname = \"b\"\nscheme = \"github\"\nsecrets = \"hunter2-secret\"\n";
         let e = Config::parse(text, "c.toml").unwrap_err();
-        assert_eq!((e.line, e.key.as_str()), (Some(11), "channel[1].secrets"), "{e}");
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(11), "channel[1].secrets"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("hunter2"), "{e}");
         let e = Config::parse("[server.tls]\ncert = \"c\"\nkye = \"k\"\n", "c.toml").unwrap_err();
         assert_eq!(e.key, "server.tls.kye", "{e}");
@@ -744,9 +813,110 @@ mod tests {
             ("[[channel]]\nname = \"a\"\nscheme = \"hmac\"\nsecrets = [\"x\"]\n", "channel[0].header"),
             ("[[channel]]\nname = \"a\"\nscheme = \"none\"\n[[channel]]\nname = \"a\"\nscheme = \"none\"\n", "channel[1].name"),
             ("[server]\nmax_body_bytes = -1\n", "server.max_body_bytes"),
+            ("[server]\nstream_heartbeat_secs = 0\n", "server.stream_heartbeat_secs"),
+            ("[server]\nstream_idle_timeout_secs = -3\n", "server.stream_idle_timeout_secs"),
         ] {
             let e = Config::parse(text, "c").unwrap_err();
             assert_eq!(e.key, key, "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn stream_timers_default_to_the_protocol_constants() {
+        let c = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\n", "c").expect("ok");
+        assert_eq!(
+            (
+                c.server.stream_heartbeat_secs,
+                c.server.stream_idle_timeout_secs
+            ),
+            (10, 30)
+        );
+        let c = Config::parse("", "c").expect("ok");
+        assert_eq!(c.server.stream_heartbeat_secs, 10);
+        let c = Config::parse(DEVELOPMENT_CONFIG, "dev").expect("ok");
+        assert_eq!(c.server.stream_idle_timeout_secs, 30);
+    }
+
+    #[test]
+    fn stream_timers_are_read() {
+        let c = Config::parse(
+            "[server]\nstream_heartbeat_secs = 1\nstream_idle_timeout_secs = 3\n",
+            "c",
+        )
+        .expect("ok");
+        assert_eq!(
+            (
+                c.server.stream_heartbeat_secs,
+                c.server.stream_idle_timeout_secs
+            ),
+            (1, 3)
+        );
+        // Either alone, checked against the other's default.
+        let c = Config::parse("[server]\nstream_heartbeat_secs = 20\n", "c").expect("ok");
+        assert_eq!(
+            (
+                c.server.stream_heartbeat_secs,
+                c.server.stream_idle_timeout_secs
+            ),
+            (20, 30)
+        );
+        let c = Config::parse("[server]\nstream_idle_timeout_secs = 11\n", "c").expect("ok");
+        assert_eq!(c.server.stream_idle_timeout_secs, 11);
+    }
+
+    #[test]
+    fn idle_timeout_must_exceed_the_heartbeat() {
+        // Both written: the error points at the timeout's line.
+        let e = Config::parse(
+            "[server]\nstream_heartbeat_secs = 5\nstream_idle_timeout_secs = 5\n",
+            "c.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(3), "server.stream_idle_timeout_secs"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("c.toml:3: server.stream_idle_timeout_secs:")
+                && e.message.contains("greater than"),
+            "{e}"
+        );
+        // Only the timeout written, below the default heartbeat (10).
+        let e = Config::parse("[server]\nstream_idle_timeout_secs = 10\n", "c.toml").unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(2), "server.stream_idle_timeout_secs"),
+            "{e}"
+        );
+        // Only the heartbeat written, at or above the default timeout (30).
+        let e = Config::parse(
+            "[server]\nlisten = \"127.0.0.1:1\"\nstream_heartbeat_secs = 30\n",
+            "c.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(3), "server.stream_heartbeat_secs"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stream_timers_are_bounded() {
+        let e = Config::parse(
+            "[server]\nstream_heartbeat_secs = 10\nstream_idle_timeout_secs = 9223372036854775807\n",
+            "c.toml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(3), "server.stream_idle_timeout_secs"),
+            "{e}"
+        );
+        assert!(e.message.contains("at most"), "{e}");
+        let e = Config::parse("[server]\nstream_heartbeat_secs = \"10\"\n", "c.toml").unwrap_err();
+        assert_eq!(e.key, "server.stream_heartbeat_secs", "{e}");
     }
 }

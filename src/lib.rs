@@ -13,6 +13,8 @@
 //! and `cli` is the command-line edge (the only place that uses `anyhow`).
 
 pub mod admin;
+pub mod admin_cli;
+pub mod admin_groups;
 pub mod agent;
 pub mod api_error;
 pub mod bench;

@@ -11,25 +11,42 @@ use std::time::{Duration, Instant};
 /// Least time between two redraws.
 pub const REDRAW_INTERVAL: Duration = Duration::from_millis(200);
 
+/// `total` while it is unknown.
+const UNKNOWN_TOTAL: u64 = u64::MAX;
+
 /// A shared counter with a background painter.
 #[derive(Clone)]
 pub struct Progress {
     done: Arc<AtomicU64>,
+    /// The expected count; may be learned after the start (see [`Progress::set_total`]).
+    total: Arc<AtomicU64>,
     painter: Option<Arc<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("done", &self.done())
+            .field("drawing", &self.painter.is_some())
+            .finish()
+    }
 }
 
 impl Progress {
     /// Starts a display `label: done/total, rate, ETA` (total may be unknown).
     pub fn start(label: &'static str, total: Option<u64>) -> Progress {
         let done = Arc::new(AtomicU64::new(0));
+        let total = Arc::new(AtomicU64::new(total.unwrap_or(UNKNOWN_TOTAL)));
         let painter = std::io::stderr().is_terminal().then(|| {
             let done = done.clone();
+            let total = total.clone();
             Arc::new(tokio::spawn(async move {
                 let started = Instant::now();
                 let mut tick = tokio::time::interval(REDRAW_INTERVAL);
                 loop {
                     tick.tick().await;
                     let n = done.load(Ordering::Relaxed);
+                    let total = Some(total.load(Ordering::Relaxed)).filter(|&t| t != UNKNOWN_TOTAL);
                     let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-3);
                     let line = match total {
                         Some(t) if rate > 0.0 => {
@@ -45,7 +62,17 @@ impl Progress {
                 }
             }))
         });
-        Progress { done, painter }
+        Progress {
+            done,
+            total,
+            painter,
+        }
+    }
+
+    /// Sets the expected count once it is known (e.g. when a replay learns its range).
+    pub fn set_total(&self, total: u64) {
+        self.total
+            .store(total.min(UNKNOWN_TOTAL - 1), Ordering::Relaxed);
     }
 
     pub fn add(&self, n: u64) {

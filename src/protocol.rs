@@ -27,10 +27,14 @@ pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
 /// plus headers; this bound only protects the agent from a broken relay).
 pub const MAX_SERVER_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
-/// How often each side sends a `Ping` when it has nothing else to say.
+/// How often each side sends a `Ping` when it has nothing else to say, by default: the
+/// relay's `[server] stream_heartbeat_secs` overrides it and announces its value in
+/// `Welcome.heartbeat_secs`, which the agent follows.
 pub const HEARTBEAT_INTERVAL_SECS: u64 = 10;
 
-/// A peer silent for this long (no frame of any kind) is dropped.
+/// By default, a peer silent for this long (no frame of any kind) is dropped: the
+/// relay's `[server] stream_idle_timeout_secs` overrides it; an agent uses three
+/// heartbeats of the relay (`Welcome.heartbeat_secs`), 30 s with the default.
 pub const IDLE_TIMEOUT_SECS: u64 = 30;
 
 /// The largest window a subscription may ask for; larger requests are clamped.
@@ -48,6 +52,10 @@ pub enum Start {
     Latest,
     /// This offset (it must be retained and at most head + 1).
     Offset(u64),
+    /// The first retained event received at or after this time (unix ms), found by a
+    /// binary search over received-at, never a scan; head + 1 when there is none.
+    /// Added after version 1 shipped, at the end, so older encodings are unchanged.
+    Time(u64),
 }
 
 /// Agent → relay.
@@ -174,7 +182,8 @@ pub mod codes {
     pub const OFFSET_COMPACTED: &str = "offset_compacted";
     /// A start offset beyond head + 1.
     pub const OFFSET_OUT_OF_RANGE: &str = "offset_out_of_range";
-    /// The peer was silent for longer than [`super::IDLE_TIMEOUT_SECS`].
+    /// The peer was silent for longer than the idle timeout (by default
+    /// [`super::IDLE_TIMEOUT_SECS`]).
     pub const IDLE_TIMEOUT: &str = "idle_timeout";
     /// The relay is shutting down.
     pub const SHUTTING_DOWN: &str = "shutting_down";
@@ -250,6 +259,15 @@ mod tests {
         for m in msgs {
             assert_eq!(ClientMsg::decode(&m.encode()).expect("decodes"), m);
         }
+        let read = ClientMsg::Read {
+            sub: 2,
+            channel: "c".into(),
+            start: Start::Time(1_700_000_000_123),
+            to: None,
+            follow: false,
+            window: 4,
+        };
+        assert_eq!(ClientMsg::decode(&read.encode()).expect("decodes"), read);
         let s = ServerMsg::Event {
             sub: 3,
             offset: 7,
@@ -266,6 +284,13 @@ mod tests {
             offset: 300,
         };
         assert_eq!(m.encode(), vec![2, 1, 251, 0x2c, 0x01]);
+        // `Start::Time` is variant 4 and a u64 of unix ms (docs/protocol.md, section 3).
+        let mut want = vec![4, 253];
+        want.extend_from_slice(&1_700_000_000_123u64.to_le_bytes());
+        assert_eq!(
+            bincode::encode_to_vec(Start::Time(1_700_000_000_123), config()).expect("encodes"),
+            want
+        );
     }
 
     #[test]

@@ -71,8 +71,14 @@ pub fn parse_encoding(s: &str) -> Result<Encoding, SendError> {
 
 /// Signs and posts; any HTTP answer is returned, not turned into an error.
 pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
-    let secret = Secret::for_scheme(req.scheme, &req.secret)
-        .map_err(|e| SendError::Usage(format!("--secret: {e}")))?;
+    // Scheme "none" signs nothing, so it needs no secret.
+    let secret = match req.scheme {
+        SchemeKind::None => None,
+        kind => Some(
+            Secret::for_scheme(kind, &req.secret)
+                .map_err(|e| SendError::Usage(format!("--secret: {e}")))?,
+        ),
+    };
     if req.scheme == SchemeKind::Hmac && req.hmac.is_none() {
         return Err(SendError::Usage(
             "scheme hmac needs --signature-header".into(),
@@ -83,14 +89,17 @@ pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
         matches!(req.scheme, SchemeKind::Github | SchemeKind::Standard)
             .then(|| format!("msg_{}", uuid::Uuid::new_v4().simple()))
     });
-    let signed = verify::sign(
-        req.scheme,
-        req.hmac.as_ref(),
-        &secret,
-        &req.body,
-        now,
-        delivery_id.as_deref(),
-    );
+    let signed = match &secret {
+        Some(secret) => verify::sign(
+            req.scheme,
+            req.hmac.as_ref(),
+            secret,
+            &req.body,
+            now,
+            delivery_id.as_deref(),
+        ),
+        None => Vec::new(),
+    };
 
     let client = reqwest::Client::builder()
         .build()

@@ -26,6 +26,9 @@ use crate::shutdown::Shutdown;
 
 /// How long a client may take to send request headers (slowloris guard).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head (request line and headers) accepted over HTTP/1; larger ones
+/// get 431. Headers are stored with the event, and `max_body_bytes` does not cover them.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How long a graceful stop waits for open HTTP requests before closing them.
 pub const GRACEFUL_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -145,7 +148,11 @@ impl Server {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BYTES)
+            // A client may shut its write side once the request is sent; without this,
+            // hyper drops the request (and the client never hears its offset).
+            .half_close(true);
         let builder = Arc::new(builder);
 
         let sweeper = tokio::spawn(crate::maintenance::run(relay.clone()));
@@ -305,23 +312,38 @@ fn rejection_to_error(r: warp::Rejection) -> warp::reply::Response {
     err.into_response()
 }
 
+/// Loads the `[server.tls]` files as `serve` would; `check` uses it so that a config
+/// that passes the check also starts.
+pub fn validate_tls(t: &TlsConfig) -> Result<(), StartError> {
+    tls_acceptor(t).map(|_| ())
+}
+
 fn tls_acceptor(t: &TlsConfig) -> Result<(TlsAcceptor, bool), StartError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| StartError::Tls(format!("cannot read {}: {e}", p.display())))
+    // Errors name the config key and the file, so a person knows which line to fix.
+    let read = |key: &str, p: &std::path::Path| {
+        std::fs::read(p)
+            .map_err(|e| StartError::Tls(format!("{key}: cannot read {}: {e}", p.display())))
     };
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(&t.cert)?.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| StartError::Tls(format!("{}: {e}", t.cert.display())))?;
+    let certs: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut read("server.tls.cert", &t.cert)?.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|e| StartError::Tls(format!("server.tls.cert: {}: {e}", t.cert.display())))?;
     if certs.is_empty() {
         return Err(StartError::Tls(format!(
-            "{}: no certificate found",
+            "server.tls.cert: {}: no PEM certificate found",
             t.cert.display()
         )));
     }
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut read(&t.key)?.as_slice())
-        .map_err(|e| StartError::Tls(format!("{}: {e}", t.key.display())))?
-        .ok_or_else(|| StartError::Tls(format!("{}: no private key found", t.key.display())))?;
+    let key: PrivateKeyDer<'static> =
+        rustls_pemfile::private_key(&mut read("server.tls.key", &t.key)?.as_slice())
+            .map_err(|e| StartError::Tls(format!("server.tls.key: {}: {e}", t.key.display())))?
+            .ok_or_else(|| {
+                StartError::Tls(format!(
+                    "server.tls.key: {}: no PEM private key found",
+                    t.key.display()
+                ))
+            })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -329,11 +351,14 @@ fn tls_acceptor(t: &TlsConfig) -> Result<(TlsAcceptor, bool), StartError> {
     let builder = match &t.client_ca {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
-                let c = c.map_err(|e| StartError::Tls(format!("{}: {e}", ca.display())))?;
-                roots
-                    .add(c)
-                    .map_err(|e| StartError::Tls(format!("{}: {e}", ca.display())))?;
+            let bad = |e: &dyn std::fmt::Display| {
+                StartError::Tls(format!("server.tls.client_ca: {}: {e}", ca.display()))
+            };
+            for c in rustls_pemfile::certs(&mut read("server.tls.client_ca", ca)?.as_slice()) {
+                roots.add(c.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(bad(&"no PEM certificate found"));
             }
             // Client certificates are optional at the TLS layer and required per route
             // (only /v1/stream), so providers can still post webhooks without one.
@@ -348,9 +373,13 @@ fn tls_acceptor(t: &TlsConfig) -> Result<(TlsAcceptor, bool), StartError> {
         }
         None => builder.with_no_client_auth(),
     };
-    let mut cfg = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let mut cfg = builder.with_single_cert(certs, key).map_err(|e| {
+        StartError::Tls(format!(
+            "server.tls.key: {} does not fit {}: {e}",
+            t.key.display(),
+            t.cert.display()
+        ))
+    })?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((TlsAcceptor::from(Arc::new(cfg)), t.client_ca.is_some()))
 }

@@ -299,3 +299,253 @@ fn tail_follow_receives_live_events() {
     let offsets: BTreeSet<String> = tail.lines().into_iter().collect();
     assert_eq!(offsets.len(), 2, "nothing printed twice");
 }
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+}
+
+/// The `received_at` (RFC 3339, ms) of one event, from the admin events API.
+fn received_at(relay: &RelayProc, offset: u64) -> String {
+    let (status, json) = get(
+        &relay.url(&format!("/v1/channels/c/events?from={offset}&limit=1")),
+        Some(ADMIN),
+    );
+    assert_eq!(status, 200, "{json}");
+    json["events"][0]["received_at"]
+        .as_str()
+        .expect("received_at")
+        .to_string()
+}
+
+fn ms_of(rfc3339: &str) -> u64 {
+    hookrelay::admin_groups::parse_time_ms(rfc3339).expect("RFC 3339")
+}
+
+#[test]
+fn replay_by_time_selects_by_received_at() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = start_relay(dir.path());
+    for i in 1..=3 {
+        post(&relay, "", format!("first {i}").as_bytes());
+    }
+    let first_last = ms_of(&received_at(&relay, 3));
+    // The second batch must be received later: wait for the clock, not a fixed sleep.
+    let start = std::time::Instant::now();
+    while now_ms() < first_last + 2 {
+        assert!(start.elapsed() < DEADLINE, "the clock did not move");
+        std::thread::yield_now();
+    }
+    for i in 4..=6 {
+        post(&relay, "", format!("second {i}").as_bytes());
+    }
+    let boundary = received_at(&relay, 4);
+    assert!(ms_of(&boundary) > first_last);
+    let (ws, target) = (relay.ws_url(), Target::ok());
+    let url = target.url();
+
+    // --since the boundary: exactly the second batch.
+    let (code, _, err) = run(&[
+        "replay",
+        "--relay",
+        &ws,
+        "--channel",
+        "c",
+        "--since",
+        &boundary,
+        "--forward",
+        &url,
+        "--token",
+        TOKEN,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let got = target.received();
+    assert_eq!(got.iter().map(offset_of).collect::<Vec<_>>(), vec![4, 5, 6]);
+    assert_eq!(got[0].body, b"second 4");
+
+    // --since the first event --until the end of the first batch: exactly the first.
+    let since = received_at(&relay, 1);
+    let until = received_at(&relay, 3);
+    let target = Target::ok();
+    let url = target.url();
+    let (code, _, err) = run(&[
+        "replay",
+        "--relay",
+        &ws,
+        "--channel",
+        "c",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--forward",
+        &url,
+        "--token",
+        TOKEN,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        target.received().iter().map(offset_of).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+
+    // A time after everything: nothing to replay, and that is no error.
+    let (code, _, err) = run(&[
+        "replay",
+        "--relay",
+        &ws,
+        "--channel",
+        "c",
+        "--since",
+        "2999-01-01T00:00:00Z",
+        "--forward",
+        &url,
+        "--token",
+        TOKEN,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(target.received().len(), 3);
+
+    // Exactly one of --from and --since; times must parse.
+    for bad in [
+        &["--from", "1", "--since", "2024-01-01T00:00:00Z"][..],
+        &[],
+        &["--since", "last tuesday"],
+    ] {
+        let mut args = vec![
+            "replay",
+            "--relay",
+            &ws,
+            "--channel",
+            "c",
+            "--forward",
+            &url,
+        ];
+        args.extend_from_slice(bad);
+        let (code, _, err) = run(&args);
+        assert_eq!(code, Some(2), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn replay_survives_a_relay_restart_in_the_middle() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut relay = start_relay(dir.path());
+    for i in 1..=30 {
+        post(&relay, "", format!("event {i}").as_bytes());
+    }
+    // Event 12 is refused (503, retried) until the relay has been restarted, so the
+    // replay is stuck in the middle of its range when the relay dies.
+    let hold = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let accepted: std::sync::Arc<std::sync::Mutex<Vec<u64>>> = Default::default();
+    let (h, acc) = (hold.clone(), accepted.clone());
+    let target = Target::with(move |r, _| {
+        if r.body == b"event 12" && h.load(std::sync::atomic::Ordering::SeqCst) {
+            return (503, vec![]);
+        }
+        acc.lock().expect("lock").push(offset_of(r));
+        (200, vec![])
+    });
+    let (ws, url) = (relay.ws_url(), target.url());
+    let mut replay = AgentProc::spawn(&[
+        "replay",
+        "--relay",
+        &ws,
+        "--channel",
+        "c",
+        "--from",
+        "1",
+        "--forward",
+        &url,
+        "--token",
+        TOKEN,
+    ]);
+    target.wait_until("event 12 in flight", |v| {
+        v.iter().any(|r| r.body == b"event 12")
+    });
+
+    // SIGKILL, and the same address again, so the replay can find it by itself.
+    relay.kill();
+    let addr = relay.addr.to_string();
+    let (rdir, config) = (relay.dir.clone(), relay.config_path.clone());
+    relay = RelayProc::start_with(&rdir, &config, &["--listen", &addr]);
+    hold.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let status = replay.wait_exit();
+    let err = replay.stderr_text();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("reconnecting"),
+        "the replay reconnected: {err}"
+    );
+    assert_eq!(
+        *accepted.lock().expect("lock"),
+        (1..=30).collect::<Vec<_>>(),
+        "the whole range, in order, each event delivered once"
+    );
+    // The relay is the restarted one (and still serves the channel).
+    assert_eq!(post(&relay, "", b"after"), 31);
+}
+
+#[test]
+fn retention_keeps_the_newest_events_and_offsets_go_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut relay = RelayProc::start(
+        dir.path(),
+        &format!("admin_token = \"{ADMIN}\""),
+        &format!(
+            "[[channel]]\nname = \"c\"\nscheme = \"none\"\ntokens = [\"{TOKEN}\"]\n\
+             retention = {{ max_events = 5 }}\n"
+        ),
+    );
+    for i in 1..=20 {
+        assert_eq!(post(&relay, "", format!("e{i}").as_bytes()), i);
+    }
+    let earliest = |relay: &RelayProc| {
+        let (_, json) = get(&relay.url("/v1/channels"), Some(ADMIN));
+        json["channels"][0]["earliest"].as_u64().unwrap_or(0)
+    };
+    // The retention pass runs in the background: poll, with a deadline.
+    let start = std::time::Instant::now();
+    while earliest(&relay) != 16 {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "retention did not run: earliest {}",
+            earliest(&relay)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (_, json) = get(&relay.url("/v1/channels/c/events?from=1"), Some(ADMIN));
+    let kept: Vec<u64> = json["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["offset"].as_u64())
+        .collect();
+    assert_eq!(kept, vec![16, 17, 18, 19, 20]);
+
+    // Offsets are never reused, across a restart too.
+    relay.restart();
+    assert_eq!(post(&relay, "", b"e21"), 21);
+    let ws = relay.ws_url();
+    let (code, lines, err) = run(&[
+        "tail",
+        "--relay",
+        &ws,
+        "--channel",
+        "c",
+        "--from",
+        "1",
+        "--token",
+        TOKEN,
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(lines.is_empty(), "{lines:?}");
+    assert!(err.contains("offset_compacted"), "{err}");
+    assert!(
+        err.contains("earliest 16") && err.contains("latest 21"),
+        "{err}"
+    );
+}

@@ -83,12 +83,19 @@ pub struct ReplayArgs {
     pub relay: String,
     #[arg(long)]
     pub channel: String,
-    /// First offset to deliver.
-    #[arg(long)]
+    /// First offset to deliver (or --since).
+    #[arg(long, required_unless_present = "since")]
     pub from: Option<u64>,
     /// Last offset to deliver (default: the head when replay starts).
     #[arg(long)]
     pub to: Option<u64>,
+    /// Start at the first event received at or after this RFC 3339 time (instead of
+    /// --from); the relay finds it by a binary search, without scanning the channel.
+    #[arg(long, conflicts_with = "from")]
+    pub since: Option<String>,
+    /// Stop before the first event received after this RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
     #[arg(long)]
     pub forward: String,
     #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true)]
@@ -272,6 +279,8 @@ fn group_sub(route: &Route) -> Result<Sub, Failure> {
         delivered: 0,
         failed: 0,
         finished: false,
+        until_ms: None,
+        progress: None,
     })
 }
 

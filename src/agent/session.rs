@@ -12,6 +12,17 @@
 //! has ended, or on shutdown: new events are then ignored (unacknowledged, so the
 //! relay redelivers them later), in-flight deliveries get [`DRAIN_TIMEOUT`] to finish
 //! and be acknowledged, and the socket is closed.
+//!
+//! Heartbeats follow the relay: it announces its ping interval in `Welcome`, and the
+//! agent pings on the same cadence and presumes the relay gone after
+//! [`IDLE_HEARTBEATS`] intervals without any frame — so a relay configured with short
+//! heartbeats is watched as closely as it watches its agents.
+//!
+//! Closing is a handshake, not a drop: the agent sends its WebSocket close (after its
+//! last acks, which every send flushes) and reads until the relay's close arrives. A
+//! socket closed with unread data in it makes the kernel answer with a TCP reset
+//! instead of a clean end, and a reset can overtake, and so destroy, the last acks
+//! still on their way to the relay — the events would then be delivered again.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -24,6 +35,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::dial::Ws;
+use crate::config::MAX_STREAM_TIMER_SECS;
 use crate::forward::{Forwarder, Outcome};
 use crate::log::Record;
 use crate::protocol::{
@@ -36,6 +48,13 @@ use crate::shutdown::Shutdown;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest one frame may take to write before the connection counts as lost.
 const SEND_TIMEOUT: Duration = Duration::from_secs(IDLE_TIMEOUT_SECS);
+/// Longest wait for `Welcome` (the relay's heartbeat interval is not known before it).
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(IDLE_TIMEOUT_SECS);
+/// The relay is presumed gone after this many of its heartbeat intervals
+/// (`Welcome.heartbeat_secs`) without any frame from it: 30 s with the default 10 s.
+pub const IDLE_HEARTBEATS: u32 = 3;
+/// Longest wait, after sending the WebSocket close, for the relay's close reply.
+pub const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Subscription refusals that no reconnect can fix.
 const FATAL_SUB_CODES: &[&str] = &[
@@ -87,6 +106,11 @@ pub struct Sub {
     pub failed: u64,
     /// Nothing more to do for this subscription.
     pub finished: bool,
+    /// A read ends before the first event received after this time (unix ms): replay
+    /// `--until`, checked here because received-at is in the record, not the frame.
+    pub until_ms: Option<u64>,
+    /// Counts finished events, and learns the total when a read is subscribed.
+    pub progress: Option<crate::progress::Progress>,
 }
 
 impl Sub {
@@ -152,6 +176,11 @@ struct Session<'a> {
     job_tags: HashMap<tokio::task::Id, (usize, u64)>,
     established: bool,
     next_nonce: u64,
+    /// The relay's heartbeat interval, from `Welcome`.
+    heartbeat: Duration,
+    /// Nothing more will come from the relay (the stream ended, failed, or went
+    /// silent): closing does not wait for its close reply.
+    relay_gone: bool,
 }
 
 /// Runs one session on a connected socket.
@@ -166,6 +195,8 @@ pub async fn run(ws: Ws, subs: &mut [Sub], ctx: &Ctx) -> SessionResult {
         job_tags: HashMap::new(),
         established: false,
         next_nonce: 1,
+        heartbeat: Duration::from_secs(HEARTBEAT_INTERVAL_SECS),
+        relay_gone: false,
     };
     let end = match s.handshake().await {
         Ok(()) => s.main_loop().await,
@@ -173,7 +204,7 @@ pub async fn run(ws: Ws, subs: &mut [Sub], ctx: &Ctx) -> SessionResult {
     };
     // Dropping the JoinSet aborts deliveries still running; they were not acked.
     s.jobs.abort_all();
-    let _ = tokio::time::timeout(Duration::from_secs(1), s.ws.close(None)).await;
+    s.close().await;
     SessionResult {
         end,
         established: s.established,
@@ -182,6 +213,12 @@ pub async fn run(ws: Ws, subs: &mut [Sub], ctx: &Ctx) -> SessionResult {
 
 fn sub_id(index: usize) -> u32 {
     u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+/// The heartbeat interval a relay announced, kept in a range every timer can use (a
+/// broken relay's 0 would otherwise make the interval panic).
+fn relay_heartbeat(heartbeat_secs: u32) -> Duration {
+    Duration::from_secs(u64::from(heartbeat_secs).clamp(1, MAX_STREAM_TIMER_SECS))
 }
 
 impl Session<'_> {
@@ -198,8 +235,14 @@ impl Session<'_> {
     async fn recv(&mut self) -> Result<ServerMsg, SessionEnd> {
         loop {
             match self.ws.next().await {
-                None => return Err(SessionEnd::Lost("the relay closed the connection".into())),
-                Some(Err(e)) => return Err(SessionEnd::Lost(format!("connection error: {e}"))),
+                None => {
+                    self.relay_gone = true;
+                    return Err(SessionEnd::Lost("the relay closed the connection".into()));
+                }
+                Some(Err(e)) => {
+                    self.relay_gone = true;
+                    return Err(SessionEnd::Lost(format!("connection error: {e}")));
+                }
                 Some(Ok(Message::Binary(b))) => {
                     return ServerMsg::decode(&b).map_err(|e| {
                         SessionEnd::Lost(format!("the relay sent an undecodable frame ({e})"))
@@ -220,13 +263,25 @@ impl Session<'_> {
             agent: format!("hookrelay-agent/{}", env!("CARGO_PKG_VERSION")),
         })
         .await?;
-        let deadline = Instant::now() + Duration::from_secs(IDLE_TIMEOUT_SECS);
+        let deadline = Instant::now() + WELCOME_TIMEOUT;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.recv())
-                .await
-                .map_err(|_| SessionEnd::Lost("no Welcome from the relay".into()))??;
+            let msg = match tokio::time::timeout_at(deadline, self.recv()).await {
+                Ok(msg) => msg?,
+                Err(_) => {
+                    self.relay_gone = true;
+                    return Err(SessionEnd::Lost("no Welcome from the relay".into()));
+                }
+            };
             match msg {
-                ServerMsg::Welcome { version, .. } if version == PROTOCOL_VERSION => break,
+                ServerMsg::Welcome {
+                    version,
+                    heartbeat_secs,
+                    ..
+                } if version == PROTOCOL_VERSION => {
+                    self.heartbeat = relay_heartbeat(heartbeat_secs);
+                    tracing::debug!(heartbeat_secs, "welcome");
+                    break;
+                }
                 ServerMsg::Welcome { version, .. } => {
                     return Err(SessionEnd::Fatal(format!(
                         "the relay chose protocol version {version}; this agent speaks {PROTOCOL_VERSION}"
@@ -295,8 +350,8 @@ impl Session<'_> {
     }
 
     async fn main_loop(&mut self) -> SessionEnd {
-        let heartbeat_every = Duration::from_secs(HEARTBEAT_INTERVAL_SECS);
-        let idle_after = Duration::from_secs(IDLE_TIMEOUT_SECS);
+        let heartbeat_every = self.heartbeat;
+        let idle_after = heartbeat_every * IDLE_HEARTBEATS;
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -338,8 +393,14 @@ impl Session<'_> {
                 frame = self.ws.next() => {
                     last_heard = Instant::now();
                     let msg = match frame {
-                        None => return SessionEnd::Lost("the relay closed the connection".into()),
-                        Some(Err(e)) => return SessionEnd::Lost(format!("connection error: {e}")),
+                        None => {
+                            self.relay_gone = true;
+                            return SessionEnd::Lost("the relay closed the connection".into());
+                        }
+                        Some(Err(e)) => {
+                            self.relay_gone = true;
+                            return SessionEnd::Lost(format!("connection error: {e}"));
+                        }
                         Some(Ok(Message::Binary(b))) => match ServerMsg::decode(&b) {
                             Ok(m) => m,
                             Err(e) => return SessionEnd::Lost(format!("the relay sent an undecodable frame ({e})")),
@@ -359,7 +420,11 @@ impl Session<'_> {
                     }
                 }
                 _ = tokio::time::sleep_until(last_heard + idle_after) => {
-                    return SessionEnd::Lost(format!("the relay was silent for {IDLE_TIMEOUT_SECS} s"));
+                    self.relay_gone = true;
+                    return SessionEnd::Lost(format!(
+                        "the relay was silent for {} s ({IDLE_HEARTBEATS} of its heartbeats)",
+                        idle_after.as_secs()
+                    ));
                 }
             }
         }
@@ -370,10 +435,38 @@ impl Session<'_> {
         (i < self.subs.len()).then_some(i)
     }
 
+    /// Closes the connection with a close handshake, within
+    /// [`CLOSE_HANDSHAKE_TIMEOUT`]: sends the WebSocket close (flushing every frame
+    /// queued before it, the last acks included), then reads and discards frames until
+    /// the relay's close reply ends the stream, so that no unread data makes the kernel
+    /// reset the connection under the acks. A relay that is already gone gets no wait.
+    async fn close(&mut self) {
+        if self.relay_gone {
+            return;
+        }
+        let ws = &mut self.ws;
+        let handshake = async {
+            if ws.close(None).await.is_err() {
+                return;
+            }
+            while let Some(Ok(_)) = ws.next().await {}
+        };
+        if tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, handshake)
+            .await
+            .is_err()
+        {
+            tracing::debug!("the relay did not answer the close in time");
+        }
+    }
+
     async fn on_frame(&mut self, msg: ServerMsg, draining: bool) -> Result<(), SessionEnd> {
         match msg {
-            ServerMsg::Ping { nonce } => self.send(ClientMsg::Pong { nonce }).await?,
-            ServerMsg::Pong { .. } | ServerMsg::Welcome { .. } => {}
+            ServerMsg::Ping { nonce } => {
+                tracing::debug!(nonce, "heartbeat: ping from the relay");
+                self.send(ClientMsg::Pong { nonce }).await?
+            }
+            ServerMsg::Pong { nonce } => tracing::debug!(nonce, "heartbeat: the relay answered"),
+            ServerMsg::Welcome { .. } => {}
             ServerMsg::Error { sub, code, message } => {
                 return Err(self.refusal(sub, &code, &message))
             }
@@ -421,6 +514,9 @@ impl Session<'_> {
                         if to.is_none() && !*follow {
                             *to = Some(head);
                         }
+                        if let (Some(p), Some(last), false) = (&s.progress, *to, *follow) {
+                            p.set_total(p.done() + (last.min(head) + 1).saturating_sub(next));
+                        }
                         if s.start == Start::Latest {
                             s.start = Start::Offset(next);
                         }
@@ -461,7 +557,13 @@ impl Session<'_> {
                 let Some(i) = self.index_of(sub) else {
                     return Ok(());
                 };
-                if draining || self.subs[i].finished {
+                if draining || self.subs[i].finished || self.live[i].ended {
+                    return Ok(());
+                }
+                if self.past_until(i, &record) {
+                    // Received after `--until`: the range ends before this event.
+                    self.live[i].ended = true;
+                    self.check_done(i);
                     return Ok(());
                 }
                 match self.subs[i].handler {
@@ -514,10 +616,20 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Whether a read with `until_ms` reached an event received after it.
+    fn past_until(&self, i: usize, record: &[u8]) -> bool {
+        self.subs[i]
+            .until_ms
+            .is_some_and(|until| Record::decode(record).is_ok_and(|r| r.received_at_ms > until))
+    }
+
     /// Records that `offset` is done for a read: a reconnect starts after it, and the
     /// limit counts it.
     fn advance(&mut self, i: usize, offset: u64) {
         let s = &mut self.subs[i];
+        if let Some(p) = &s.progress {
+            p.add(1);
+        }
         if matches!(s.kind, SubKind::Read { .. }) {
             s.start = Start::Offset(offset.saturating_add(1));
         }

@@ -53,6 +53,8 @@ pub async fn run(args: TailArgs) -> Result<(), Failure> {
         delivered: 0,
         failed: 0,
         finished: false,
+        until_ms: None,
+        progress: None,
     }];
     let ctx = Ctx {
         shutdown: signal_shutdown(),

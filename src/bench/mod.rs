@@ -9,6 +9,7 @@
 //! interfaces, so the numbers include every check and every fsync.
 
 mod e2e;
+mod idle;
 mod ingest;
 pub mod report;
 mod replay;
@@ -41,7 +42,7 @@ pub struct BenchArgs {
     /// A consumer token for the channel (e2e and replay).
     #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true, default_value = "bench-token")]
     pub token: String,
-    /// Phases to run, comma-separated: ingest, e2e, replay.
+    /// Phases to run, comma-separated: ingest, e2e, replay, idle.
     #[arg(long, default_value = "ingest,e2e,replay", value_delimiter = ',')]
     pub phases: Vec<String>,
     /// Ingest: webhooks to send.
@@ -59,6 +60,12 @@ pub struct BenchArgs {
     /// E2e: seconds of offered load.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// Idle: agent connections to open and hold (not in the default phases).
+    #[arg(long, default_value_t = 1000)]
+    pub connections: usize,
+    /// Idle: seconds to hold them once all are open.
+    #[arg(long, default_value_t = 10)]
+    pub hold: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -157,8 +164,8 @@ impl Embedded {
 /// Runs the selected phases and returns their results.
 pub async fn run(args: &BenchArgs) -> Result<Vec<report::PhaseResult>, BenchError> {
     for p in &args.phases {
-        if !matches!(p.as_str(), "ingest" | "e2e" | "replay") {
-            return Err(BenchError::Usage(format!("unknown phase {p:?}: expected ingest, e2e or replay")));
+        if !matches!(p.as_str(), "ingest" | "e2e" | "replay" | "idle") {
+            return Err(BenchError::Usage(format!("unknown phase {p:?}: expected ingest, e2e, replay or idle")));
         }
     }
     let (target, embedded) = if args.embedded {
@@ -193,6 +200,9 @@ async fn run_phases(args: &BenchArgs, target: &Arc<Target>) -> Result<Vec<report
     }
     if wants("replay") {
         results.push(replay::run(target).await?);
+    }
+    if wants("idle") {
+        results.push(idle::run(target, args.connections, args.hold).await?);
     }
     Ok(results)
 }

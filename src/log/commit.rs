@@ -13,7 +13,8 @@
 //! once the disk has room again — would block for good. So after the first failure the
 //! committer answers every write with [`LogError::Storage`] (ingest: 503) without
 //! touching sled, while reads of the durable events keep working. A restart re-opens
-//! sled, which recovers exactly the flushed batches.
+//! sled, which recovers exactly the flushed batches. A nearly full disk is refused
+//! earlier and without failing, so that it never comes to that (see [`super::disk`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -27,6 +28,9 @@ use super::{keys, Appended, DeadLetter, LogError, NewEvent, Shared};
 
 /// Most ops folded into one batch and one flush; bounds the latency of the batch.
 pub const MAX_BATCH_OPS: usize = 4096;
+
+/// Bytes a record takes beyond its body and headers (ids, names, key, dedup entry).
+const RECORD_OVERHEAD_BYTES: usize = 256;
 
 /// What every write hears once the storage has failed (see the module doc).
 pub const STORAGE_FAILED: &str =
@@ -65,6 +69,24 @@ pub(crate) enum Op {
     },
     /// Answer once everything queued before it is durable.
     Sync(oneshot::Sender<Result<(), LogError>>),
+    /// Mark dead letters for redelivery (an operator's redrive); offsets that are not
+    /// dead letters (any more) are skipped, so a mark never outlives its dead letter.
+    Redrive {
+        channel: String,
+        group: String,
+        offsets: Vec<u64>,
+        at_ms: u64,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+    /// A redriven delivery settled: its mark goes, and in the same batch its dead
+    /// letter too (acked) or is replaced by `again` (given up on once more).
+    RedriveDone {
+        channel: String,
+        group: String,
+        offset: u64,
+        again: Option<DeadLetter>,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
 }
 
 enum Reply {
@@ -80,6 +102,8 @@ pub(crate) struct Committer {
     pub heads: HashMap<String, u64>,
     /// Last received-at per channel, to keep received-at non-decreasing.
     pub last_ms: HashMap<String, u64>,
+    /// Refuses appends while the disk is nearly full.
+    pub disk: super::disk::DiskGuard,
 }
 
 impl Committer {
@@ -105,6 +129,29 @@ impl Committer {
         }
     }
 
+    /// Whether the appends of `ops` fit on the disk (see [`super::disk`]); duplicates
+    /// are still answered when they do not, since those write nothing.
+    fn check_disk(&mut self, ops: &[Op]) -> Result<(), String> {
+        let (mut total, mut largest) = (0u64, 0u64);
+        for op in ops {
+            if let Op::Append { event, .. } = op {
+                let size = (event.body.len()
+                    + event
+                        .headers
+                        .iter()
+                        .map(|(n, v)| n.len() + v.len())
+                        .sum::<usize>()
+                    + RECORD_OVERHEAD_BYTES) as u64;
+                total += size;
+                largest = largest.max(size);
+            }
+        }
+        if total == 0 {
+            return Ok(());
+        }
+        self.disk.check(total, largest)
+    }
+
     fn failed(&self) -> bool {
         self.shared.stats.storage_failed.load(Ordering::Acquire)
     }
@@ -125,7 +172,7 @@ impl Committer {
                 } => {
                     let _ = reply.send(Err(err()));
                 }
-                Op::Sync(reply) => {
+                Op::Sync(reply) | Op::Redrive { reply, .. } | Op::RedriveDone { reply, .. } => {
                     let _ = reply.send(Err(err()));
                 }
                 // Ops without a reply are dropped; a dropped reply reads as `Closed`.
@@ -146,6 +193,7 @@ impl Committer {
         // Writes of this batch that later ops of the same batch must see.
         let mut staged: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         let mut appended = 0u64;
+        let disk_full = self.check_disk(ops).err();
         // A storage error met while building the batch; the batch is then not written.
         let mut failure: Option<LogError> = None;
 
@@ -189,6 +237,10 @@ impl Committer {
                                 continue;
                             }
                         }
+                    }
+                    if let Some(why) = &disk_full {
+                        let _ = reply.send(Err(LogError::Storage(why.clone())));
+                        continue;
                     }
                     let head = self.heads.entry(channel.clone()).or_insert(0);
                     *head += 1;
@@ -276,6 +328,42 @@ impl Committer {
                     offset,
                 } => batch.remove(keys::dead_letter(&channel, &group, offset)),
                 Op::Sync(r) => replies.push(Reply::Unit(r)),
+                Op::Redrive {
+                    channel,
+                    group,
+                    offsets,
+                    at_ms,
+                    reply,
+                } => {
+                    for offset in offsets {
+                        match self.lookup(&staged, &keys::dead_letter(&channel, &group, offset)) {
+                            Ok(Some(_)) => batch.insert(
+                                keys::redrive(&channel, &group, offset),
+                                &keys::encode_u64(at_ms),
+                            ),
+                            Ok(None) => {}
+                            Err(e) => {
+                                failure.get_or_insert(e);
+                            }
+                        }
+                    }
+                    replies.push(Reply::Unit(reply));
+                }
+                Op::RedriveDone {
+                    channel,
+                    group,
+                    offset,
+                    again,
+                    reply,
+                } => {
+                    batch.remove(keys::redrive(&channel, &group, offset));
+                    let key = keys::dead_letter(&channel, &group, offset);
+                    match again {
+                        Some(entry) => batch.insert(key, entry.encode()),
+                        None => batch.remove(key),
+                    }
+                    replies.push(Reply::Unit(reply));
+                }
             }
         }
 

@@ -11,6 +11,8 @@ pub const HEAD: u8 = b'h';
 pub const DEDUP: u8 = b'd';
 pub const CURSOR: u8 = b'c';
 pub const DEAD_LETTER: u8 = b'l';
+/// A dead letter an operator asked to redeliver (redrive), until that delivery settles.
+pub const REDRIVE: u8 = b'r';
 
 fn key(kind: u8, parts: &[&[u8]]) -> Vec<u8> {
     let len = 1 + parts.iter().map(|p| p.len() + 1).sum::<usize>();
@@ -77,6 +79,21 @@ pub fn dead_letter_prefix(channel: &str, group: &str) -> Vec<u8> {
 pub fn dead_letter(channel: &str, group: &str, offset: u64) -> Vec<u8> {
     key(
         DEAD_LETTER,
+        &[channel.as_bytes(), group.as_bytes(), &offset.to_be_bytes()],
+    )
+}
+
+/// `r\0{channel}\0{group}\0` — a group's pending redrives, in offset order.
+pub fn redrive_prefix(channel: &str, group: &str) -> Vec<u8> {
+    let mut k = key(REDRIVE, &[channel.as_bytes(), group.as_bytes()]);
+    k.push(0);
+    k
+}
+
+/// Marks the dead letter at `offset` as pending redelivery; the value is when it was asked.
+pub fn redrive(channel: &str, group: &str, offset: u64) -> Vec<u8> {
+    key(
+        REDRIVE,
         &[channel.as_bytes(), group.as_bytes(), &offset.to_be_bytes()],
     )
 }

@@ -13,6 +13,7 @@
 //!   events are deleted, so offsets stay dense and are never reused.
 
 mod commit;
+mod disk;
 pub mod keys;
 pub mod record;
 pub mod retention;
@@ -101,6 +102,33 @@ impl DeadLetter {
         bincode::decode_from_slice(bytes, bincode::config::standard())
             .ok()
             .map(|(d, _)| d)
+    }
+}
+
+/// A reserved slot for one cursor write (see [`EventLog::reserve_cursor_write`]).
+pub struct CursorWrite {
+    permit: mpsc::OwnedPermit<Op>,
+}
+
+impl CursorWrite {
+    /// Queues the write at once; the returned future resolves when it is durable.
+    /// `force` allows moving the cursor backwards (a reset).
+    pub fn set(
+        self,
+        channel: &str,
+        group: &str,
+        offset: u64,
+        force: bool,
+    ) -> impl std::future::Future<Output = Result<(), LogError>> {
+        let (reply, rx) = oneshot::channel();
+        self.permit.send(Op::Cursor {
+            channel: channel.to_string(),
+            group: group.to_string(),
+            offset,
+            force,
+            reply: Some(reply),
+        });
+        async move { rx.await.map_err(|_| LogError::Closed)? }
     }
 }
 
@@ -194,6 +222,7 @@ impl EventLog {
             shared: shared.clone(),
             heads,
             last_ms,
+            disk: disk::DiskGuard::new(dir),
         };
         std::thread::Builder::new()
             .name("log-committer".into())
@@ -495,6 +524,103 @@ impl EventLog {
         Ok(out)
     }
 
+    /// How many dead letters a group has (keys only, nothing decoded).
+    pub fn dead_letter_count(&self, channel: &str, group: &str) -> Result<usize, LogError> {
+        let mut n = 0;
+        for k in self
+            .tree
+            .scan_prefix(keys::dead_letter_prefix(channel, group))
+            .keys()
+        {
+            k.map_err(storage)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// One dead letter of a group, if recorded.
+    pub fn dead_letter(
+        &self,
+        channel: &str,
+        group: &str,
+        offset: u64,
+    ) -> Result<Option<DeadLetter>, LogError> {
+        Ok(self
+            .tree
+            .get(keys::dead_letter(channel, group, offset))
+            .map_err(storage)?
+            .and_then(|v| DeadLetter::decode(&v)))
+    }
+
+    /// Marks dead letters for redelivery to their group, durably (an operator's
+    /// redrive). The mark lives until that delivery settles ([`EventLog::finish_redrive`]),
+    /// so a redrive survives restarts and waits for a consumer if none is connected.
+    pub async fn request_redrive(
+        &self,
+        channel: &str,
+        group: &str,
+        offsets: Vec<u64>,
+        at_ms: u64,
+    ) -> Result<(), LogError> {
+        let (reply, rx) = oneshot::channel();
+        let op = Op::Redrive {
+            channel: channel.to_string(),
+            group: group.to_string(),
+            offsets,
+            at_ms,
+            reply,
+        };
+        self.submit(op, rx).await
+    }
+
+    /// The offsets of a group's pending redrives, in order.
+    pub fn redrives(&self, channel: &str, group: &str) -> Result<Vec<u64>, LogError> {
+        let mut out = Vec::new();
+        for k in self
+            .tree
+            .scan_prefix(keys::redrive_prefix(channel, group))
+            .keys()
+        {
+            if let Some(o) = keys::trailing_offset(&k.map_err(storage)?) {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A redriven delivery settled, durably: the mark goes, and the dead letter with it
+    /// when `again` is `None` (acked) or is replaced by `again` (given up on again).
+    pub async fn finish_redrive(
+        &self,
+        channel: &str,
+        group: &str,
+        offset: u64,
+        again: Option<DeadLetter>,
+    ) -> Result<(), LogError> {
+        let (reply, rx) = oneshot::channel();
+        let op = Op::RedriveDone {
+            channel: channel.to_string(),
+            group: group.to_string(),
+            offset,
+            again,
+            reply,
+        };
+        self.submit(op, rx).await
+    }
+
+    /// Reserves a place in the committer's queue for one cursor write. The write itself
+    /// ([`CursorWrite::set`]) is then queued without waiting, so a caller can queue it
+    /// under its own lock and thereby order it against other cursor writes (a group
+    /// reset against late acks).
+    pub async fn reserve_cursor_write(&self) -> Result<CursorWrite, LogError> {
+        self.tx
+            .clone()
+            .reserve_owned()
+            .await
+            .map(|permit| CursorWrite { permit })
+            .map_err(|_| LogError::Closed)
+    }
+
     /// Deletes dedup entries older than their window (`window_ms` per channel).
     /// Deletion is compare-and-swap, so an id re-recorded meanwhile is kept.
     pub fn expire_dedup(
@@ -532,9 +658,17 @@ impl EventLog {
         &self.shared.stats
     }
 
-    /// Flushes everything queued; after this, acknowledged writes are on disk.
+    /// Flushes everything queued; after this, acknowledged writes are on disk. Bounded
+    /// like an append, so that a wedged storage cannot keep the process from exiting.
     pub async fn close(&self) -> Result<(), LogError> {
-        self.sync().await
+        tokio::time::timeout(APPEND_TIMEOUT, self.sync())
+            .await
+            .unwrap_or_else(|_| {
+                Err(LogError::Storage(format!(
+                    "the final flush did not finish within {} s",
+                    APPEND_TIMEOUT.as_secs()
+                )))
+            })
     }
 }
 

@@ -88,16 +88,19 @@ impl EventLog {
         Ok(deleted)
     }
 
-    /// Dead letters whose event no longer exists cannot be redriven; drop them.
+    /// Dead letters whose event no longer exists cannot be redriven; drop them, and
+    /// their pending redrive marks with them.
     fn drop_orphan_dead_letters(&self, channel: &str, earliest: u64) -> Result<(), LogError> {
-        let mut prefix = vec![keys::DEAD_LETTER, 0];
-        prefix.extend_from_slice(channel.as_bytes());
-        prefix.push(0);
         let mut batch = sled::Batch::default();
-        for k in self.tree.scan_prefix(&prefix).keys() {
-            let k = k.map_err(|e| LogError::Storage(e.to_string()))?;
-            if keys::trailing_offset(&k).is_some_and(|o| o < earliest) {
-                batch.remove(k);
+        for kind in [keys::DEAD_LETTER, keys::REDRIVE] {
+            let mut prefix = vec![kind, 0];
+            prefix.extend_from_slice(channel.as_bytes());
+            prefix.push(0);
+            for k in self.tree.scan_prefix(&prefix).keys() {
+                let k = k.map_err(|e| LogError::Storage(e.to_string()))?;
+                if keys::trailing_offset(&k).is_some_and(|o| o < earliest) {
+                    batch.remove(k);
+                }
             }
         }
         self.tree.apply_batch(batch).map_err(|e| LogError::Storage(e.to_string()))
@@ -169,8 +172,11 @@ mod tests {
         let one = log.tree.get(keys::event("c", 1)).expect("get").expect("some").len() as u64 + keys::event("c", 1).len() as u64;
         let dl = DeadLetter { offset: 2, reason: "r".into(), attempts: 1, last_status: None, at_ms: 0 };
         log.add_dead_letter("c", "g", dl).await.expect("dl");
+        log.request_redrive("c", "g", vec![2], 0).await.expect("redrive");
+        assert_eq!(log.redrives("c", "g").expect("marks"), vec![2]);
         let pass = log.enforce_retention("c", Limits { max_bytes: Some(one * 4), ..Limits::default() }, 0).expect("pass");
         assert_eq!(pass.earliest, 7);
         assert!(log.dead_letters("c", "g").expect("list").is_empty());
+        assert!(log.redrives("c", "g").expect("marks").is_empty());
     }
 }

@@ -226,3 +226,54 @@ async fn dead_letters_round_trip() {
     log.sync().await.expect("sync");
     assert!(log.dead_letters("c", "g").expect("list").is_empty());
 }
+
+#[tokio::test]
+async fn redrive_marks_follow_their_dead_letters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = EventLog::open(dir.path()).expect("open");
+    let dl = |offset, attempts| DeadLetter {
+        offset,
+        reason: "http 400".into(),
+        attempts,
+        last_status: Some(400),
+        at_ms: 5,
+    };
+    log.add_dead_letter("c", "g", dl(4, 1)).await.expect("add");
+    log.add_dead_letter("c", "g", dl(6, 1)).await.expect("add");
+    // 9 is no dead letter, and another group's letters are not touched.
+    log.request_redrive("c", "g", vec![4, 6, 9], 7)
+        .await
+        .expect("redrive");
+    assert_eq!(log.redrives("c", "g").expect("marks"), vec![4, 6]);
+    assert!(log.redrives("c", "other").expect("marks").is_empty());
+
+    // Given up on again: the dead letter is replaced and the mark goes.
+    log.finish_redrive("c", "g", 4, Some(dl(4, 2)))
+        .await
+        .expect("again");
+    assert_eq!(log.dead_letter("c", "g", 4).expect("get"), Some(dl(4, 2)));
+    // Acked: both go.
+    log.finish_redrive("c", "g", 6, None).await.expect("acked");
+    assert_eq!(log.dead_letter("c", "g", 6).expect("get"), None);
+    assert!(log.redrives("c", "g").expect("marks").is_empty());
+    assert_eq!(log.dead_letters("c", "g").expect("list"), vec![dl(4, 2)]);
+}
+
+#[tokio::test]
+async fn reserved_cursor_writes_keep_their_queue_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = EventLog::open(dir.path()).expect("open");
+    log.set_cursor("c", "g", 10, false).await.expect("cursor");
+    // A reset reserved before a late forward move is applied first; the forward move
+    // still wins because it comes later (the caller orders them under its lock).
+    let reset = log.reserve_cursor_write().await.expect("reserve");
+    let done = reset.set("c", "g", 3, true);
+    log.advance_cursor("c", "g", 5).expect("advance");
+    done.await.expect("reset");
+    log.sync().await.expect("sync");
+    assert_eq!(log.cursor("c", "g").expect("cursor"), Some(5));
+    // Without force a cursor never moves back.
+    let slot = log.reserve_cursor_write().await.expect("reserve");
+    slot.set("c", "g", 1, false).await.expect("set");
+    assert_eq!(log.cursor("c", "g").expect("cursor"), Some(5));
+}

@@ -29,8 +29,7 @@ use super::subscription::{self, Kind, SubCtrl, Subscription};
 use super::writer::{self, Control, SubFrame, CONTROL_QUEUE_FRAMES, SUBSCRIPTION_QUEUE_FRAMES};
 use super::{start, Grant, Refusal};
 use crate::protocol::{
-    codes, ClientMsg, ServerMsg, Start, HEARTBEAT_INTERVAL_SECS, IDLE_TIMEOUT_SECS,
-    MAX_CLIENT_FRAME_BYTES, MAX_WINDOW, PROTOCOL_VERSION,
+    codes, ClientMsg, ServerMsg, Start, MAX_CLIENT_FRAME_BYTES, MAX_WINDOW, PROTOCOL_VERSION,
 };
 use crate::server::Relay;
 
@@ -119,10 +118,12 @@ impl Connection {
         let shutdown = self.relay.shutdown.clone();
         let stop = shutdown.wait();
         tokio::pin!(stop);
-        let every = Duration::from_secs(HEARTBEAT_INTERVAL_SECS);
+        // `[server] stream_heartbeat_secs` / `stream_idle_timeout_secs` (validated: > 0).
+        let every = Duration::from_secs(self.relay.config.server.stream_heartbeat_secs.max(1));
         let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let idle = Duration::from_secs(IDLE_TIMEOUT_SECS);
+        let idle_secs = self.relay.config.server.stream_idle_timeout_secs;
+        let idle = Duration::from_secs(idle_secs);
         let idle_timer = tokio::time::sleep(idle);
         tokio::pin!(idle_timer);
         loop {
@@ -163,7 +164,7 @@ impl Connection {
                 _ = &mut idle_timer => {
                     return End::Refused(Refusal::new(
                         codes::IDLE_TIMEOUT,
-                        format!("no frame from the agent for {IDLE_TIMEOUT_SECS} s"),
+                        format!("no frame from the agent for {idle_secs} s"),
                     ));
                 }
             }
@@ -325,7 +326,8 @@ impl Connection {
         self.control(ServerMsg::Welcome {
             version,
             relay: format!("hookrelay/{}", env!("CARGO_PKG_VERSION")),
-            heartbeat_secs: HEARTBEAT_INTERVAL_SECS as u32,
+            heartbeat_secs: u32::try_from(self.relay.config.server.stream_heartbeat_secs)
+                .unwrap_or(u32::MAX),
         })
     }
 

@@ -5,7 +5,8 @@
 //! the requested start says; only a group without one uses the start. An explicit
 //! offset must still exist — older than the earliest retained event is
 //! `offset_compacted`, beyond head + 1 is `offset_out_of_range` — and both refusals
-//! name the available range so the user can pick again.
+//! name the available range so the user can pick again. A time resolves to the first
+//! event received at or after it (a binary search over received-at).
 
 use super::Refusal;
 use crate::log::{EventLog, LogError};
@@ -59,6 +60,8 @@ pub(crate) fn resolve(
             ),
         )),
         Start::Offset(n) => Ok(n),
+        // Always within earliest..=head + 1: no refusal, an empty range at worst.
+        Start::Time(ms) => log.offset_at_time(channel, ms).map_err(internal),
     }
 }
 
@@ -102,6 +105,10 @@ mod tests {
         );
         let old = resolve(&log, "c", Start::Offset(0), None).expect_err("before earliest");
         assert_eq!(old.code, codes::OFFSET_COMPACTED);
+        // Times: the events above were received at 1 ms; later times mean "after".
+        assert_eq!(resolve(&log, "c", Start::Time(0), None), Ok(1));
+        assert_eq!(resolve(&log, "c", Start::Time(1), None), Ok(1));
+        assert_eq!(resolve(&log, "c", Start::Time(2), None), Ok(4));
         // An empty channel: earliest is head + 1, and Latest and Earliest agree.
         assert_eq!(resolve(&log, "empty", Start::Earliest, None), Ok(1));
         assert_eq!(resolve(&log, "empty", Start::Latest, None), Ok(1));

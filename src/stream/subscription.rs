@@ -16,15 +16,31 @@
 //!
 //! Acks may come out of order; the group's cursor moves only over the contiguous
 //! acknowledged prefix, so a crash anywhere redelivers at most the window.
+//!
+//! A group subscription also wakes on its group's *nudge* (see [`super::hub`]):
+//!
+//! - after a **reset** it drops its in-flight bookkeeping and restarts at the group's
+//!   new position. What the agent still holds from before becomes *stale*: its acks
+//!   and nacks only return window credit (the agent may still send them; they must not
+//!   close the subscription, nor move the cursor, nor record dead letters);
+//! - after a **redrive** request it reads the group's pending redrives from the log and
+//!   sends those events again — normal `Event` frames with their original offsets,
+//!   below the cursor, ahead of new events. Their acks settle the redrive (the dead
+//!   letter goes); a nack records the dead letter again with the attempts added up.
+//!   Redrives are read again whenever the subscription starts, so a redrive asked while
+//!   no agent was connected is delivered to the next one.
+//!
+//! Stale, redriven and normal events all count in the window: the agent never holds
+//! more than `window` unacknowledged events, whatever happened.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::hub::{Joined, Member};
-use super::start::internal;
+use super::hub::{Advance, Joined, Member};
+use super::start::{self, internal};
 use super::writer::SubFrame;
 use super::Refusal;
 use crate::log::DeadLetter;
@@ -32,7 +48,10 @@ use crate::protocol::{codes, ServerMsg};
 use crate::server::Relay;
 
 /// Most events read from the log at once (bounded further by the free window).
-pub(crate) const READ_CHUNK_EVENTS: usize = 64;
+pub(crate) const READ_CHUNK_EVENTS: usize = 128;
+
+/// Most queued acks settled in one go before the delivery loop looks at the log again.
+const CTRL_BURST: usize = 4096;
 
 /// Rough byte budget of one read chunk: with large events, fewer are read at once, so a
 /// subscription holds about this much in memory, not 64 full-size bodies.
@@ -130,6 +149,10 @@ pub(crate) async fn run(s: Subscription) {
         member: None,
         gauge,
         inflight: VecDeque::new(),
+        generation: 0,
+        stale: Vec::new(),
+        redriving: Vec::new(),
+        redrive_queue: BTreeSet::new(),
     };
     let outcome = match kind {
         Kind::Group {
@@ -189,24 +212,32 @@ struct Delivery {
     /// Sent events not yet covered by the acknowledged prefix, in offset order, each with
     /// whether it was acked (or nacked) already.
     inflight: VecDeque<(u64, bool)>,
+    /// The group's generation this subscription delivers for (changes on a reset).
+    generation: u64,
+    /// Events sent before a reset and not settled yet: their acks only return credit.
+    stale: Vec<u64>,
+    /// Redriven events sent and not settled yet.
+    redriving: Vec<u64>,
+    /// Pending redrives not sent yet (as read from the log).
+    redrive_queue: BTreeSet<u64>,
 }
 
 impl Delivery {
     async fn run_group(&mut self, joined: Joined) -> Result<(), Stop> {
         let head = self.relay.log.head(&self.channel);
         let group = self.group.clone().unwrap_or_default();
-        let next = match joined {
-            Joined::Active { next } => {
+        let (next, generation) = match joined {
+            Joined::Active { next, generation } => {
                 self.send(self.subscribed(next, head, true)).await?;
                 self.gauge.set(STATE_ACTIVE);
                 tracing::info!(channel = %self.channel, group = %group, sub = self.sub, next, peer = %self.peer, "stream: subscribed (active)");
-                next
+                (next, generation)
             }
             Joined::Standby { position, promoted } => {
                 self.send(self.subscribed(position, head, false)).await?;
                 self.gauge.set(STATE_STANDBY);
                 tracing::info!(channel = %self.channel, group = %group, sub = self.sub, peer = %self.peer, "stream: subscribed (standby)");
-                let next = self.wait_promotion(promoted).await?;
+                let (next, generation) = self.wait_promotion(promoted).await?;
                 self.send(ServerMsg::Active {
                     sub: self.sub,
                     next,
@@ -214,9 +245,11 @@ impl Delivery {
                 .await?;
                 self.gauge.set(STATE_ACTIVE);
                 tracing::info!(channel = %self.channel, group = %group, sub = self.sub, next, peer = %self.peer, "stream: standby promoted to active");
-                next
+                (next, generation)
             }
         };
+        self.generation = generation;
+        self.load_redrives().await?;
         self.deliver(next, None).await
     }
 
@@ -239,7 +272,10 @@ impl Delivery {
     }
 
     /// A standby waits, holding nothing in flight, until its group promotes it.
-    async fn wait_promotion(&mut self, mut promoted: oneshot::Receiver<u64>) -> Result<u64, Stop> {
+    async fn wait_promotion(
+        &mut self,
+        mut promoted: oneshot::Receiver<(u64, u64)>,
+    ) -> Result<(u64, u64), Stop> {
         tokio::select! {
             next = &mut promoted => next.map_err(|_| {
                 Stop::Refused(Refusal::new(codes::INTERNAL, "the consumer group was lost; subscribe again"))
@@ -256,6 +292,7 @@ impl Delivery {
     /// Sends from `next` while the window allows; ends after `stop` if given.
     async fn deliver(&mut self, mut next: u64, stop: Option<u64>) -> Result<(), Stop> {
         let mut head_rx = self.relay.log.watch(&self.channel);
+        let mut nudge = self.member.as_ref().map(|m| m.nudge.clone());
         // Starts behind, so the first catch-up is announced even on an empty channel.
         let mut behind = true;
         let mut ended = false;
@@ -263,11 +300,15 @@ impl Delivery {
         loop {
             let head = *head_rx.borrow_and_update();
             if !ended {
+                self.send_redrives(next).await?;
                 let limit = stop.map_or(head, |s| s.min(head));
-                while self.inflight.len() < self.window && next <= limit {
+                // Refill only when a worthwhile part of the window is free: refilling
+                // after every single ack would read the log one event at a time.
+                let refill_at = (self.window / 4).clamp(1, READ_CHUNK_EVENTS);
+                while self.free() >= refill_at && next <= limit {
                     let want = (READ_CHUNK_BYTES / event_bytes)
                         .clamp(1, READ_CHUNK_EVENTS)
-                        .min(self.window - self.inflight.len());
+                        .min(self.free());
                     let chunk = self.read_chunk(next, want).await?;
                     if let Some(total) = chunk.iter().map(|(_, r)| r.len()).reduce(|a, b| a + b) {
                         event_bytes = (total / chunk.len()).max(1);
@@ -315,22 +356,128 @@ impl Delivery {
                     behind = false;
                 }
             }
-            if ended && self.inflight.is_empty() {
+            if ended && self.outstanding() == 0 {
                 return Err(Stop::Quiet);
             }
-            let wait_head = !ended && self.inflight.len() < self.window && next > head;
+            let wait_head = !ended && self.free() > 0 && next > head;
             tokio::select! {
                 c = self.ctrl.recv() => match c {
                     None => return Err(Stop::Quiet),
-                    Some(c) => self.handle(c).await?,
+                    Some(c) => {
+                        self.handle(c).await?;
+                        // Acks arrive in bursts: settle all that are here before refilling.
+                        for _ in 0..CTRL_BURST {
+                            match self.ctrl.try_recv() {
+                                Ok(c) => self.handle(c).await?,
+                                Err(_) => break,
+                            }
+                        }
+                    }
                 },
                 changed = head_rx.changed(), if wait_head => {
                     if changed.is_err() {
                         return Err(Stop::Refused(Refusal::new(codes::INTERNAL, "the relay's log closed")));
                     }
                 }
+                alive = nudged(&mut nudge) => {
+                    if !alive {
+                        nudge = None;
+                    } else if let Some(restart) = self.on_nudge().await? {
+                        next = restart;
+                        behind = true;
+                    }
+                }
             }
         }
+    }
+
+    /// Events the agent holds unsettled: they all count against the window.
+    fn outstanding(&self) -> usize {
+        self.inflight.len() + self.stale.len() + self.redriving.len()
+    }
+
+    /// Free room in the window.
+    fn free(&self) -> usize {
+        self.window.saturating_sub(self.outstanding())
+    }
+
+    /// A reset or a redrive request on the group. Returns where to restart after a
+    /// reset (the in-flight events become stale), and reloads the pending redrives.
+    async fn on_nudge(&mut self) -> Result<Option<u64>, Stop> {
+        let Some(member) = &self.member else {
+            return Ok(None);
+        };
+        let (generation, position) = member.current();
+        let mut restart = None;
+        if generation != self.generation {
+            self.generation = generation;
+            let unsettled = self.inflight.drain(..).filter(|e| !e.1).map(|e| e.0);
+            self.stale.extend(unsettled);
+            let next = start::retained(&self.relay.log, &self.channel, position);
+            tracing::info!(channel = %self.channel, group = ?self.group, sub = self.sub, next, stale = self.stale.len(), peer = %self.peer, "stream: group reset; delivery restarts");
+            restart = Some(next);
+        }
+        self.load_redrives().await?;
+        Ok(restart)
+    }
+
+    /// Reads the group's pending redrives from the log (those not already sent).
+    async fn load_redrives(&mut self) -> Result<(), Refusal> {
+        let Some(group) = self.group.clone() else {
+            return Ok(());
+        };
+        let log = self.relay.log.clone();
+        let channel = self.channel.clone();
+        let marked = tokio::task::spawn_blocking(move || log.redrives(&channel, &group))
+            .await
+            .map_err(|_| Refusal::new(codes::INTERNAL, "the log read was interrupted"))?
+            .map_err(internal)?;
+        self.redrive_queue = marked
+            .into_iter()
+            .filter(|o| !self.redriving.contains(o))
+            .collect();
+        Ok(())
+    }
+
+    /// Sends pending redrives while the window allows. Only offsets below `next` and not
+    /// in flight: anything at or after `next` is about to be delivered normally anyway,
+    /// and that delivery settles the redrive (see [`Delivery::settle_redrive_mark`]).
+    async fn send_redrives(&mut self, next: u64) -> Result<(), Stop> {
+        while self.free() > 0 {
+            let pick = self.redrive_queue.range(..next).copied().find(|o| {
+                self.inflight.binary_search_by_key(o, |e| e.0).is_err() && !self.stale.contains(o)
+            });
+            let Some(offset) = pick else {
+                return Ok(());
+            };
+            self.redrive_queue.remove(&offset);
+            let event = self.read_chunk(offset, 1).await?.into_iter().next();
+            let Some((_, record)) = event.filter(|(o, _)| *o == offset) else {
+                // Removed by retention: nothing left to redeliver.
+                if let Some(group) = &self.group {
+                    self.relay
+                        .log
+                        .finish_redrive(&self.channel, group, offset, None)
+                        .await
+                        .map_err(internal)?;
+                }
+                continue;
+            };
+            self.relay
+                .metrics
+                .delivered
+                .with_label_values(&[self.channel.as_str()])
+                .inc();
+            self.send(ServerMsg::Event {
+                sub: self.sub,
+                offset,
+                record,
+            })
+            .await?;
+            self.redriving.push(offset);
+            tracing::info!(channel = %self.channel, group = ?self.group, sub = self.sub, offset, peer = %self.peer, "stream: dead letter redriven");
+        }
+        Ok(())
     }
 
     async fn read_chunk(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, Refusal> {
@@ -348,6 +495,18 @@ impl Delivery {
     }
 
     async fn handle(&mut self, c: SubCtrl) -> Result<(), Refusal> {
+        let offset = match &c {
+            SubCtrl::Ack(o) | SubCtrl::Nack { offset: o, .. } => *o,
+        };
+        if let Some(i) = self.stale.iter().position(|&o| o == offset) {
+            // Sent before a reset: only the credit returns.
+            self.stale.swap_remove(i);
+            return Ok(());
+        }
+        if let Some(i) = self.redriving.iter().position(|&o| o == offset) {
+            self.redriving.swap_remove(i);
+            return self.settle_redrive(c).await;
+        }
         match c {
             SubCtrl::Ack(offset) => {
                 if !self.pending(offset) {
@@ -359,6 +518,7 @@ impl Delivery {
                     .acked
                     .with_label_values(&[self.channel.as_str()])
                     .inc();
+                self.settle_redrive_mark(offset, None).await?;
                 self.settle(offset)?;
             }
             SubCtrl::Nack {
@@ -371,7 +531,7 @@ impl Delivery {
                     return Err(self.unknown_offset(offset));
                 }
                 // A Read has no group: a nack only returns the credit.
-                if let Some(group) = &self.group {
+                if let Some(group) = self.group.clone() {
                     let entry = DeadLetter {
                         offset,
                         reason: truncate(reason, MAX_DEAD_LETTER_REASON_BYTES),
@@ -380,11 +540,16 @@ impl Delivery {
                         at_ms: crate::now_unix_ms(),
                     };
                     // Durable before the cursor may pass the event.
-                    self.relay
-                        .log
-                        .add_dead_letter(&self.channel, group, entry)
-                        .await
-                        .map_err(internal)?;
+                    if !self
+                        .settle_redrive_mark(offset, Some(entry.clone()))
+                        .await?
+                    {
+                        self.relay
+                            .log
+                            .add_dead_letter(&self.channel, &group, entry)
+                            .await
+                            .map_err(internal)?;
+                    }
                     self.relay
                         .metrics
                         .dead_lettered
@@ -396,6 +561,76 @@ impl Delivery {
             }
         }
         Ok(())
+    }
+
+    /// A redriven event settled: an ack removes its dead letter, a nack records it again
+    /// with the attempts added up. Either way the redrive mark goes.
+    async fn settle_redrive(&mut self, c: SubCtrl) -> Result<(), Refusal> {
+        let Some(group) = self.group.clone() else {
+            return Ok(());
+        };
+        let log = self.relay.log.clone();
+        let (offset, again) = match c {
+            SubCtrl::Ack(offset) => {
+                self.relay
+                    .metrics
+                    .acked
+                    .with_label_values(&[self.channel.as_str()])
+                    .inc();
+                tracing::info!(channel = %self.channel, group = %group, offset, "stream: redriven event delivered; dead letter removed");
+                (offset, None)
+            }
+            SubCtrl::Nack {
+                offset,
+                reason,
+                attempts,
+                last_status,
+            } => {
+                let before = log
+                    .dead_letter(&self.channel, &group, offset)
+                    .map_err(internal)?
+                    .map_or(0, |d| d.attempts);
+                self.relay
+                    .metrics
+                    .dead_lettered
+                    .with_label_values(&[self.channel.as_str()])
+                    .inc();
+                tracing::info!(channel = %self.channel, group = %group, offset, attempts, last_status, "stream: redriven event dead-lettered again");
+                let entry = DeadLetter {
+                    offset,
+                    reason: truncate(reason, MAX_DEAD_LETTER_REASON_BYTES),
+                    attempts: before.saturating_add(attempts),
+                    last_status,
+                    at_ms: crate::now_unix_ms(),
+                };
+                (offset, Some(entry))
+            }
+        };
+        log.finish_redrive(&self.channel, &group, offset, again)
+            .await
+            .map_err(internal)
+    }
+
+    /// A normal delivery of an event that is also pending redrive (after a reset moved
+    /// the group back over it) settles the redrive too, so it is not sent twice. True
+    /// when there was such a redrive (and `again`, if any, was recorded with it).
+    async fn settle_redrive_mark(
+        &mut self,
+        offset: u64,
+        again: Option<DeadLetter>,
+    ) -> Result<bool, Refusal> {
+        let Some(group) = &self.group else {
+            return Ok(false);
+        };
+        if !self.redrive_queue.remove(&offset) {
+            return Ok(false);
+        }
+        self.relay
+            .log
+            .finish_redrive(&self.channel, group, offset, again)
+            .await
+            .map_err(internal)?;
+        Ok(true)
     }
 
     /// Whether `offset` is in flight and not yet settled.
@@ -424,24 +659,13 @@ impl Delivery {
             prefix = Some(o);
             self.inflight.pop_front();
         }
-        if let (Some(acked), Some(group), Some(member)) = (prefix, &self.group, &self.member) {
-            member.advanced(acked);
+        if let (Some(acked), Some(member)) = (prefix, &self.member) {
             // Batched into the next group commit; if the committer's queue is full, a
-            // durable write in the background (cursors only move forward, so its order
-            // relative to later moves does not matter).
-            if self
-                .relay
-                .log
-                .advance_cursor(&self.channel, group, acked)
-                .is_err()
-            {
-                let log = self.relay.log.clone();
-                let (channel, group) = (self.channel.clone(), group.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = log.set_cursor(&channel, &group, acked, false).await {
-                        tracing::warn!(channel = %channel, group = %group, error = %e, "stream: cursor write failed");
-                    }
-                });
+            // write in the background once there is room (cursors only move forward, so
+            // its order relative to later moves does not matter — only relative to a
+            // reset, which the generation check settles).
+            if member.advance(self.generation, acked) == Advance::Full {
+                tokio::spawn(member.fence().advance_when_room(self.generation, acked));
             }
         }
         Ok(())
@@ -474,6 +698,15 @@ impl Delivery {
             live: Some(self.live.clone()),
         };
         self.out.send(frame).await.map_err(|_| Stop::Quiet)
+    }
+}
+
+/// Waits for the group's next nudge; false when there will be none (no group, or the
+/// group's state is gone).
+async fn nudged(nudge: &mut Option<watch::Receiver<u64>>) -> bool {
+    match nudge {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }
 

@@ -45,14 +45,22 @@ impl Resp {
 
     /// Asserts a spec error: status, JSON content type, `{"error": code, "message": ...}`.
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "expected {status} {code}, got {self:?}");
         assert_eq!(
-            self.json["error"], code,
+            self.status, status,
+            "expected {status} {code}, got {self:?}"
+        );
+        assert_eq!(
+            self.json["error"],
+            code,
             "expected error code {code}: {}",
             self.text()
         );
         let message = self.json["message"].as_str().unwrap_or("");
-        assert!(!message.is_empty(), "error without a message: {}", self.text());
+        assert!(
+            !message.is_empty(),
+            "error without a message: {}",
+            self.text()
+        );
         assert_eq!(
             self.json.as_object().map(|o| o.len()),
             Some(2),
@@ -109,11 +117,7 @@ impl Http {
             for (n, v) in headers {
                 req = req.header(n.as_str(), v.as_str());
             }
-            let resp = req
-                .body(body.to_vec())
-                .timeout(DEADLINE)
-                .send()
-                .await?;
+            let resp = req.body(body.to_vec()).timeout(DEADLINE).send().await?;
             let status = resp.status().as_u16();
             let headers = resp
                 .headers()
@@ -136,13 +140,7 @@ impl Http {
         })
     }
 
-    pub fn send(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        body: &[u8],
-    ) -> Resp {
+    pub fn send(&self, method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Resp {
         self.try_send(method, url, headers, body)
             .unwrap_or_else(|e| panic!("{method} {url}: {e:?}"))
     }
@@ -222,10 +220,8 @@ pub fn standard(
         .decode(secret.trim_start_matches("whsec_"))
         .expect("whsec_ base64");
     let t = ts.to_string();
-    let sig = base64::engine::general_purpose::STANDARD.encode(mac(
-        &key,
-        &[id.as_bytes(), b".", t.as_bytes(), b".", body],
-    ));
+    let sig = base64::engine::general_purpose::STANDARD
+        .encode(mac(&key, &[id.as_bytes(), b".", t.as_bytes(), b".", body]));
     vec![
         h(&format!("{prefix}-id"), id),
         h(&format!("{prefix}-timestamp"), t),
@@ -283,7 +279,9 @@ pub fn event_at(
     offset: u64,
 ) -> Option<serde_json::Value> {
     let r = http.get(
-        &relay.url(&format!("/v1/channels/{channel}/events?from={offset}&limit=1")),
+        &relay.url(&format!(
+            "/v1/channels/{channel}/events?from={offset}&limit=1"
+        )),
         Some(ADMIN),
     );
     assert_eq!(r.status, 200, "{}", r.text());
@@ -485,8 +483,16 @@ pub fn parse_response(buf: &[u8]) -> Option<(RawResp, usize)> {
             let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
             let data = line_end + 2;
             if size == 0 {
-                let trailer_end = data + buf.get(data..)?.windows(2).position(|w| w == b"\r\n")? + 2;
-                return Some((RawResp { status, headers, body }, trailer_end));
+                let trailer_end =
+                    data + buf.get(data..)?.windows(2).position(|w| w == b"\r\n")? + 2;
+                return Some((
+                    RawResp {
+                        status,
+                        headers,
+                        body,
+                    },
+                    trailer_end,
+                ));
             }
             body.extend_from_slice(buf.get(data..data + size)?);
             at = data + size + 2;
@@ -495,9 +501,18 @@ pub fn parse_response(buf: &[u8]) -> Option<(RawResp, usize)> {
             }
         }
     }
-    let len: usize = get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let body = buf.get(end..end + len)?.to_vec();
-    Some((RawResp { status, headers, body }, end + len))
+    Some((
+        RawResp {
+            status,
+            headers,
+            body,
+        },
+        end + len,
+    ))
 }
 
 /// Reads until `n` complete responses arrived (or the peer closed / the deadline).

@@ -117,6 +117,26 @@ impl WsClient {
         }
     }
 
+    /// The next protocol frame exactly as the relay sent it — its `Ping`s are returned,
+    /// not answered, so a test can play a silent client — or None once the relay closed
+    /// the connection. Fails the test if nothing comes `within`.
+    pub fn next_frame_unanswered(&mut self, within: std::time::Duration) -> Option<ServerMsg> {
+        loop {
+            let next = self
+                .rt
+                .block_on(async { tokio::time::timeout(within, self.ws.next()).await })
+                .unwrap_or_else(|_| panic!("no frame from the relay within {within:?}"));
+            match next {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(Message::Binary(b))) => {
+                    return Some(ServerMsg::decode(&b).expect("relay frame decodes"))
+                }
+                Some(Ok(other)) if other.is_text() => panic!("relay sent a text frame: {other:?}"),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
     /// The next protocol frame; the connection must still be open.
     pub fn recv(&mut self) -> ServerMsg {
         self.next_frame().expect("the relay closed the connection")
