@@ -25,7 +25,10 @@ fn verify(c: &mut Criterion) {
         (SchemeKind::Github, "It's a Secret to Everybody"),
         (SchemeKind::Stripe, "whsec_test_secret"),
         (SchemeKind::Slack, "8f742231b10e8888abcd99yyyzzz85a5"),
-        (SchemeKind::Standard, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        (
+            SchemeKind::Standard,
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
     ] {
         let key = Secret::for_scheme(kind, secret).expect("secret");
         let now = 1_700_000_000;
@@ -33,8 +36,15 @@ fn verify(c: &mut Criterion) {
         for (n, v) in sign(kind, None, &key, &body, now, Some("msg_1")) {
             headers.insert(n, v.parse().expect("value"));
         }
-        let verifier = Verifier { kind, hmac: None, secrets: vec![key], tolerance_secs: 300 };
-        group.bench_function(kind.as_str(), |b| b.iter(|| verifier.verify(&headers, &body, now).expect("valid")));
+        let verifier = Verifier {
+            kind,
+            hmac: None,
+            secrets: vec![key],
+            tolerance_secs: 300,
+        };
+        group.bench_function(kind.as_str(), |b| {
+            b.iter(|| verifier.verify(&headers, &body, now).expect("valid"))
+        });
     }
     group.finish();
 }
@@ -48,7 +58,9 @@ fn record() -> Record {
         method: "POST".into(),
         path: "/push".into(),
         query: "ref=main".into(),
-        headers: (0..10).map(|i| (format!("x-header-{i}"), b"some header value".to_vec())).collect(),
+        headers: (0..10)
+            .map(|i| (format!("x-header-{i}"), b"some header value".to_vec()))
+            .collect(),
         body: body(),
         peer: "192.30.252.1:54321".into(),
         scheme: "github".into(),
@@ -61,7 +73,9 @@ fn codec(c: &mut Criterion) {
     let mut group = c.benchmark_group("record");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("encode", |b| b.iter(|| r.encode()));
-    group.bench_function("decode", |b| b.iter(|| Record::decode(&bytes).expect("decodes")));
+    group.bench_function("decode", |b| {
+        b.iter(|| Record::decode(&bytes).expect("decodes"))
+    });
     group.finish();
 }
 

@@ -361,7 +361,7 @@ where
         "channel": channel,
         "group": group,
         "next": next,
-        "cursor": next - 1,
+        "cursor": next.saturating_sub(1),
         "previous_cursor": previous,
     })))
 }

@@ -138,7 +138,11 @@ pub fn main() -> ExitCode {
         }
     };
     // A benchmark's own output is the table; the embedded relay's info lines would bury it.
-    init_tracing(if matches!(cli.command, Command::Bench(_)) { "warn" } else { "info" });
+    init_tracing(if matches!(cli.command, Command::Bench(_)) {
+        "warn"
+    } else {
+        "info"
+    });
     // One crypto provider for every TLS client and server in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

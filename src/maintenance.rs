@@ -19,7 +19,10 @@ pub const DEDUP_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// The log's limits for a channel's configured retention.
 pub fn limits(channel: &ChannelConfig) -> Limits {
     Limits {
-        max_age_ms: channel.retention.max_age_secs.map(|s| s.saturating_mul(1000)),
+        max_age_ms: channel
+            .retention
+            .max_age_secs
+            .map(|s| s.saturating_mul(1000)),
         max_events: channel.retention.max_events,
         max_bytes: channel.retention.max_bytes,
     }
@@ -64,7 +67,10 @@ fn enforce_all(relay: &Relay) {
 
 fn expire_dedup(relay: &Relay) {
     let swept = relay.log.expire_dedup(crate::now_unix_ms(), &|ch| {
-        relay.config.channel(ch).map(|c| c.dedup_window.as_millis() as u64)
+        relay
+            .config
+            .channel(ch)
+            .map(|c| c.dedup_window.as_millis() as u64)
     });
     match swept {
         Ok(n) if n > 0 => tracing::debug!(removed = n, "expired dedup ids"),

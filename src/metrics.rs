@@ -97,6 +97,7 @@ impl Metrics {
         let _ = writeln!(out, "# HELP hookrelay_log_flushes_total Group commits (one flush each)\n# TYPE hookrelay_log_flushes_total counter\nhookrelay_log_flushes_total {}", s.batches.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP hookrelay_log_flush_seconds_total Time spent applying and flushing batches\n# TYPE hookrelay_log_flush_seconds_total counter\nhookrelay_log_flush_seconds_total {}", s.flush_micros.load(Ordering::Relaxed) as f64 / 1e6);
         let _ = writeln!(out, "# HELP hookrelay_log_failures_total Failed batches (answered 503)\n# TYPE hookrelay_log_failures_total counter\nhookrelay_log_failures_total {}", s.failures.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP hookrelay_log_storage_failed 1 after a write to the log failed (writes refused until restart)\n# TYPE hookrelay_log_storage_failed gauge\nhookrelay_log_storage_failed {}", u8::from(s.storage_failed.load(Ordering::Relaxed)));
         let _ = writeln!(out, "# HELP hookrelay_channel_head Last durable offset per channel\n# TYPE hookrelay_channel_head gauge");
         for c in channels {
             let _ = writeln!(

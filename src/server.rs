@@ -254,6 +254,11 @@ where
 
     fn call(&self, mut req: http::Request<hyper::body::Incoming>) -> Self::Future {
         req.extensions_mut().insert(self.info);
+        if req.headers().contains_key(http::header::UPGRADE) {
+            let on = hyper::upgrade::on(&mut req);
+            req.extensions_mut()
+                .insert(crate::stream::socket::PendingUpgrade::new(on));
+        }
         // warp's service is ready at all times and cheap to clone.
         self.inner.clone().call(req)
     }

@@ -88,6 +88,11 @@ fn recv(ws: &mut WebSocket<TcpStream>) -> ClientMsg {
     }
 }
 
+/// Size of the event the scripted relay sends right behind the ack: far more than the
+/// socket buffers hold, so an agent that stops reading after its last ack cannot
+/// close with it all unread and unseen — the reset is certain, not a matter of timing.
+const TRAILING_EVENT_BYTES: usize = 16 << 20;
+
 /// How the scripted relay saw the connection end.
 struct Ending {
     /// The raw read after the close handshake: `Ok(0)` is a FIN, an error a reset.
@@ -102,6 +107,8 @@ struct Ending {
 fn scripted_relay(listener: TcpListener) -> Result<Ending, String> {
     let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(DEADLINE))
+        .map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(DEADLINE))
         .map_err(|e| e.to_string())?;
     let probe = tcp.try_clone().map_err(|e| e.to_string())?;
     let mut ws = tungstenite::accept(tcp).map_err(|e| e.to_string())?;
@@ -147,14 +154,13 @@ fn scripted_relay(listener: TcpListener) -> Result<Ending, String> {
             other => return Err(format!("expected Ack 1, got {other:?}")),
         }
     }
-    send(
-        &mut ws,
-        ServerMsg::Event {
-            sub,
-            offset: 2,
-            record: record(2, b"two"),
-        },
-    );
+    let trailing = ServerMsg::Event {
+        sub,
+        offset: 2,
+        record: record(2, &vec![b'x'; TRAILING_EVENT_BYTES]),
+    };
+    ws.send(Message::binary(trailing.encode()))
+        .map_err(|e| format!("the agent reset the connection under the next event: {e}"))?;
     // The agent's close must come, and whole (a reset before it is the failure).
     loop {
         match ws.read() {

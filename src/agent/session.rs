@@ -745,3 +745,25 @@ fn announce(what: &str) {
     let _ = writeln!(out, "hookrelay agent {what}");
     let _ = out.flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relays_heartbeat_is_kept_usable() {
+        assert_eq!(relay_heartbeat(10), Duration::from_secs(10));
+        assert_eq!(relay_heartbeat(1), Duration::from_secs(1));
+        // A broken relay's 0 would make the ping interval panic; a huge value is capped.
+        assert_eq!(relay_heartbeat(0), Duration::from_secs(1));
+        assert_eq!(
+            relay_heartbeat(u32::MAX),
+            Duration::from_secs(MAX_STREAM_TIMER_SECS)
+        );
+        // The default relay heartbeat gives the documented 30 s idle timeout.
+        assert_eq!(
+            relay_heartbeat(HEARTBEAT_INTERVAL_SECS as u32) * IDLE_HEARTBEATS,
+            Duration::from_secs(IDLE_TIMEOUT_SECS)
+        );
+    }
+}

@@ -28,7 +28,10 @@ const SEQ_HEADER: &str = "x-bench-seq";
 const WARMUP_EVENTS: u64 = 20;
 
 fn err(message: impl std::fmt::Display) -> BenchError {
-    BenchError::Phase { phase: "e2e", message: message.to_string() }
+    BenchError::Phase {
+        phase: "e2e",
+        message: message.to_string(),
+    }
 }
 
 /// Arrival times (ns since `epoch`, 0 = not yet) indexed by sequence number.
@@ -49,7 +52,10 @@ impl Arrivals {
         let ns = self.epoch.elapsed().as_nanos().max(1) as u64;
         // Redeliveries keep the first arrival.
         if let Some(slot) = self.at.get(seq) {
-            if slot.compare_exchange(0, ns, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            if slot
+                .compare_exchange(0, ns, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
                 self.any.fetch_add(1, Ordering::AcqRel);
                 if seq >= self.measured_from {
                     self.count.fetch_add(1, Ordering::AcqRel);
@@ -75,35 +81,56 @@ impl Arrivals {
 }
 
 /// The local service: answers 200 and records the arrival of each sequence number.
-async fn local_service(arrivals: Arc<Arrivals>) -> Result<(String, tokio::task::JoinHandle<()>), BenchError> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
+async fn local_service(
+    arrivals: Arc<Arrivals>,
+) -> Result<(String, tokio::task::JoinHandle<()>), BenchError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(err)?;
     let addr = listener.local_addr().map_err(err)?;
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let arrivals = arrivals.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let arrivals = arrivals.clone();
-                    async move {
-                        let seq = req.headers().get(SEQ_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-                        // Read the whole body: arrival means the full request is here.
-                        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
-                        if let Some(seq) = seq {
-                            arrivals.record(seq);
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let arrivals = arrivals.clone();
+                        async move {
+                            let seq = req
+                                .headers()
+                                .get(SEQ_HEADER)
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.parse::<usize>().ok());
+                            // Read the whole body: arrival means the full request is here.
+                            let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+                            if let Some(seq) = seq {
+                                arrivals.record(seq);
+                            }
+                            Ok::<_, Infallible>(http::Response::new(http_body_util::Empty::<
+                                bytes::Bytes,
+                            >::new(
+                            )))
                         }
-                        Ok::<_, Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tcp), svc).await;
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                    .await;
             });
         }
     });
     Ok((format!("http://{addr}"), task))
 }
 
-pub async fn run(target: &Arc<Target>, rate: u64, duration_secs: u64, body_size: usize) -> Result<PhaseResult, BenchError> {
+pub async fn run(
+    target: &Arc<Target>,
+    rate: u64,
+    duration_secs: u64,
+    body_size: usize,
+) -> Result<PhaseResult, BenchError> {
     let rate = rate.max(1);
     let total = WARMUP_EVENTS + rate * duration_secs.max(1);
     let epoch = Instant::now();
@@ -138,14 +165,27 @@ pub async fn run(target: &Arc<Target>, rate: u64, duration_secs: u64, body_size:
         tokio::spawn(async move { crate::agent::run(&plan, stop, false).await })
     };
 
-    let client = reqwest::Client::builder().http1_only().tcp_nodelay(true).build().map_err(err)?;
+    let client = reqwest::Client::builder()
+        .http1_only()
+        .tcp_nodelay(true)
+        .build()
+        .map_err(err)?;
     let body = bytes::Bytes::from(super::body(body_size));
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
     let errors = Arc::new(AtomicU64::new(0));
     let post = |seq: u64| {
-        let (client, body, sent, errors, target) = (client.clone(), body.clone(), sent.clone(), errors.clone(), target.clone());
+        let (client, body, sent, errors, target) = (
+            client.clone(),
+            body.clone(),
+            sent.clone(),
+            errors.clone(),
+            target.clone(),
+        );
         async move {
-            let mut req = client.post(target.ingest_url()).header(SEQ_HEADER, seq.to_string()).header("content-type", "application/json");
+            let mut req = client
+                .post(target.ingest_url())
+                .header(SEQ_HEADER, seq.to_string())
+                .header("content-type", "application/json");
             for (n, v) in target.signer.sign(&body, None) {
                 req = req.header(n, v);
             }
@@ -167,11 +207,15 @@ pub async fn run(target: &Arc<Target>, rate: u64, duration_secs: u64, body_size:
     while arrivals.any.load(Ordering::Acquire) == 0 {
         if seq >= WARMUP_EVENTS {
             stop.trigger();
-            return Err(err("the agent did not start receiving (check --token and the channel)"));
+            return Err(err(
+                "the agent did not start receiving (check --token and the channel)",
+            ));
         }
         post(seq).await;
         seq += 1;
-        arrivals.wait_for(&arrivals.any, 1, Duration::from_millis(500)).await;
+        arrivals
+            .wait_for(&arrivals.any, 1, Duration::from_millis(500))
+            .await;
     }
     for s in seq..WARMUP_EVENTS {
         post(s).await;
@@ -190,7 +234,9 @@ pub async fn run(target: &Arc<Target>, rate: u64, duration_secs: u64, body_size:
         tokio::spawn(post(s));
         progress.add(1);
     }
-    let all_arrived = arrivals.wait_for(&arrivals.count, measured, DRAIN_TIMEOUT).await;
+    let all_arrived = arrivals
+        .wait_for(&arrivals.count, measured, DRAIN_TIMEOUT)
+        .await;
     let elapsed = started.elapsed();
     progress.finish();
     stop.trigger();
@@ -200,7 +246,10 @@ pub async fn run(target: &Arc<Target>, rate: u64, duration_secs: u64, body_size:
     let mut h = histogram();
     let mut missing = 0u64;
     for s in WARMUP_EVENTS as usize..total as usize {
-        let (tx, rx) = (sent[s].load(Ordering::Acquire), arrivals.at[s].load(Ordering::Acquire));
+        let (tx, rx) = (
+            sent[s].load(Ordering::Acquire),
+            arrivals.at[s].load(Ordering::Acquire),
+        );
         if tx == 0 || rx == 0 {
             missing += 1;
         } else {
@@ -208,7 +257,17 @@ pub async fn run(target: &Arc<Target>, rate: u64, duration_secs: u64, body_size:
         }
     }
     if !all_arrived {
-        tracing::warn!(missing, "some events did not arrive before the drain timeout");
+        tracing::warn!(
+            missing,
+            "some events did not arrive before the drain timeout"
+        );
     }
-    Ok(PhaseResult::new("e2e", measured - missing, missing + errors.load(Ordering::Relaxed), elapsed, (measured - missing) * body_size as u64, Some(&h)))
+    Ok(PhaseResult::new(
+        "e2e",
+        measured - missing,
+        missing + errors.load(Ordering::Relaxed),
+        elapsed,
+        (measured - missing) * body_size as u64,
+        Some(&h),
+    ))
 }

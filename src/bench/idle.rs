@@ -20,28 +20,55 @@ use crate::protocol::{ClientMsg, ServerMsg, Start, PROTOCOL_VERSION};
 const CONNECT_PARALLELISM: usize = 256;
 
 fn err(message: impl std::fmt::Display) -> BenchError {
-    BenchError::Phase { phase: "idle", message: message.to_string() }
+    BenchError::Phase {
+        phase: "idle",
+        message: message.to_string(),
+    }
 }
 
 /// Opens one connection, subscribes, and answers pings until `hold` ends.
-async fn agent(target: &Target, i: usize, ready: tokio::sync::mpsc::Sender<bool>, release: tokio::sync::watch::Receiver<bool>) {
+async fn agent(
+    target: &Target,
+    i: usize,
+    ready: tokio::sync::mpsc::Sender<bool>,
+    release: tokio::sync::watch::Receiver<bool>,
+) {
     let ok = async {
         let mut request = target.stream_url().into_client_request().map_err(err)?;
-        let auth = format!("Bearer {}", target.token).parse().map_err(|_| err("bad token"))?;
-        request.headers_mut().insert(http::header::AUTHORIZATION, auth);
-        let (ws, _) = tokio_tungstenite::connect_async(request).await.map_err(err)?;
-        let (mut tx, mut rx) = ws.split();
-        let send = |m: ClientMsg| Message::Binary(m.encode().into());
-        tx.send(send(ClientMsg::Hello { versions: vec![PROTOCOL_VERSION], agent: "hookrelay-bench-idle".into() })).await.map_err(err)?;
-        tx.send(send(ClientMsg::Subscribe { sub: 1, channel: target.channel.clone(), group: format!("idle-{i}"), start: Start::Latest, window: 1 }))
+        let auth = format!("Bearer {}", target.token)
+            .parse()
+            .map_err(|_| err("bad token"))?;
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, auth);
+        let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(err)?;
+        let (mut tx, mut rx) = ws.split();
+        let send = |m: ClientMsg| Message::Binary(m.encode().into());
+        tx.send(send(ClientMsg::Hello {
+            versions: vec![PROTOCOL_VERSION],
+            agent: "hookrelay-bench-idle".into(),
+        }))
+        .await
+        .map_err(err)?;
+        tx.send(send(ClientMsg::Subscribe {
+            sub: 1,
+            channel: target.channel.clone(),
+            group: format!("idle-{i}"),
+            start: Start::Latest,
+            window: 1,
+        }))
+        .await
+        .map_err(err)?;
         // Subscribed means the relay holds the full per-subscription state.
         loop {
             match rx.next().await {
                 Some(Ok(Message::Binary(b))) => match ServerMsg::decode(&b).map_err(err)? {
                     ServerMsg::Subscribed { .. } => break,
-                    ServerMsg::Error { code, message, .. } => return Err(err(format!("{code}: {message}"))),
+                    ServerMsg::Error { code, message, .. } => {
+                        return Err(err(format!("{code}: {message}")))
+                    }
                     _ => {}
                 },
                 Some(Ok(_)) => {}
@@ -82,14 +109,23 @@ async fn agent(target: &Target, i: usize, ready: tokio::sync::mpsc::Sender<bool>
     let _ = tx.send(Message::Close(None)).await;
 }
 
-pub async fn run(target: &std::sync::Arc<Target>, connections: usize, hold_secs: u64) -> Result<PhaseResult, BenchError> {
+pub async fn run(
+    target: &std::sync::Arc<Target>,
+    connections: usize,
+    hold_secs: u64,
+) -> Result<PhaseResult, BenchError> {
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(CONNECT_PARALLELISM);
     let (release_tx, release_rx) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(CONNECT_PARALLELISM));
     let mut tasks = Vec::with_capacity(connections);
     for i in 0..connections {
-        let (target, ready, release, permits) = (target.clone(), ready_tx.clone(), release_rx.clone(), permits.clone());
+        let (target, ready, release, permits) = (
+            target.clone(),
+            ready_tx.clone(),
+            release_rx.clone(),
+            permits.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             // Held only while connecting.
             let permit = permits.acquire_owned().await;
@@ -120,7 +156,9 @@ pub async fn run(target: &std::sync::Arc<Target>, connections: usize, hold_secs:
         let _ = t.await;
     }
     if up == 0 {
-        return Err(err("no connection could be opened (file descriptor limit? token?)"));
+        return Err(err(
+            "no connection could be opened (file descriptor limit? token?)",
+        ));
     }
     Ok(PhaseResult::new("idle", up, failed, setup, 0, None))
 }

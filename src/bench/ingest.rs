@@ -12,7 +12,12 @@ use super::report::{histogram, PhaseResult};
 use super::Target;
 use crate::progress::Progress;
 
-pub async fn run(target: &Target, count: u64, concurrency: u64, body_size: usize) -> Result<PhaseResult, super::BenchError> {
+pub async fn run(
+    target: &Target,
+    count: u64,
+    concurrency: u64,
+    body_size: usize,
+) -> Result<PhaseResult, super::BenchError> {
     let client = reqwest::Client::builder()
         .http1_only()
         .pool_max_idle_per_host(concurrency as usize)
@@ -25,7 +30,13 @@ pub async fn run(target: &Target, count: u64, concurrency: u64, body_size: usize
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (client, body, next, errors, progress) = (client.clone(), body.clone(), next.clone(), errors.clone(), progress.clone());
+        let (client, body, next, errors, progress) = (
+            client.clone(),
+            body.clone(),
+            next.clone(),
+            errors.clone(),
+            progress.clone(),
+        );
         let url = target.ingest_url();
         let signer = target.signer.clone();
         workers.push(tokio::spawn(async move {
@@ -60,5 +71,12 @@ pub async fn run(target: &Target, count: u64, concurrency: u64, body_size: usize
     progress.finish();
     let errors = errors.load(Ordering::Relaxed);
     let ok = count.saturating_sub(errors);
-    Ok(PhaseResult::new("ingest", ok, errors, elapsed, ok * body_size as u64, Some(&h)))
+    Ok(PhaseResult::new(
+        "ingest",
+        ok,
+        errors,
+        elapsed,
+        ok * body_size as u64,
+        Some(&h),
+    ))
 }

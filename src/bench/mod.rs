@@ -11,8 +11,8 @@
 mod e2e;
 mod idle;
 mod ingest;
-pub mod report;
 mod replay;
+pub mod report;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,7 +40,12 @@ pub struct BenchArgs {
     #[arg(long, default_value = "github")]
     pub scheme: String,
     /// A consumer token for the channel (e2e and replay).
-    #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true, default_value = "bench-token")]
+    #[arg(
+        long,
+        env = "HOOKRELAY_TOKEN",
+        hide_env_values = true,
+        default_value = "bench-token"
+    )]
     pub token: String,
     /// Phases to run, comma-separated: ingest, e2e, replay, idle.
     #[arg(long, default_value = "ingest,e2e,replay", value_delimiter = ',')]
@@ -78,7 +83,10 @@ pub enum BenchError {
     #[error("{0}")]
     Usage(String),
     #[error("{phase}: {message}")]
-    Phase { phase: &'static str, message: String },
+    Phase {
+        phase: &'static str,
+        message: String,
+    },
 }
 
 /// Signs bench bodies the way the channel expects.
@@ -92,7 +100,14 @@ pub struct Signer {
 impl Signer {
     pub fn sign(&self, body: &[u8], delivery_id: Option<&str>) -> Vec<(http::HeaderName, String)> {
         let now = (crate::now_unix_ms() / 1000) as i64;
-        crate::verify::sign(self.kind, self.hmac.as_ref(), &self.secret, body, now, delivery_id)
+        crate::verify::sign(
+            self.kind,
+            self.hmac.as_ref(),
+            &self.secret,
+            body,
+            now,
+            delivery_id,
+        )
     }
 }
 
@@ -129,16 +144,29 @@ struct Embedded {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn embedded(channel: &str, secret: &str, token: &str) -> Result<(Target, Embedded), BenchError> {
-    let dir = std::env::temp_dir().join(format!("hookrelay-bench-{}-{:x}", std::process::id(), rand::random::<u64>()));
+async fn embedded(
+    channel: &str,
+    secret: &str,
+    token: &str,
+) -> Result<(Target, Embedded), BenchError> {
+    let dir = std::env::temp_dir().join(format!(
+        "hookrelay-bench-{}-{:x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[[channel]]\nname = {channel:?}\nscheme = \"github\"\nsecrets = [{secret:?}]\ntokens = [{token:?}]\n",
         dir.join("data").display().to_string()
     );
-    let config = crate::config::Config::parse(&text, "<bench>").map_err(|e| BenchError::Setup(e.to_string()))?;
+    let config = crate::config::Config::parse(&text, "<bench>")
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
     let shutdown = crate::shutdown::Shutdown::new();
-    let server = crate::server::Server::bind(config, shutdown.clone()).await.map_err(|e| BenchError::Setup(e.to_string()))?;
-    let addr = server.local_addr().map_err(|e| BenchError::Setup(e.to_string()))?;
+    let server = crate::server::Server::bind(config, shutdown.clone())
+        .await
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let addr = server
+        .local_addr()
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
     let task = tokio::spawn(async move {
         if let Err(e) = server.run().await {
             tracing::error!(error = %e, "embedded relay stopped with an error");
@@ -147,10 +175,23 @@ async fn embedded(channel: &str, secret: &str, token: &str) -> Result<(Target, E
     let signer = Signer {
         kind: SchemeKind::Github,
         hmac: None,
-        secret: Secret::for_scheme(SchemeKind::Github, secret).map_err(|e| BenchError::Setup(e.to_string()))?,
+        secret: Secret::for_scheme(SchemeKind::Github, secret)
+            .map_err(|e| BenchError::Setup(e.to_string()))?,
     };
-    let target = Target { base: format!("http://{addr}"), channel: channel.to_string(), token: token.to_string(), signer };
-    Ok((target, Embedded { dir, shutdown, task }))
+    let target = Target {
+        base: format!("http://{addr}"),
+        channel: channel.to_string(),
+        token: token.to_string(),
+        signer,
+    };
+    Ok((
+        target,
+        Embedded {
+            dir,
+            shutdown,
+            task,
+        },
+    ))
 }
 
 impl Embedded {
@@ -165,20 +206,40 @@ impl Embedded {
 pub async fn run(args: &BenchArgs) -> Result<Vec<report::PhaseResult>, BenchError> {
     for p in &args.phases {
         if !matches!(p.as_str(), "ingest" | "e2e" | "replay" | "idle") {
-            return Err(BenchError::Usage(format!("unknown phase {p:?}: expected ingest, e2e, replay or idle")));
+            return Err(BenchError::Usage(format!(
+                "unknown phase {p:?}: expected ingest, e2e, replay or idle"
+            )));
         }
     }
     let (target, embedded) = if args.embedded {
         let (t, e) = embedded(&args.channel, &args.secret, &args.token).await?;
         (t, Some(e))
     } else {
-        let kind = SchemeKind::parse(&args.scheme).ok_or_else(|| BenchError::Usage(format!("unknown scheme {:?}", args.scheme)))?;
+        let kind = SchemeKind::parse(&args.scheme)
+            .ok_or_else(|| BenchError::Usage(format!("unknown scheme {:?}", args.scheme)))?;
         if kind == SchemeKind::Hmac {
-            return Err(BenchError::Usage("bench signs github, stripe, slack, standard or none; use one of those".into()));
+            return Err(BenchError::Usage(
+                "bench signs github, stripe, slack, standard or none; use one of those".into(),
+            ));
         }
-        let secret = Secret::for_scheme(kind, &args.secret).map_err(|e| BenchError::Usage(format!("--secret: {e}")))?;
-        let base = args.relay.clone().unwrap_or_default().trim_end_matches('/').to_string();
-        let target = Target { base, channel: args.channel.clone(), token: args.token.clone(), signer: Signer { kind, hmac: None, secret } };
+        let secret = Secret::for_scheme(kind, &args.secret)
+            .map_err(|e| BenchError::Usage(format!("--secret: {e}")))?;
+        let base = args
+            .relay
+            .clone()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        let target = Target {
+            base,
+            channel: args.channel.clone(),
+            token: args.token.clone(),
+            signer: Signer {
+                kind,
+                hmac: None,
+                secret,
+            },
+        };
         (target, None)
     };
     let target = Arc::new(target);
@@ -189,7 +250,10 @@ pub async fn run(args: &BenchArgs) -> Result<Vec<report::PhaseResult>, BenchErro
     result
 }
 
-async fn run_phases(args: &BenchArgs, target: &Arc<Target>) -> Result<Vec<report::PhaseResult>, BenchError> {
+async fn run_phases(
+    args: &BenchArgs,
+    target: &Arc<Target>,
+) -> Result<Vec<report::PhaseResult>, BenchError> {
     let mut results = Vec::new();
     let wants = |p: &str| args.phases.iter().any(|x| x == p);
     if wants("ingest") {

@@ -15,17 +15,31 @@ use crate::progress::Progress;
 use crate::protocol::{ClientMsg, ServerMsg, Start, MAX_WINDOW, PROTOCOL_VERSION};
 
 fn err(message: impl std::fmt::Display) -> BenchError {
-    BenchError::Phase { phase: "replay", message: message.to_string() }
+    BenchError::Phase {
+        phase: "replay",
+        message: message.to_string(),
+    }
 }
 
 pub async fn run(target: &Target) -> Result<PhaseResult, BenchError> {
     let mut request = target.stream_url().into_client_request().map_err(err)?;
-    let auth = format!("Bearer {}", target.token).parse().map_err(|_| err("the token is not a valid header value"))?;
-    request.headers_mut().insert(http::header::AUTHORIZATION, auth);
-    let (ws, _) = tokio_tungstenite::connect_async(request).await.map_err(err)?;
+    let auth = format!("Bearer {}", target.token)
+        .parse()
+        .map_err(|_| err("the token is not a valid header value"))?;
+    request
+        .headers_mut()
+        .insert(http::header::AUTHORIZATION, auth);
+    let (ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(err)?;
     let (mut tx, mut rx) = ws.split();
     let send = |m: ClientMsg| Message::Binary(m.encode().into());
-    tx.send(send(ClientMsg::Hello { versions: vec![PROTOCOL_VERSION], agent: "hookrelay-bench".into() })).await.map_err(err)?;
+    tx.send(send(ClientMsg::Hello {
+        versions: vec![PROTOCOL_VERSION],
+        agent: "hookrelay-bench".into(),
+    }))
+    .await
+    .map_err(err)?;
     tx.send(send(ClientMsg::Read {
         sub: 1,
         channel: target.channel.clone(),
@@ -52,16 +66,27 @@ pub async fn run(target: &Target) -> Result<PhaseResult, BenchError> {
             };
             if !data.is_empty() {
                 match ServerMsg::decode(&data).map_err(err)? {
-                    ServerMsg::Event { sub, offset, record } => {
+                    ServerMsg::Event {
+                        sub,
+                        offset,
+                        record,
+                    } => {
                         started.get_or_insert_with(Instant::now);
                         events += 1;
                         bytes += record.len() as u64;
                         progress.add(1);
-                        tx.feed(send(ClientMsg::Ack { sub, offset })).await.map_err(err)?;
+                        tx.feed(send(ClientMsg::Ack { sub, offset }))
+                            .await
+                            .map_err(err)?;
                     }
                     ServerMsg::End { .. } => break 'read,
-                    ServerMsg::Ping { nonce } => tx.feed(send(ClientMsg::Pong { nonce })).await.map_err(err)?,
-                    ServerMsg::Error { code, message, .. } => return Err(err(format!("{code}: {message}"))),
+                    ServerMsg::Ping { nonce } => tx
+                        .feed(send(ClientMsg::Pong { nonce }))
+                        .await
+                        .map_err(err)?,
+                    ServerMsg::Error { code, message, .. } => {
+                        return Err(err(format!("{code}: {message}")))
+                    }
                     _ => {}
                 }
             }

@@ -30,7 +30,8 @@ pub struct Percentiles {
 
 /// A histogram of microseconds, 1 µs to 60 s at 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| unreachable!("constant bounds are valid"))
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| unreachable!("constant bounds are valid"))
 }
 
 impl Percentiles {
@@ -47,7 +48,14 @@ impl Percentiles {
 }
 
 impl PhaseResult {
-    pub fn new(phase: &'static str, events: u64, errors: u64, elapsed: Duration, bytes: u64, latency: Option<&Histogram<u64>>) -> PhaseResult {
+    pub fn new(
+        phase: &'static str,
+        events: u64,
+        errors: u64,
+        elapsed: Duration,
+        bytes: u64,
+        latency: Option<&Histogram<u64>>,
+    ) -> PhaseResult {
         let seconds = elapsed.as_secs_f64().max(1e-9);
         PhaseResult {
             phase,
@@ -65,10 +73,25 @@ impl PhaseResult {
 pub fn table(results: &[PhaseResult]) -> String {
     let mut out = format!(
         "{:<8} {:>9} {:>7} {:>9} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
-        "phase", "events", "errors", "seconds", "events/s", "MB/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
+        "phase",
+        "events",
+        "errors",
+        "seconds",
+        "events/s",
+        "MB/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms"
     );
     for r in results {
-        let l = |f: fn(&Percentiles) -> f64| r.latency_ms.as_ref().map(|p| format!("{:.3}", f(p))).unwrap_or_else(|| "-".into());
+        let l = |f: fn(&Percentiles) -> f64| {
+            r.latency_ms
+                .as_ref()
+                .map(|p| format!("{:.3}", f(p)))
+                .unwrap_or_else(|| "-".into())
+        };
         out.push_str(&format!(
             "{:<8} {:>9} {:>7} {:>9.2} {:>11.0} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
             r.phase,
@@ -97,11 +120,21 @@ mod tests {
         for us in 1..=1000u64 {
             h.record(us).expect("record");
         }
-        let r = PhaseResult::new("ingest", 1000, 0, Duration::from_millis(500), 1_000_000, Some(&h));
+        let r = PhaseResult::new(
+            "ingest",
+            1000,
+            0,
+            Duration::from_millis(500),
+            1_000_000,
+            Some(&h),
+        );
         assert_eq!(r.events_per_sec, 2000.0);
         assert_eq!(r.mb_per_sec, 2.0);
         let p = r.latency_ms.expect("latency");
-        assert!((p.p50 - 0.5).abs() < 0.01 && (p.max - 1.0).abs() < 0.01, "{p:?}");
+        assert!(
+            (p.p50 - 0.5).abs() < 0.01 && (p.max - 1.0).abs() < 0.01,
+            "{p:?}"
+        );
         assert!(table(&[r]).contains("ingest"));
     }
 }

@@ -12,8 +12,9 @@
 //! large-value (blob) write leaves its log buffer claimed forever, so a later flush —
 //! once the disk has room again — would block for good. So after the first failure the
 //! committer answers every write with [`LogError::Storage`] (ingest: 503) without
-//! touching sled, while reads of the durable events keep working. A restart re-opens
-//! sled, which recovers exactly the flushed batches. A nearly full disk is refused
+//! touching sled; reads go on as far as sled allows (it splits nodes lazily during
+//! reads, and such a split can fail too). A restart re-opens sled, which recovers
+//! exactly the flushed batches. A nearly full disk — the usual cause — is refused
 //! earlier and without failing, so that it never comes to that (see [`super::disk`]).
 
 use std::collections::HashMap;
@@ -408,7 +409,7 @@ impl Committer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "log write failed: this batch is answered 503 and every later write is refused until a restart; reads keep working");
+                tracing::error!(error = %e, "log write failed: this batch is answered 503 and every later write is refused until the relay is restarted");
                 stats.failures.fetch_add(1, Ordering::Relaxed);
                 stats.storage_failed.store(true, Ordering::Release);
                 for r in replies {

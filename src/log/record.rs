@@ -58,7 +58,15 @@ pub struct RecordRef<'a> {
 impl RecordRef<'_> {
     /// The stored form: version byte, then the bincode of the fields.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + 64 + self.headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>());
+        let mut out = Vec::with_capacity(
+            self.body.len()
+                + 64
+                + self
+                    .headers
+                    .iter()
+                    .map(|(n, v)| n.len() + v.len() + 2)
+                    .sum::<usize>(),
+        );
         out.push(RECORD_VERSION);
         if let Err(e) = bincode::encode_into_std_write(self, &mut out, config()) {
             tracing::error!(error = %e, "record encoding failed");

@@ -32,7 +32,12 @@ pub struct Pass {
 
 impl EventLog {
     /// Deletes the events of `channel` that fall outside `limits` at time `now_ms`.
-    pub fn enforce_retention(&self, channel: &str, limits: Limits, now_ms: u64) -> Result<Pass, LogError> {
+    pub fn enforce_retention(
+        &self,
+        channel: &str,
+        limits: Limits,
+        now_ms: u64,
+    ) -> Result<Pass, LogError> {
         let head = self.head(channel);
         let earliest = self.earliest(channel)?;
         // Everything below `keep_from` goes.
@@ -44,16 +49,26 @@ impl EventLog {
             keep_from = keep_from.max(self.offset_at_time(channel, now_ms.saturating_sub(age))?);
         }
         if let Some(max_bytes) = limits.max_bytes {
-            keep_from = keep_from.max(self.first_within_bytes(channel, keep_from, head, max_bytes)?);
+            keep_from =
+                keep_from.max(self.first_within_bytes(channel, keep_from, head, max_bytes)?);
         }
         let keep_from = keep_from.min(head + 1);
         let deleted = self.delete_below(channel, earliest, keep_from)?;
         self.drop_orphan_dead_letters(channel, keep_from)?;
-        Ok(Pass { events: deleted, earliest: keep_from })
+        Ok(Pass {
+            events: deleted,
+            earliest: keep_from,
+        })
     }
 
     /// The smallest offset such that events `offset..=head` take at most `max_bytes`.
-    fn first_within_bytes(&self, channel: &str, from: u64, head: u64, max_bytes: u64) -> Result<u64, LogError> {
+    fn first_within_bytes(
+        &self,
+        channel: &str,
+        from: u64,
+        head: u64,
+        max_bytes: u64,
+    ) -> Result<u64, LogError> {
         if from > head {
             return Ok(from);
         }
@@ -77,11 +92,17 @@ impl EventLog {
             let end = to_exclusive.min(start.saturating_add(DELETE_CHUNK as u64));
             let mut batch = sled::Batch::default();
             let mut n = 0u64;
-            for k in self.tree.range(keys::event(channel, start)..keys::event(channel, end)).keys() {
+            for k in self
+                .tree
+                .range(keys::event(channel, start)..keys::event(channel, end))
+                .keys()
+            {
                 batch.remove(k.map_err(|e| LogError::Storage(e.to_string()))?);
                 n += 1;
             }
-            self.tree.apply_batch(batch).map_err(|e| LogError::Storage(e.to_string()))?;
+            self.tree
+                .apply_batch(batch)
+                .map_err(|e| LogError::Storage(e.to_string()))?;
             deleted += n;
             start = end;
         }
@@ -103,7 +124,9 @@ impl EventLog {
                 }
             }
         }
-        self.tree.apply_batch(batch).map_err(|e| LogError::Storage(e.to_string()))
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| LogError::Storage(e.to_string()))
     }
 }
 
@@ -129,7 +152,9 @@ mod tests {
 
     async fn fill(log: &EventLog, n: u64) {
         for i in 1..=n {
-            log.append("c", event(i * 1000, 100), None).await.expect("append");
+            log.append("c", event(i * 1000, 100), None)
+                .await
+                .expect("append");
         }
     }
 
@@ -138,16 +163,52 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let log = EventLog::open(dir.path()).expect("open");
         fill(&log, 10).await;
-        let pass = log.enforce_retention("c", Limits { max_events: Some(3), ..Limits::default() }, 0).expect("pass");
-        assert_eq!(pass, Pass { events: 7, earliest: 8 });
+        let pass = log
+            .enforce_retention(
+                "c",
+                Limits {
+                    max_events: Some(3),
+                    ..Limits::default()
+                },
+                0,
+            )
+            .expect("pass");
+        assert_eq!(
+            pass,
+            Pass {
+                events: 7,
+                earliest: 8
+            }
+        );
         assert_eq!(log.earliest("c").expect("earliest"), 8);
-        assert_eq!(log.read("c", 1, 100).expect("read").iter().map(|r| r.offset).collect::<Vec<_>>(), vec![8, 9, 10]);
+        assert_eq!(
+            log.read("c", 1, 100)
+                .expect("read")
+                .iter()
+                .map(|r| r.offset)
+                .collect::<Vec<_>>(),
+            vec![8, 9, 10]
+        );
         // Offsets are never reused, even after everything is deleted and the log reopened.
-        log.enforce_retention("c", Limits { max_events: Some(1), ..Limits::default() }, 0).expect("pass");
+        log.enforce_retention(
+            "c",
+            Limits {
+                max_events: Some(1),
+                ..Limits::default()
+            },
+            0,
+        )
+        .expect("pass");
         log.close().await.expect("close");
         drop(log);
         let log = crate::log::tests::reopen(dir.path());
-        assert_eq!(log.append("c", event(99_000, 1), None).await.expect("append").offset, 11);
+        assert_eq!(
+            log.append("c", event(99_000, 1), None)
+                .await
+                .expect("append")
+                .offset,
+            11
+        );
         assert_eq!(log.earliest("c").expect("earliest"), 10);
     }
 
@@ -156,10 +217,28 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let log = EventLog::open(dir.path()).expect("open");
         fill(&log, 10).await; // received at 1000, 2000, ..., 10000 ms
-        let limits = Limits { max_age_ms: Some(3_500), ..Limits::default() };
-        assert_eq!(log.enforce_retention("c", limits, 5_000).expect("pass").events, 1);
-        assert_eq!(log.enforce_retention("c", limits, 10_000).expect("pass").earliest, 7);
-        assert_eq!(log.enforce_retention("c", limits, 100_000).expect("pass").earliest, 11);
+        let limits = Limits {
+            max_age_ms: Some(3_500),
+            ..Limits::default()
+        };
+        assert_eq!(
+            log.enforce_retention("c", limits, 5_000)
+                .expect("pass")
+                .events,
+            1
+        );
+        assert_eq!(
+            log.enforce_retention("c", limits, 10_000)
+                .expect("pass")
+                .earliest,
+            7
+        );
+        assert_eq!(
+            log.enforce_retention("c", limits, 100_000)
+                .expect("pass")
+                .earliest,
+            11
+        );
         assert!(log.read("c", 1, 100).expect("read").is_empty());
         assert_eq!(log.head("c"), 10);
     }
@@ -169,12 +248,35 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let log = EventLog::open(dir.path()).expect("open");
         fill(&log, 10).await;
-        let one = log.tree.get(keys::event("c", 1)).expect("get").expect("some").len() as u64 + keys::event("c", 1).len() as u64;
-        let dl = DeadLetter { offset: 2, reason: "r".into(), attempts: 1, last_status: None, at_ms: 0 };
+        let one = log
+            .tree
+            .get(keys::event("c", 1))
+            .expect("get")
+            .expect("some")
+            .len() as u64
+            + keys::event("c", 1).len() as u64;
+        let dl = DeadLetter {
+            offset: 2,
+            reason: "r".into(),
+            attempts: 1,
+            last_status: None,
+            at_ms: 0,
+        };
         log.add_dead_letter("c", "g", dl).await.expect("dl");
-        log.request_redrive("c", "g", vec![2], 0).await.expect("redrive");
+        log.request_redrive("c", "g", vec![2], 0)
+            .await
+            .expect("redrive");
         assert_eq!(log.redrives("c", "g").expect("marks"), vec![2]);
-        let pass = log.enforce_retention("c", Limits { max_bytes: Some(one * 4), ..Limits::default() }, 0).expect("pass");
+        let pass = log
+            .enforce_retention(
+                "c",
+                Limits {
+                    max_bytes: Some(one * 4),
+                    ..Limits::default()
+                },
+                0,
+            )
+            .expect("pass");
         assert_eq!(pass.earliest, 7);
         assert!(log.dead_letters("c", "g").expect("list").is_empty());
         assert!(log.redrives("c", "g").expect("marks").is_empty());

@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::socket::{Message, Socket, WsError};
 use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
-use warp::filters::ws::{Message, WebSocket};
 
 use super::hub::OpenConnection;
 use super::subscription::{self, Kind, SubCtrl, Subscription};
@@ -83,7 +83,7 @@ struct Connection {
 /// Serves one upgraded WebSocket until it ends.
 pub(crate) async fn run(
     relay: Arc<Relay>,
-    socket: WebSocket,
+    socket: Socket,
     grant: Grant,
     peer: String,
     open: OpenConnection,
@@ -112,7 +112,7 @@ pub(crate) async fn run(
 impl Connection {
     async fn serve(
         &mut self,
-        stream: &mut SplitStream<WebSocket>,
+        stream: &mut SplitStream<Socket>,
         writer: &mut tokio::task::JoinHandle<()>,
     ) -> End {
         let shutdown = self.relay.shutdown.clone();
@@ -135,7 +135,6 @@ impl Connection {
                         "the relay is shutting down; reconnect later",
                     ));
                 }
-                _ = &mut *writer => return End::Gone("the connection failed while sending".into()),
                 msg = stream.next() => {
                     idle_timer.as_mut().reset(Instant::now() + idle);
                     let step = match msg {
@@ -147,6 +146,9 @@ impl Connection {
                         return end;
                     }
                 }
+                // After the read: acks already in the socket are taken before a failed
+                // writer ends the connection, so they still move the cursor.
+                _ = &mut *writer => return End::Gone("the connection failed while sending".into()),
                 Some(done) = self.tasks.join_next_with_id() => {
                     let id = match done {
                         Ok((id, ())) => id,
@@ -158,7 +160,7 @@ impl Connection {
                     if self.agent.is_some() {
                         self.nonce += 1;
                         // Skipped when the writer is busy: frames are flowing anyway.
-                        let _ = self.control.try_send(Control::Frame(ServerMsg::Ping { nonce: self.nonce }));
+                        let _ = self.control.try_send(Control::Frame(Box::new(ServerMsg::Ping { nonce: self.nonce })));
                     }
                 }
                 _ = &mut idle_timer => {
@@ -180,7 +182,7 @@ impl Connection {
     async fn finish(
         mut self,
         end: End,
-        mut stream: SplitStream<WebSocket>,
+        mut stream: SplitStream<Socket>,
         mut writer: tokio::task::JoinHandle<()>,
     ) {
         let deadline = Instant::now() + CLOSE_GRACE;
@@ -190,7 +192,9 @@ impl Connection {
         let reason = match &end {
             End::Gone(why) => why.clone(),
             End::Refused(r) => {
-                let _ = self.control.try_send(Control::Frame(r.frame(None)));
+                let _ = self
+                    .control
+                    .try_send(Control::Frame(Box::new(r.frame(None))));
                 r.code.to_string()
             }
         };
@@ -233,7 +237,9 @@ impl Connection {
                 "text frames are not part of the protocol: send each frame as a binary message",
             ));
         }
-        let bytes = m.as_bytes();
+        let Message::Binary(bytes) = m else {
+            return Ok(()); // raw frames are never surfaced by tungstenite's reader
+        };
         if bytes.len() > MAX_CLIENT_FRAME_BYTES {
             return Err(refused(
                 codes::FRAME_TOO_LARGE,
@@ -243,7 +249,8 @@ impl Connection {
                 ),
             ));
         }
-        let msg = ClientMsg::decode(bytes).map_err(|e| refused(codes::BAD_FRAME, e.to_string()))?;
+        let msg =
+            ClientMsg::decode(&bytes).map_err(|e| refused(codes::BAD_FRAME, e.to_string()))?;
         self.dispatch(msg)
     }
 
@@ -492,7 +499,7 @@ impl Connection {
     /// Queues a frame the connection answers itself.
     fn control(&self, msg: ServerMsg) -> Result<(), End> {
         self.control
-            .try_send(Control::Frame(msg))
+            .try_send(Control::Frame(Box::new(msg)))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => {
                     End::Gone("the agent sends requests but does not read the answers".into())
@@ -509,12 +516,8 @@ fn refused(code: &'static str, message: impl Into<String>) -> End {
 }
 
 /// A read failure; an oversized WebSocket message is still answered.
-fn read_error(e: &warp::Error) -> End {
-    use std::error::Error as _;
-    let too_large = e
-        .source()
-        .and_then(|s| s.downcast_ref::<tokio_tungstenite::tungstenite::Error>())
-        .is_some_and(|t| matches!(t, tokio_tungstenite::tungstenite::Error::Capacity(_)));
+fn read_error(e: &WsError) -> End {
+    let too_large = matches!(e, WsError::Capacity(_));
     if too_large {
         refused(
             codes::FRAME_TOO_LARGE,

@@ -16,13 +16,13 @@
 
 mod connection;
 mod hub;
+pub mod socket;
 mod start;
 mod subscription;
 mod writer;
 
 use std::sync::Arc;
 
-use warp::filters::ws::Ws;
 use warp::{Filter, Reply};
 
 use crate::api_error::ApiError;
@@ -79,17 +79,18 @@ impl Grant {
 pub fn route(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    // Optional so that a request without upgrade headers still reaches the token check
-    // (a 401 must not depend on how well-formed the upgrade attempt was).
-    let ws = warp::ws().map(Some).or(warp::any().map(|| None)).unify();
     warp::path!("v1" / "stream")
         .and(warp::get())
         .and(warp::header::optional::<String>("authorization"))
         .and(warp::ext::optional::<ConnInfo>())
-        .and(ws)
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<socket::PendingUpgrade>())
         .map(
-            move |auth: Option<String>, info: Option<ConnInfo>, ws: Option<Ws>| {
-                upgrade(relay.clone(), auth.as_deref(), info, ws)
+            move |auth: Option<String>,
+                  info: Option<ConnInfo>,
+                  headers: http::HeaderMap,
+                  pending: Option<socket::PendingUpgrade>| {
+                upgrade(relay.clone(), auth.as_deref(), info, &headers, pending)
             },
         )
 }
@@ -98,13 +99,18 @@ fn upgrade(
     relay: Arc<Relay>,
     auth: Option<&str>,
     info: Option<ConnInfo>,
-    ws: Option<Ws>,
+    headers: &http::HeaderMap,
+    pending: Option<socket::PendingUpgrade>,
 ) -> warp::reply::Response {
+    // The token first, so that a 401 does not depend on how well-formed the upgrade
+    // attempt was.
     let grant = match authorize(&relay, auth, info) {
         Ok(g) => g,
         Err(e) => return e.into_response(),
     };
-    let Some(ws) = ws else {
+    let (Some(accept), Some(on_upgrade)) =
+        (socket::accept_key(headers), pending.and_then(|p| p.take()))
+    else {
         return ApiError::bad_request(
             "this route is a WebSocket: send Connection: upgrade and Upgrade: websocket",
         )
@@ -115,10 +121,30 @@ fn upgrade(
         .unwrap_or_else(|| "unknown".to_string());
     // Counted from here, so a graceful stop also waits for upgrades in progress.
     let open = relay.hub.connection_opened(&relay.metrics);
-    ws.max_message_size(WS_MAX_MESSAGE_BYTES)
-        .max_frame_size(WS_MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| connection::run(relay, socket, grant, peer, open))
-        .into_response()
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let socket = socket::wrap(upgraded, WS_MAX_MESSAGE_BYTES).await;
+                connection::run(relay, socket, grant, peer, open).await;
+            }
+            Err(e) => tracing::debug!(%peer, error = %e, "stream: upgrade failed"),
+        }
+    });
+    let mut resp = warp::reply::Response::new(Default::default());
+    *resp.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::UPGRADE,
+        http::HeaderValue::from_static("websocket"),
+    );
+    h.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("upgrade"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&accept) {
+        h.insert(http::header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    resp
 }
 
 /// Checks the bearer token (and the client certificate when the config requires one).

@@ -182,8 +182,15 @@ pub(crate) async fn run(s: Subscription) {
     }
     // Frames still queued are dropped before the group may promote a standby; and the
     // group is left before the agent is told, so that a resubscription sent in answer
-    // to the Error finds it free.
-    let was_live = live.swap(false, Ordering::AcqRel);
+    // to the Error finds it free. A read that delivered its whole range keeps its last
+    // frames instead: the `End` may still be queued (a read of an empty range ends at
+    // once), and nobody else will receive them.
+    let completed_read = outcome.is_ok() && d.group.is_none();
+    let was_live = if completed_read {
+        live.load(Ordering::Acquire)
+    } else {
+        live.swap(false, Ordering::AcqRel)
+    };
     if let Some(member) = d.member.take() {
         member.leave();
     }
@@ -357,7 +364,8 @@ impl Delivery {
                 }
             }
             if ended && self.outstanding() == 0 {
-                return Err(Stop::Quiet);
+                // The whole range was delivered (and settled): a normal end.
+                return Ok(());
             }
             let wait_head = !ended && self.free() > 0 && next > head;
             tokio::select! {

@@ -10,10 +10,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::socket::{Message, Socket};
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
-use warp::filters::ws::{Message, WebSocket};
 
 use crate::protocol::ServerMsg;
 
@@ -27,7 +27,9 @@ pub(crate) const SUBSCRIPTION_QUEUE_FRAMES: usize = 16;
 
 /// A frame from the connection itself.
 pub(crate) enum Control {
-    Frame(ServerMsg),
+    /// Boxed: `ServerMsg` is large, and a channel allocates its slots up front for every
+    /// connection, idle or not.
+    Frame(Box<ServerMsg>),
     /// Send a close and stop.
     Close,
 }
@@ -47,7 +49,7 @@ pub(crate) struct SubFrame {
 /// ready: a replay burst goes out in large writes instead of one syscall per event,
 /// while a lone live event is flushed at once, so batching adds no latency.
 pub(crate) async fn run(
-    mut sink: SplitSink<WebSocket, Message>,
+    mut sink: SplitSink<Socket, Message>,
     mut control: mpsc::Receiver<Control>,
     mut frames: mpsc::Receiver<SubFrame>,
 ) {
@@ -108,12 +110,12 @@ async fn next(
         tokio::select! {
             biased;
             c = control.recv() => match c {
-                Some(Control::Frame(m)) => Next::Frame(Message::binary(m.encode())),
+                Some(Control::Frame(m)) => Next::Frame(Message::Binary(m.encode().into())),
                 Some(Control::Close) | None => Next::Close,
             },
             f = frames.recv(), if *frames_open => match f {
                 Some(f) if f.live.as_ref().is_none_or(|l| l.load(Ordering::Acquire)) => {
-                    Next::Frame(Message::binary(f.bytes))
+                    Next::Frame(Message::Binary(f.bytes.into()))
                 }
                 Some(_) => Next::Skip,
                 None => {

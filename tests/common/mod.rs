@@ -127,6 +127,15 @@ impl RelayProc {
     }
 }
 
+/// Sets the flag when dropped (also when the thread unwinds).
+struct MarkOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for MarkOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 impl Drop for RelayProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -148,7 +157,21 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 
 /// Copies a pipe into a shared string in the background.
 pub fn drain(pipe: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+    drain_tracked(
+        pipe,
+        into,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
+}
+
+/// Like `drain`, and sets `done` once the pipe reached its end.
+pub fn drain_tracked(
+    pipe: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) {
     std::thread::spawn(move || {
+        let _mark = MarkOnDrop(done);
         let reader = BufReader::new(pipe);
         for line in reader.lines().map_while(Result::ok) {
             if let Ok(mut s) = into.lock() {
@@ -438,6 +461,8 @@ pub struct AgentProc {
     pub args: Vec<String>,
     stdout: Arc<(Mutex<Output>, Condvar)>,
     pub stderr: Arc<Mutex<String>>,
+    /// Set when stderr reached its end (the process exited and the pipe is drained).
+    stderr_done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AgentProc {
@@ -460,7 +485,12 @@ impl AgentProc {
         }
         let mut child = cmd.spawn().expect("spawn hookrelay");
         let stderr = Arc::new(Mutex::new(String::new()));
-        drain(child.stderr.take().expect("stderr"), stderr.clone());
+        let stderr_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        drain_tracked(
+            child.stderr.take().expect("stderr"),
+            stderr.clone(),
+            stderr_done.clone(),
+        );
         let stdout: Arc<(Mutex<Output>, Condvar)> = Arc::new(Default::default());
         let out = child.stdout.take().expect("stdout");
         let st = stdout.clone();
@@ -482,6 +512,7 @@ impl AgentProc {
             args: args.iter().map(|s| s.to_string()).collect(),
             stdout,
             stderr,
+            stderr_done,
         }
     }
 
@@ -545,8 +576,16 @@ impl AgentProc {
     }
 
     /// Waits for the process to end by itself (panics past the deadline).
+    /// Waits for exit and for stderr to be read to its end, so that `stderr_text`
+    /// afterwards holds everything the process wrote.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
-        wait_exit(&mut self.child)
+        let status = wait_exit(&mut self.child);
+        let start = Instant::now();
+        while !self.stderr_done.load(std::sync::atomic::Ordering::Acquire) {
+            assert!(start.elapsed() < DEADLINE, "stderr did not close");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        status
     }
 
     /// Waits for exit and for stdout to be read to its end; returns status and lines.
@@ -580,9 +619,10 @@ impl AgentProc {
         unsafe {
             libc::kill(self.pid(), libc::SIGTERM);
         }
-        wait_exit(&mut self.child)
+        self.wait_exit()
     }
 
+    /// Everything written to stderr so far (all of it after `wait_exit`/`finish`).
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
