@@ -360,21 +360,7 @@ pub fn http_base(input: &str) -> Result<Url, String> {
             crate::forward::redact(input)
         )
     };
-    let url = Url::parse(input.trim()).map_err(|_| bad())?;
-    let scheme = match url.scheme() {
-        "http" | "ws" => "http",
-        "https" | "wss" => "https",
-        _ => return Err(bad()),
-    };
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad());
-    }
-    let rest = url
-        .as_str()
-        .split_once("://")
-        .map(|(_, r)| r)
-        .ok_or_else(bad)?;
-    let mut mapped = Url::parse(&format!("{scheme}://{rest}")).map_err(|_| bad())?;
+    let mut mapped = crate::agent::dial::map_scheme(input, "http", "https").ok_or_else(bad)?;
     let path = mapped.path().trim_end_matches('/');
     let path = path
         .strip_suffix(crate::agent::dial::STREAM_PATH)

@@ -18,8 +18,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use bytes::Buf;
+use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use warp::Filter;
 
@@ -251,7 +251,7 @@ where
     B: Buf,
 {
     check(relay, channel, Some(group), auth)?;
-    let body = read_limited(body).await?;
+    let body = crate::ingest::read_limited(body, MAX_ADMIN_BODY_BYTES).await?;
     let wanted = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -330,7 +330,7 @@ where
     B: Buf,
 {
     check(relay, channel, Some(group), auth)?;
-    let body = read_limited(body).await?;
+    let body = crate::ingest::read_limited(body, MAX_ADMIN_BODY_BYTES).await?;
     let usage = "expected {\"offset\": N} or {\"time\": \"RFC 3339\"}";
     let parsed: ResetBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("{usage}: {e}")))?;
@@ -422,29 +422,6 @@ pub fn parse_time_ms(text: &str) -> Result<u64, String> {
         .as_millis() as i64;
     u64::try_from(ms - offset_minutes * 60_000)
         .map_err(|_| "times before 1970 are not supported".to_string())
-}
-
-/// Reads a small request body, refusing it past [`MAX_ADMIN_BODY_BYTES`].
-async fn read_limited<S, B>(mut body: S) -> Result<Bytes, ApiError>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Unpin,
-    B: Buf,
-{
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk =
-            chunk.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
-        if buf.len() + chunk.remaining() > MAX_ADMIN_BODY_BYTES {
-            return Err(ApiError::payload_too_large(MAX_ADMIN_BODY_BYTES));
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            buf.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    Ok(buf.freeze())
 }
 
 #[cfg(test)]

@@ -239,7 +239,7 @@ fn check_ip(channel: &ChannelConfig, peer: Option<SocketAddr>) -> Result<(), Api
 }
 
 /// Reads the body, refusing as soon as it passes `limit` rather than buffering the rest.
-async fn read_limited<S, B>(mut body: S, limit: usize) -> Result<Bytes, ApiError>
+pub(crate) async fn read_limited<S, B>(mut body: S, limit: usize) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,

@@ -154,26 +154,28 @@ fn classify(e: tokio_tungstenite::tungstenite::Error) -> DialError {
     }
 }
 
+/// Parses a relay URL given as http(s):// or ws(s):// and rewrites its scheme to
+/// `plain` or `secure`; None when it is not such a URL or has no host.
+pub fn map_scheme(input: &str, plain: &str, secure: &str) -> Option<Url> {
+    let url = Url::parse(input.trim()).ok()?;
+    let scheme = match url.scheme() {
+        "ws" | "http" => plain,
+        "wss" | "https" => secure,
+        _ => return None,
+    };
+    if url.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    // `set_scheme` refuses some special-to-special changes, so rebuild from text.
+    let rest = url.as_str().split_once("://").map(|(_, r)| r)?;
+    Url::parse(&format!("{scheme}://{rest}")).ok()
+}
+
 /// Maps a relay URL to the stream endpoint: http → ws, https → wss, and
 /// [`STREAM_PATH`] when the URL has no path.
 pub fn relay_url(input: &str) -> Result<Url, DialError> {
     let bad = || DialError::BadUrl(crate::forward::redact(input));
-    let url = Url::parse(input.trim()).map_err(|_| bad())?;
-    let scheme = match url.scheme() {
-        "ws" | "http" => "ws",
-        "wss" | "https" => "wss",
-        _ => return Err(bad()),
-    };
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad());
-    }
-    // `set_scheme` refuses some special-to-special changes, so rebuild from text.
-    let rest = url
-        .as_str()
-        .split_once("://")
-        .map(|(_, r)| r)
-        .ok_or_else(bad)?;
-    let mut mapped = Url::parse(&format!("{scheme}://{rest}")).map_err(|_| bad())?;
+    let mut mapped = map_scheme(input, "ws", "wss").ok_or_else(bad)?;
     if mapped.path().is_empty() || mapped.path() == "/" {
         mapped.set_path(STREAM_PATH);
     }

@@ -9,12 +9,11 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::report::PhaseResult;
 use super::{BenchError, Target};
-use crate::protocol::{ClientMsg, ServerMsg, Start, PROTOCOL_VERSION};
+use crate::protocol::{ClientMsg, ServerMsg, Start};
 
 /// Connections being set up at once (a connect storm of 10,000 would hit the accept queue).
 const CONNECT_PARALLELISM: usize = 256;
@@ -34,24 +33,11 @@ async fn agent(
     release: tokio::sync::watch::Receiver<bool>,
 ) {
     let ok = async {
-        let mut request = target.stream_url().into_client_request().map_err(err)?;
-        let auth = format!("Bearer {}", target.token)
-            .parse()
-            .map_err(|_| err("bad token"))?;
-        request
-            .headers_mut()
-            .insert(http::header::AUTHORIZATION, auth);
-        let (ws, _) = tokio_tungstenite::connect_async(request)
+        let ws = super::connect(target, "hookrelay-bench-idle")
             .await
             .map_err(err)?;
         let (mut tx, mut rx) = ws.split();
         let send = |m: ClientMsg| Message::Binary(m.encode().into());
-        tx.send(send(ClientMsg::Hello {
-            versions: vec![PROTOCOL_VERSION],
-            agent: "hookrelay-bench-idle".into(),
-        }))
-        .await
-        .map_err(err)?;
         tx.send(send(ClientMsg::Subscribe {
             sub: 1,
             channel: target.channel.clone(),

@@ -130,6 +130,41 @@ impl Target {
     }
 }
 
+/// The relay's stream, authenticated, after `Hello` (for the replay and idle phases).
+pub(crate) async fn connect(
+    target: &Target,
+    agent: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    String,
+> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = target
+        .stream_url()
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    let auth = format!("Bearer {}", target.token)
+        .parse()
+        .map_err(|_| "the token is not a valid header value".to_string())?;
+    request
+        .headers_mut()
+        .insert(http::header::AUTHORIZATION, auth);
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let hello = crate::protocol::ClientMsg::Hello {
+        versions: vec![crate::protocol::PROTOCOL_VERSION],
+        agent: agent.to_string(),
+    };
+    ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+        hello.encode().into(),
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
 /// A bench body of `size` bytes: JSON padded with spaces.
 pub fn body(size: usize) -> Vec<u8> {
     let mut b = br#"{"action":"bench","pad":""}"#.to_vec();

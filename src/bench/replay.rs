@@ -6,13 +6,12 @@
 use std::time::Instant;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::report::PhaseResult;
 use super::{BenchError, Target};
 use crate::progress::Progress;
-use crate::protocol::{ClientMsg, ServerMsg, Start, MAX_WINDOW, PROTOCOL_VERSION};
+use crate::protocol::{ClientMsg, ServerMsg, Start, MAX_WINDOW};
 
 fn err(message: impl std::fmt::Display) -> BenchError {
     BenchError::Phase {
@@ -22,24 +21,11 @@ fn err(message: impl std::fmt::Display) -> BenchError {
 }
 
 pub async fn run(target: &Target) -> Result<PhaseResult, BenchError> {
-    let mut request = target.stream_url().into_client_request().map_err(err)?;
-    let auth = format!("Bearer {}", target.token)
-        .parse()
-        .map_err(|_| err("the token is not a valid header value"))?;
-    request
-        .headers_mut()
-        .insert(http::header::AUTHORIZATION, auth);
-    let (ws, _) = tokio_tungstenite::connect_async(request)
+    let ws = super::connect(target, "hookrelay-bench")
         .await
         .map_err(err)?;
     let (mut tx, mut rx) = ws.split();
     let send = |m: ClientMsg| Message::Binary(m.encode().into());
-    tx.send(send(ClientMsg::Hello {
-        versions: vec![PROTOCOL_VERSION],
-        agent: "hookrelay-bench".into(),
-    }))
-    .await
-    .map_err(err)?;
     tx.send(send(ClientMsg::Read {
         sub: 1,
         channel: target.channel.clone(),
