@@ -29,7 +29,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
@@ -55,6 +55,10 @@ const WELCOME_TIMEOUT: Duration = Duration::from_secs(IDLE_TIMEOUT_SECS);
 pub const IDLE_HEARTBEATS: u32 = 3;
 /// Longest wait, after sending the WebSocket close, for the relay's close reply.
 pub const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most frames handled back to back before queued acks are flushed.
+const FRAME_BURST: usize = 256;
+/// tail's stdout buffer, in bytes.
+const STDOUT_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Subscription refusals that no reconnect can fix.
 const FATAL_SUB_CODES: &[&str] = &[
@@ -181,6 +185,10 @@ struct Session<'a> {
     /// Nothing more will come from the relay (the stream ended, failed, or went
     /// silent): closing does not wait for its close reply.
     relay_gone: bool,
+    /// Frames fed to the socket but not yet flushed (see [`Session::flush_out`]).
+    unflushed: bool,
+    /// tail's output, buffered; flushed with the acks, before the loop waits.
+    stdout: Option<std::io::BufWriter<std::io::Stdout>>,
 }
 
 /// Runs one session on a connected socket.
@@ -197,6 +205,8 @@ pub async fn run(ws: Ws, subs: &mut [Sub], ctx: &Ctx) -> SessionResult {
         next_nonce: 1,
         heartbeat: Duration::from_secs(HEARTBEAT_INTERVAL_SECS),
         relay_gone: false,
+        unflushed: false,
+        stdout: None,
     };
     let end = match s.handshake().await {
         Ok(()) => s.main_loop().await,
@@ -222,17 +232,44 @@ fn relay_heartbeat(heartbeat_secs: u32) -> Duration {
 }
 
 impl Session<'_> {
+    /// Queues a frame; [`Session::flush_out`] writes it before the loop next waits, so
+    /// a burst of acks costs one write instead of one per event.
     async fn send(&mut self, msg: ClientMsg) -> Result<(), SessionEnd> {
         let frame = Message::binary(msg.encode());
-        match tokio::time::timeout(SEND_TIMEOUT, self.ws.send(frame)).await {
-            Ok(Ok(())) => Ok(()),
+        match tokio::time::timeout(SEND_TIMEOUT, self.ws.feed(frame)).await {
+            Ok(Ok(())) => {
+                self.unflushed = true;
+                Ok(())
+            }
             Ok(Err(e)) => Err(SessionEnd::Lost(format!("send failed: {e}"))),
             Err(_) => Err(SessionEnd::Lost("timed out sending to the relay".into())),
         }
     }
 
+    /// Writes out printed lines, then queued frames. Lines first: an ack tells the relay
+    /// the event was handled, which for tail means printed.
+    async fn flush_out(&mut self) -> Result<(), SessionEnd> {
+        if let Some(out) = &mut self.stdout {
+            if let Err(e) = out.flush() {
+                tracing::debug!(error = %e, "stdout closed");
+                return Err(SessionEnd::OutputClosed);
+            }
+        }
+        if self.unflushed {
+            match tokio::time::timeout(SEND_TIMEOUT, self.ws.flush()).await {
+                Ok(Ok(())) => self.unflushed = false,
+                Ok(Err(e)) => return Err(SessionEnd::Lost(format!("send failed: {e}"))),
+                Err(_) => return Err(SessionEnd::Lost("timed out sending to the relay".into())),
+            }
+        }
+        Ok(())
+    }
+
     /// Receives the next protocol frame, answering transport pings on the way.
     async fn recv(&mut self) -> Result<ServerMsg, SessionEnd> {
+        // Whatever was queued (Hello, subscriptions, pongs) must be on the wire before
+        // waiting for the answer.
+        self.flush_out().await?;
         loop {
             match self.ws.next().await {
                 None => {
@@ -366,6 +403,9 @@ impl Session<'_> {
                 return SessionEnd::Shutdown;
             }
             let drain_deadline = drain_until.unwrap_or_else(Instant::now);
+            if let Err(end) = self.flush_out().await {
+                return end;
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.wait(), if drain_until.is_none() => {
@@ -392,6 +432,11 @@ impl Session<'_> {
                 }
                 frame = self.ws.next() => {
                     last_heard = Instant::now();
+                    // Frames that are already here are handled in one go, before the
+                    // flush at the top of the loop.
+                    let mut queued = Some(frame);
+                    let mut burst = 0;
+                    while let Some(frame) = queued.take() {
                     let msg = match frame {
                         None => {
                             self.relay_gone = true;
@@ -410,6 +455,11 @@ impl Session<'_> {
                     };
                     if let Err(end) = self.on_frame(msg, drain_until.is_some()).await {
                         return end;
+                    }
+                    burst += 1;
+                    if burst < FRAME_BURST {
+                        queued = self.ws.next().now_or_never();
+                    }
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -441,6 +491,9 @@ impl Session<'_> {
     /// the relay's close reply ends the stream, so that no unread data makes the kernel
     /// reset the connection under the acks. A relay that is already gone gets no wait.
     async fn close(&mut self) {
+        if let Some(out) = &mut self.stdout {
+            let _ = out.flush();
+        }
         if self.relay_gone {
             return;
         }
@@ -590,12 +643,12 @@ impl Session<'_> {
     async fn print(&mut self, i: usize, offset: u64, bytes: &[u8]) -> Result<(), SessionEnd> {
         match Record::decode(bytes) {
             Ok(record) => {
-                let line = serde_json::to_vec(&record.to_json()).unwrap_or_default();
-                let mut out = std::io::stdout().lock();
-                let written = out
-                    .write_all(&line)
-                    .and_then(|()| out.write_all(b"\n"))
-                    .and_then(|()| out.flush());
+                let out = self.stdout.get_or_insert_with(|| {
+                    std::io::BufWriter::with_capacity(STDOUT_BUFFER_BYTES, std::io::stdout())
+                });
+                let written = serde_json::to_writer(&mut *out, &record.to_json())
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.write_all(b"\n"));
                 if let Err(e) = written {
                     tracing::debug!(error = %e, "stdout closed");
                     return Err(SessionEnd::OutputClosed);

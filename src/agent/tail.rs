@@ -11,7 +11,7 @@ use super::{endpoint, routes, run_failure, signal_shutdown, TailArgs};
 use crate::cli::Failure;
 
 /// Events the relay may send ahead of the printer.
-const TAIL_WINDOW: u32 = 64;
+const TAIL_WINDOW: u32 = 1024;
 /// Consecutive failed connection attempts before a tail without `--follow` gives up
 /// (`--follow` keeps trying, like `tail -F`).
 const TAIL_MAX_FAILURES: u32 = 5;
