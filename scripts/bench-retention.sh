@@ -45,4 +45,8 @@ wait "$bench_pid"
 sleep 6   # one more retention pass (it runs every 5 s)
 stats=$(curl -s -H 'Authorization: Bearer bench-admin' "$url/v1/channels" | python3 -c 'import json,sys; c=json.load(sys.stdin)["channels"][0]; print(c["head"], c["earliest"])')
 printf "%7s  %8s  %8s  %12s\n" "end" ${stats% *} ${stats#* } "$(du -sm "$work/data" | cut -f1)"
-python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]; print(f"ingest: {r[\"events\"]} events at {r[\"events_per_sec\"]:.0f}/s, {r[\"errors\"]} errors")' "$work/bench.json"
+python3 - "$work/bench.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))[0]
+print("ingest: %d events at %.0f/s, %d errors" % (r["events"], r["events_per_sec"], r["errors"]))
+PY
