@@ -257,10 +257,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        self.text
-            .get(..offset)
-            .map(|s| s.bytes().filter(|&b| b == b'\n').count() + 1)
-            .unwrap_or(1)
+        line_at(self.text, offset)
     }
 
     /// The dotted key path (`server.listen`, `channel[1].secrets`) of the assignment or
@@ -687,7 +684,14 @@ impl Parser<'_> {
 
 /// Removes the quoted value from serde's `invalid type: string "..."` messages: the
 /// value may be a secret put where a list was expected (guarantee 7).
-fn redact_values(message: &str) -> String {
+/// The 1-based line of byte `offset` in `text` (shared with `agent.toml` parsing).
+pub(crate) fn line_at(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map(|s| s.bytes().filter(|&b| b == b'\n').count() + 1)
+        .unwrap_or(1)
+}
+
+pub(crate) fn redact_values(message: &str) -> String {
     const QUOTED: &str = "string \"";
     let mut out = String::with_capacity(message.len());
     let mut rest = message;

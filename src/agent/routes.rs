@@ -156,11 +156,7 @@ pub fn parse(
     defaults: &RouteDefaults,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<AgentFile, ConfigError> {
-    let line_of = |offset: usize| {
-        text.get(..offset)
-            .map(|s| s.bytes().filter(|&b| b == b'\n').count() + 1)
-            .unwrap_or(1)
-    };
+    let line_of = |offset: usize| crate::config::line_at(text, offset);
     let err = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
         file: file.to_string(),
         line: Some(line_of(span.start)),
@@ -171,7 +167,8 @@ pub fn parse(
         file: file.to_string(),
         line: e.span().map(|s| line_of(s.start)),
         key: "-".into(),
-        message: e.message().trim().to_string(),
+        // A token may be the value that did not parse: never echo values.
+        message: crate::config::redact_values(e.message().trim()),
     })?;
     let path_of = |v: &Spanned<String>| base.join(v.get_ref());
 
