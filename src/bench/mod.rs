@@ -8,6 +8,7 @@
 //! possible). Everything talks to the relay over its real HTTP and WebSocket
 //! interfaces, so the numbers include every check and every fsync.
 
+mod drain;
 mod e2e;
 mod idle;
 mod ingest;
@@ -47,7 +48,7 @@ pub struct BenchArgs {
         default_value = "bench-token"
     )]
     pub token: String,
-    /// Phases to run, comma-separated: ingest, e2e, replay, idle.
+    /// Phases to run, comma-separated: ingest, e2e, replay, drain, idle.
     #[arg(long, default_value = "ingest,e2e,replay", value_delimiter = ',')]
     pub phases: Vec<String>,
     /// Ingest: webhooks to send.
@@ -65,6 +66,12 @@ pub struct BenchArgs {
     /// E2e: seconds of offered load.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
+    /// Drain: the agent's window (as `hookrelay agent --max-in-flight`).
+    #[arg(long, default_value_t = 1)]
+    pub max_in_flight: u32,
+    /// Drain: milliseconds the local service waits before answering (0 = fast target).
+    #[arg(long, default_value_t = 0)]
+    pub service_delay_ms: u64,
     /// Idle: agent connections to open and hold (not in the default phases).
     #[arg(long, default_value_t = 1000)]
     pub connections: usize,
@@ -240,9 +247,9 @@ impl Embedded {
 /// Runs the selected phases and returns their results.
 pub async fn run(args: &BenchArgs) -> Result<Vec<report::PhaseResult>, BenchError> {
     for p in &args.phases {
-        if !matches!(p.as_str(), "ingest" | "e2e" | "replay" | "idle") {
+        if !matches!(p.as_str(), "ingest" | "e2e" | "replay" | "drain" | "idle") {
             return Err(BenchError::Usage(format!(
-                "unknown phase {p:?}: expected ingest, e2e, replay or idle"
+                "unknown phase {p:?}: expected ingest, e2e, replay, drain or idle"
             )));
         }
     }
@@ -299,6 +306,20 @@ async fn run_phases(
     }
     if wants("replay") {
         results.push(replay::run(target).await?);
+    }
+    if wants("drain") {
+        let delay = std::time::Duration::from_millis(args.service_delay_ms);
+        results.push(
+            drain::run(
+                target,
+                args.count,
+                args.concurrency,
+                args.body_size,
+                args.max_in_flight,
+                delay,
+            )
+            .await?,
+        );
     }
     if wants("idle") {
         results.push(idle::run(target, args.connections, args.hold).await?);

@@ -17,6 +17,10 @@ pub struct PhaseResult {
     /// Latency percentiles in milliseconds (absent for phases that measure none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<Percentiles>,
+    /// Drain: milliseconds from the agent's start (dialling included) to the first
+    /// event at the local service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_event_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -65,6 +69,7 @@ impl PhaseResult {
             events_per_sec: events as f64 / seconds,
             mb_per_sec: bytes as f64 / seconds / 1_000_000.0,
             latency_ms: latency.filter(|h| !h.is_empty()).map(Percentiles::of),
+            first_event_ms: None,
         }
     }
 }
@@ -106,6 +111,14 @@ pub fn table(results: &[PhaseResult]) -> String {
             l(|p| p.p999),
             l(|p| p.max)
         ));
+    }
+    for r in results {
+        if let Some(ms) = r.first_event_ms {
+            out.push_str(&format!(
+                "{}: first event at the local service {ms:.1} ms after the agent started\n",
+                r.phase
+            ));
+        }
     }
     out
 }

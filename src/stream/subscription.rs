@@ -196,10 +196,7 @@ pub(crate) async fn run(s: Subscription) {
     }
     drop(d);
     if let (Err(Stop::Refused(r)), true) = (outcome, was_live) {
-        let frame = SubFrame {
-            bytes: r.frame(Some(sub)).encode(),
-            live: None,
-        };
+        let frame = SubFrame::one(r.frame(Some(sub)).encode(), None);
         let _ = out.send(frame).await;
     }
 }
@@ -324,25 +321,31 @@ impl Delivery {
                         // Everything left up to the limit was removed by retention.
                         next = limit + 1;
                     }
+                    let mut frames = Vec::with_capacity(chunk.len());
                     for (offset, record) in chunk {
                         if offset > limit {
                             next = limit + 1;
                             break;
                         }
-                        // Counted first: once queued, the agent may see it (and ack it) at once.
+                        frames.push(
+                            ServerMsg::Event {
+                                sub: self.sub,
+                                offset,
+                                record,
+                            }
+                            .encode(),
+                        );
+                        self.inflight.push_back((offset, false));
+                        next = offset + 1;
+                    }
+                    if !frames.is_empty() {
+                        // Counted first: once queued, the agent may see them (and ack) at once.
                         self.relay
                             .metrics
                             .delivered
                             .with_label_values(&[self.channel.as_str()])
-                            .inc();
-                        self.send(ServerMsg::Event {
-                            sub: self.sub,
-                            offset,
-                            record,
-                        })
-                        .await?;
-                        self.inflight.push_back((offset, false));
-                        next = offset + 1;
+                            .inc_by(frames.len() as u64);
+                        self.send_frames(frames).await?;
                     }
                 }
                 if next <= limit {
@@ -701,8 +704,16 @@ impl Delivery {
             // Closed by the connection: stop sending, then handle the acks received.
             return Err(Stop::Quiet);
         }
+        self.send_frames(vec![msg.encode()]).await
+    }
+
+    /// Queues encoded frames for the writer as one item.
+    async fn send_frames(&self, frames: Vec<Vec<u8>>) -> Result<(), Stop> {
+        if !self.live.load(Ordering::Acquire) {
+            return Err(Stop::Quiet);
+        }
         let frame = SubFrame {
-            bytes: msg.encode(),
+            frames,
             live: Some(self.live.clone()),
         };
         self.out.send(frame).await.map_err(|_| Stop::Quiet)

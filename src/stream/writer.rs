@@ -34,13 +34,23 @@ pub(crate) enum Control {
     Close,
 }
 
-/// An encoded frame from a subscription.
+/// Encoded frames from a subscription: one, or a whole read chunk of events, so that a
+/// replay burst costs one queue hand-over per chunk instead of one per event.
 pub(crate) struct SubFrame {
-    pub bytes: Vec<u8>,
+    pub frames: Vec<Vec<u8>>,
     /// While the subscription lives; a frame whose subscription was closed meanwhile is
     /// dropped unwritten, so an event never reaches a member that was already replaced
     /// in its group. `None` for the subscription's closing `Error`, which must go out.
     pub live: Option<Arc<AtomicBool>>,
+}
+
+impl SubFrame {
+    pub fn one(bytes: Vec<u8>, live: Option<Arc<AtomicBool>>) -> SubFrame {
+        SubFrame {
+            frames: vec![bytes],
+            live,
+        }
+    }
 }
 
 /// Writes frames until told to close, the queues close, or the socket fails.
@@ -55,8 +65,8 @@ pub(crate) async fn run(
 ) {
     let mut frames_open = true;
     loop {
-        let msg = match next(&mut control, &mut frames, &mut frames_open, true).await {
-            Next::Frame(m) => m,
+        let msgs = match next(&mut control, &mut frames, &mut frames_open, true).await {
+            Next::Frames(m) => m,
             Next::Skip => continue,
             Next::Close => {
                 let _ = sink.close().await;
@@ -64,15 +74,19 @@ pub(crate) async fn run(
             }
             Next::Idle => continue, // only reported when not waiting
         };
-        if sink.feed(msg).await.is_err() {
-            return;
+        for msg in msgs {
+            if sink.feed(msg).await.is_err() {
+                return;
+            }
         }
         // Drain whatever is already queued without waiting, then flush once.
         loop {
             match next(&mut control, &mut frames, &mut frames_open, false).await {
-                Next::Frame(m) => {
-                    if sink.feed(m).await.is_err() {
-                        return;
+                Next::Frames(msgs) => {
+                    for m in msgs {
+                        if sink.feed(m).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Next::Skip => {}
@@ -90,7 +104,7 @@ pub(crate) async fn run(
 }
 
 enum Next {
-    Frame(Message),
+    Frames(Vec<Message>),
     /// A frame of a subscription that ended meanwhile: dropped.
     Skip,
     /// Nothing queued (only when not waiting).
@@ -110,12 +124,12 @@ async fn next(
         tokio::select! {
             biased;
             c = control.recv() => match c {
-                Some(Control::Frame(m)) => Next::Frame(Message::Binary(m.encode().into())),
+                Some(Control::Frame(m)) => Next::Frames(vec![Message::Binary(m.encode().into())]),
                 Some(Control::Close) | None => Next::Close,
             },
             f = frames.recv(), if *frames_open => match f {
                 Some(f) if f.live.as_ref().is_none_or(|l| l.load(Ordering::Acquire)) => {
-                    Next::Frame(Message::Binary(f.bytes.into()))
+                    Next::Frames(f.frames.into_iter().map(|b| Message::Binary(b.into())).collect())
                 }
                 Some(_) => Next::Skip,
                 None => {

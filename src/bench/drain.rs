@@ -1,0 +1,174 @@
+//! Drain phase: how fast an agent works through a backlog.
+//!
+//! It posts `count` events while no agent of a fresh group is connected, then starts the
+//! real agent code (in process) at the first of them and measures (a) the time from the
+//! agent's start — dialling included — to the first event at the local service, and
+//! (b) the rate at which the backlog then arrives. The local service answers after
+//! `service_delay` (0 = a fast target; 20 ms models a slow one), and `max_in_flight`
+//! is the agent's window, as with `hookrelay agent --max-in-flight`.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::report::PhaseResult;
+use super::{BenchError, Target};
+use crate::agent::routes::{Plan, Route};
+use crate::protocol::Start;
+
+/// Longest wait for the whole backlog to arrive.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn err(message: impl std::fmt::Display) -> BenchError {
+    BenchError::Phase {
+        phase: "drain",
+        message: message.to_string(),
+    }
+}
+
+/// Counts deliveries; first and last arrival times.
+#[derive(Default)]
+struct Counter {
+    arrived: AtomicU64,
+    first: Mutex<Option<Instant>>,
+    last: Mutex<Option<Instant>>,
+    notify: tokio::sync::Notify,
+}
+
+async fn local_service(
+    counter: Arc<Counter>,
+    delay: Duration,
+) -> Result<(String, tokio::task::JoinHandle<()>), BenchError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(err)?;
+    let addr = listener.local_addr().map_err(err)?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let counter = counter.clone();
+                        async move {
+                            let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+                            if !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
+                            }
+                            let now = Instant::now();
+                            if let Ok(mut f) = counter.first.lock() {
+                                f.get_or_insert(now);
+                            }
+                            if let Ok(mut l) = counter.last.lock() {
+                                *l = Some(now);
+                            }
+                            counter.arrived.fetch_add(1, Ordering::AcqRel);
+                            counter.notify.notify_waiters();
+                            Ok::<_, Infallible>(http::Response::new(http_body_util::Empty::<
+                                bytes::Bytes,
+                            >::new(
+                            )))
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    Ok((format!("http://{addr}"), task))
+}
+
+/// The offset the relay gave one synchronously posted event.
+async fn post_one(target: &Target, body: &[u8]) -> Result<u64, BenchError> {
+    let client = reqwest::Client::new();
+    let mut req = client
+        .post(target.ingest_url())
+        .header("content-type", "application/json");
+    for (n, v) in target.signer.sign(body, None) {
+        req = req.header(n, v);
+    }
+    let resp = req.body(body.to_vec()).send().await.map_err(err)?;
+    let bytes = resp.bytes().await.map_err(err)?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(err)?;
+    json.get("offset")
+        .and_then(|o| o.as_u64())
+        .ok_or_else(|| err(format!("unexpected answer {json}")))
+}
+
+pub async fn run(
+    target: &Arc<Target>,
+    count: u64,
+    concurrency: u64,
+    body_size: usize,
+    max_in_flight: u32,
+    service_delay: Duration,
+) -> Result<PhaseResult, BenchError> {
+    // The backlog: offsets first+1 ..= first+count (nothing else posts meanwhile).
+    let first = post_one(target, &super::body(body_size)).await?;
+    let ingest = super::ingest::run(target, count, concurrency, body_size).await?;
+    if ingest.errors > 0 {
+        return Err(err(format!("{} backlog posts failed", ingest.errors)));
+    }
+    let counter = Arc::new(Counter::default());
+    let (service_url, service) = local_service(counter.clone(), service_delay).await?;
+    let plan = Plan {
+        relay: target.base.clone(),
+        token: Some(target.token.clone()),
+        ca_cert: None,
+        client_cert: None,
+        routes: vec![Route {
+            channel: target.channel.clone(),
+            forward: service_url,
+            group: format!("bench-drain-{:x}", rand::random::<u32>()),
+            start: Start::Offset(first + 1),
+            max_in_flight: max_in_flight.max(1),
+            max_attempts: 3,
+        }],
+    };
+    let stop = crate::shutdown::Shutdown::new();
+    let started = Instant::now();
+    let agent = {
+        let stop = stop.clone();
+        tokio::spawn(async move { crate::agent::run(&plan, stop, false).await })
+    };
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        let notified = counter.notify.notified();
+        if counter.arrived.load(Ordering::Acquire) >= count {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            break;
+        }
+    }
+    stop.trigger();
+    let _ = agent.await;
+    service.abort();
+    let arrived = counter.arrived.load(Ordering::Acquire);
+    let first_at = counter.first.lock().ok().and_then(|f| *f);
+    let last_at = counter.last.lock().ok().and_then(|l| *l);
+    let (Some(first_at), Some(last_at)) = (first_at, last_at) else {
+        return Err(err("no event arrived (check --token)"));
+    };
+    let to_first = first_at.duration_since(started);
+    // Rate over the drain itself: from the first arrival to the last.
+    let draining = last_at
+        .duration_since(first_at)
+        .max(Duration::from_micros(1));
+    let mut result = PhaseResult::new(
+        "drain",
+        arrived,
+        count.saturating_sub(arrived),
+        draining,
+        arrived * body_size as u64,
+        None,
+    );
+    result.first_event_ms = Some(to_first.as_secs_f64() * 1000.0);
+    Ok(result)
+}
