@@ -81,7 +81,17 @@ done
 echo "median: $(printf '%s\n' "${rates[@]}" | median) events/s"
 echo
 
-echo "## 4. Memory"
+echo "## 4. Agent drain: backlog of 100,000 (fast target) and 10,000 (20 ms target)"
+url=$(start_relay drain)
+for w in 1 32; do
+  echo "--max-in-flight $w, fast target:"
+  "$bin" bench --relay "$url" --phases drain --count 100000 --max-in-flight "$w" | tail -2
+done
+echo "--max-in-flight 32, 20 ms target:"
+"$bin" bench --relay "$url" --phases drain --count 10000 --max-in-flight 32 --service-delay-ms 20 | tail -2
+echo
+
+echo "## 5. Memory"
 url=$(start_relay memory)
 pid=$(cat "$work/memory/pid")
 echo "relay idle: $(rss_mb "$pid") MB RSS"
