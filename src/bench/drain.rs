@@ -7,7 +7,6 @@
 //! `service_delay` (0 = a fast target; 20 ms models a slow one), and `max_in_flight`
 //! is the agent's window, as with `hookrelay agent --max-in-flight`.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,52 +35,18 @@ struct Counter {
     notify: tokio::sync::Notify,
 }
 
-async fn local_service(
-    counter: Arc<Counter>,
-    delay: Duration,
-) -> Result<(String, tokio::task::JoinHandle<()>), BenchError> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(err)?;
-    let addr = listener.local_addr().map_err(err)?;
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let svc =
-                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let counter = counter.clone();
-                        async move {
-                            let _ = http_body_util::BodyExt::collect(req.into_body()).await;
-                            if !delay.is_zero() {
-                                tokio::time::sleep(delay).await;
-                            }
-                            let now = Instant::now();
-                            if let Ok(mut f) = counter.first.lock() {
-                                f.get_or_insert(now);
-                            }
-                            if let Ok(mut l) = counter.last.lock() {
-                                *l = Some(now);
-                            }
-                            counter.arrived.fetch_add(1, Ordering::AcqRel);
-                            counter.notify.notify_waiters();
-                            Ok::<_, Infallible>(http::Response::new(http_body_util::Empty::<
-                                bytes::Bytes,
-                            >::new(
-                            )))
-                        }
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
-                    .await;
-            });
+impl Counter {
+    fn arrive(&self) {
+        let now = Instant::now();
+        if let Ok(mut f) = self.first.lock() {
+            f.get_or_insert(now);
         }
-    });
-    Ok((format!("http://{addr}"), task))
+        if let Ok(mut l) = self.last.lock() {
+            *l = Some(now);
+        }
+        self.arrived.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_waiters();
+    }
 }
 
 /// The offset the relay gave one synchronously posted event.
@@ -116,7 +81,10 @@ pub async fn run(
         return Err(err(format!("{} backlog posts failed", ingest.errors)));
     }
     let counter = Arc::new(Counter::default());
-    let (service_url, service) = local_service(counter.clone(), service_delay).await?;
+    let recorder = counter.clone();
+    let (service_url, service) = super::service::start(service_delay, move |_| recorder.arrive())
+        .await
+        .map_err(err)?;
     let plan = Plan {
         relay: target.base.clone(),
         token: Some(target.token.clone()),

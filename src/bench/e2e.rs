@@ -9,7 +9,6 @@
 //! the next when the last finished"), so a slow relay shows up as latency, not as a
 //! silently lower rate.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,51 +79,6 @@ impl Arrivals {
     }
 }
 
-/// The local service: answers 200 and records the arrival of each sequence number.
-async fn local_service(
-    arrivals: Arc<Arrivals>,
-) -> Result<(String, tokio::task::JoinHandle<()>), BenchError> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(err)?;
-    let addr = listener.local_addr().map_err(err)?;
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
-            let arrivals = arrivals.clone();
-            tokio::spawn(async move {
-                let svc =
-                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let arrivals = arrivals.clone();
-                        async move {
-                            let seq = req
-                                .headers()
-                                .get(SEQ_HEADER)
-                                .and_then(|v| v.to_str().ok())
-                                .and_then(|v| v.parse::<usize>().ok());
-                            // Read the whole body: arrival means the full request is here.
-                            let _ = http_body_util::BodyExt::collect(req.into_body()).await;
-                            if let Some(seq) = seq {
-                                arrivals.record(seq);
-                            }
-                            Ok::<_, Infallible>(http::Response::new(http_body_util::Empty::<
-                                bytes::Bytes,
-                            >::new(
-                            )))
-                        }
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
-                    .await;
-            });
-        }
-    });
-    Ok((format!("http://{addr}"), task))
-}
-
 pub async fn run(
     target: &Arc<Target>,
     rate: u64,
@@ -142,7 +96,18 @@ pub async fn run(
         count: AtomicU64::new(0),
         notify: tokio::sync::Notify::new(),
     });
-    let (service_url, service) = local_service(arrivals.clone()).await?;
+    let recorder = arrivals.clone();
+    let (service_url, service) = super::service::start(Duration::ZERO, move |headers| {
+        let seq = headers
+            .get(SEQ_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if let Some(seq) = seq {
+            recorder.record(seq);
+        }
+    })
+    .await
+    .map_err(err)?;
 
     // A fresh group starting at the head: earlier events in the channel are not ours.
     let plan = Plan {

@@ -14,6 +14,7 @@ mod idle;
 mod ingest;
 mod replay;
 pub mod report;
+mod service;
 
 use std::path::PathBuf;
 use std::sync::Arc;
