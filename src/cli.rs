@@ -145,10 +145,15 @@ pub fn main() -> ExitCode {
     });
     // One crypto provider for every TLS client and server in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // tail and replay are one socket in and one output (a pipe, or one delivery at a
+    // time): a single thread saves the cross-thread wake-ups a work-stealing runtime
+    // pays for every frame (tail > /dev/null: 180k -> 300k+ events/s).
+    let mut builder = if matches!(cli.command, Command::Tail(_) | Command::Replay(_)) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -353,8 +353,12 @@ pub fn forwarded_headers(stored: &[(String, Vec<u8>)]) -> HeaderMap {
         .collect();
     let mut out = HeaderMap::with_capacity(stored.len() + 3);
     for (name, value) in stored {
-        let lower = name.to_ascii_lowercase();
-        if NOT_FORWARDED.contains(&lower.as_str()) || named_by_connection.contains(&lower) {
+        // Compared without allocating: this runs for every header of every delivery.
+        if NOT_FORWARDED.iter().any(|h| h.eq_ignore_ascii_case(name))
+            || named_by_connection
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name))
+        {
             continue;
         }
         match (
@@ -364,7 +368,9 @@ pub fn forwarded_headers(stored: &[(String, Vec<u8>)]) -> HeaderMap {
             (Ok(n), Ok(v)) => {
                 out.append(n, v);
             }
-            _ => tracing::warn!(header = %lower, "stored header is not valid HTTP; not forwarded"),
+            _ => {
+                tracing::warn!(header = %name.to_ascii_lowercase(), "stored header is not valid HTTP; not forwarded")
+            }
         }
     }
     out

@@ -17,8 +17,16 @@
 
 use bincode::{Decode, Encode};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The newest protocol version this build speaks. Version 2 added
+/// [`ClientMsg::AckRange`]; everything else is as in version 1.
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// Every version this build speaks, oldest first: an agent offers them all in `Hello`,
+/// and a relay picks the highest it shares with the agent.
+pub const SUPPORTED_VERSIONS: &[u16] = &[1, PROTOCOL_VERSION];
+
+/// The first version with [`ClientMsg::AckRange`].
+pub const ACK_RANGE_VERSION: u16 = 2;
 
 /// Largest frame an agent may send; client frames are small control messages.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
@@ -108,6 +116,12 @@ pub enum ClientMsg {
         follow: bool,
         window: u32,
     },
+    /// The local service accepted every event from `first` to `last` (inclusive): the
+    /// same as one `Ack` per offset, in order, in one frame. Every offset in the range
+    /// must be in flight. An agent coalesces acks of consecutive offsets into it, so a
+    /// fast consumer sends one frame per burst instead of one per event. Protocol
+    /// version 2; added at the end so that every version-1 encoding is unchanged.
+    AckRange { sub: u32, first: u64, last: u64 },
 }
 
 /// Relay → agent.
@@ -284,6 +298,13 @@ mod tests {
             offset: 300,
         };
         assert_eq!(m.encode(), vec![2, 1, 251, 0x2c, 0x01]);
+        // Version 2's AckRange is variant 8, after every version-1 message.
+        let m = ClientMsg::AckRange {
+            sub: 1,
+            first: 1,
+            last: 300,
+        };
+        assert_eq!(m.encode(), vec![8, 1, 1, 251, 0x2c, 0x01]);
         // `Start::Time` is variant 4 and a u64 of unix ms (docs/protocol.md, section 3).
         let mut want = vec![4, 253];
         want.extend_from_slice(&1_700_000_000_123u64.to_le_bytes());

@@ -303,6 +303,46 @@ fn relay_killed_and_restarted_on_the_same_port() {
 }
 
 #[test]
+fn max_in_flight_bounds_concurrent_deliveries_despite_prefetch() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = start_relay(dir.path(), &open_channel("c"));
+    for i in 0..40 {
+        post(&relay, "c", format!("event {i}").as_bytes());
+    }
+    let target = Target::with_delay(Duration::from_millis(20), |_, _| (200, vec![]));
+    let (ws, url) = (relay.ws_url(), target.url());
+    let mut args = agent_args(&ws, "c", &url);
+    args.extend(["--max-in-flight", "3"]);
+    // The agent asks the relay for more than 3 events (it prefetches), but only 3 may
+    // be at the local service at once.
+    let _agent = AgentProc::start(&args);
+    let got = target.wait_until("all 40 offsets", |v| covers(v, 40));
+    assert_eq!(got.len(), 40, "each event once");
+    assert_eq!(
+        target.peak_concurrency(),
+        3,
+        "never more than --max-in-flight"
+    );
+    wait_cursor(&relay, "c", "default", 40);
+}
+
+#[test]
+fn strict_order_is_kept_with_prefetched_events() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = start_relay(dir.path(), &open_channel("c"));
+    for i in 0..30 {
+        post(&relay, "c", format!("event {i}").as_bytes());
+    }
+    // A target that is slow at first, so that events pile up in the agent's prefetch.
+    let target = Target::with_delay(Duration::from_millis(5), |_, _| (200, vec![]));
+    let _agent = AgentProc::start(&agent_args(&relay.ws_url(), "c", &target.url()));
+    let got = target.wait_until("all 30 offsets", |v| covers(v, 30));
+    let offsets: Vec<u64> = got.iter().map(offset_of).collect();
+    assert_eq!(offsets, (1..=30).collect::<Vec<_>>(), "in order, each once");
+    assert_eq!(target.peak_concurrency(), 1, "the default is one at a time");
+}
+
+#[test]
 fn retryable_status_is_retried_then_acked() {
     let dir = tempfile::tempdir().expect("tmp");
     let relay = start_relay(dir.path(), &open_channel("c"));

@@ -193,3 +193,127 @@ fn a_stopping_agent_completes_the_close_handshake() {
         "the event sent after the ack is not delivered by a stopping agent"
     );
 }
+
+/// Plays the relay for one `hookrelay tail` speaking protocol `version`: five events in
+/// one write (so that the agent reads them in one burst), then, once every one of them
+/// is acknowledged, `End`. Returns the ack frames in the order they came.
+fn scripted_read(listener: TcpListener, version: u16) -> Result<Vec<ClientMsg>, String> {
+    let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(DEADLINE))
+        .map_err(|e| e.to_string())?;
+    let mut ws = tungstenite::accept(tcp).map_err(|e| e.to_string())?;
+    match recv(&mut ws) {
+        ClientMsg::Hello { versions, .. } if versions.contains(&version) => {}
+        other => return Err(format!("expected Hello offering {version}, got {other:?}")),
+    }
+    send(
+        &mut ws,
+        ServerMsg::Welcome {
+            version,
+            relay: "scripted".into(),
+            heartbeat_secs: 10,
+        },
+    );
+    let sub = match recv(&mut ws) {
+        ClientMsg::Read { sub, .. } => sub,
+        other => return Err(format!("expected Read, got {other:?}")),
+    };
+    send(
+        &mut ws,
+        ServerMsg::Subscribed {
+            sub,
+            next: 1,
+            head: 5,
+            window: 8,
+            active: true,
+        },
+    );
+    for offset in 1..=5 {
+        let event = ServerMsg::Event {
+            sub,
+            offset,
+            record: record(offset, format!("event {offset}").as_bytes()),
+        };
+        ws.write(Message::binary(event.encode()))
+            .map_err(|e| e.to_string())?;
+    }
+    ws.flush().map_err(|e| e.to_string())?;
+    let mut acks = Vec::new();
+    let mut covered = 0;
+    while covered < 5 {
+        match recv(&mut ws) {
+            m @ ClientMsg::Ack { .. } => {
+                covered += 1;
+                acks.push(m);
+            }
+            m @ ClientMsg::AckRange { first, last, .. } => {
+                covered += last.saturating_sub(first) + 1;
+                acks.push(m);
+            }
+            ClientMsg::Ping { nonce } => send(&mut ws, ServerMsg::Pong { nonce }),
+            ClientMsg::Pong { .. } => {}
+            other => return Err(format!("expected acks, got {other:?}")),
+        }
+    }
+    send(&mut ws, ServerMsg::End { sub, last: 5 });
+    // Until the agent's close (or its end of the connection).
+    while let Ok(m) = ws.read() {
+        if matches!(m, Message::Close(_)) {
+            break;
+        }
+    }
+    let _ = ws.flush();
+    Ok(acks)
+}
+
+/// Runs `hookrelay tail` against a scripted relay speaking `version`; returns its acks.
+fn tail_against(version: u16) -> Vec<ClientMsg> {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let relay_url = format!("ws://{}", listener.local_addr().expect("addr"));
+    let relay = std::thread::spawn(move || scripted_read(listener, version));
+    let out = std::process::Command::new(bin())
+        .args([
+            "tail",
+            "--relay",
+            &relay_url,
+            "--channel",
+            "c",
+            "--token",
+            "t",
+            "--from",
+            "1",
+        ])
+        .output()
+        .expect("run tail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tail failed: {stderr}");
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(lines, 5, "one line per event");
+    relay
+        .join()
+        .expect("scripted relay")
+        .unwrap_or_else(|e| panic!("{e}\ntail stderr:\n{stderr}"))
+}
+
+#[test]
+fn consecutive_acks_go_out_as_one_range_with_protocol_2() {
+    let acks = tail_against(2);
+    assert_eq!(
+        acks,
+        vec![ClientMsg::AckRange {
+            sub: 1,
+            first: 1,
+            last: 5
+        }],
+        "five events read in one burst are acknowledged in one frame"
+    );
+}
+
+#[test]
+fn a_version_1_relay_gets_one_ack_per_event() {
+    let acks = tail_against(1);
+    let want: Vec<ClientMsg> = (1..=5)
+        .map(|offset| ClientMsg::Ack { sub: 1, offset })
+        .collect();
+    assert_eq!(acks, want, "no AckRange for a relay that does not know it");
+}

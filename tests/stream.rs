@@ -340,6 +340,69 @@ fn events_arrive_in_order_with_the_exact_stored_bytes() {
 }
 
 #[test]
+fn hello_picks_the_highest_version_both_sides_speak() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = start_relay(dir.path());
+    for (offered, chosen) in [(vec![1], 1), (vec![1, 2], 2), (vec![2, 99], 2)] {
+        let mut c = WsClient::connect(&relay, Some(TOKEN_A)).expect("upgrade");
+        c.send(&ClientMsg::Hello {
+            versions: offered.clone(),
+            agent: "versions".into(),
+        });
+        match c.recv() {
+            ServerMsg::Welcome { version, .. } => assert_eq!(version, chosen, "{offered:?}"),
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+        c.close();
+    }
+}
+
+#[test]
+fn ack_ranges_settle_bursts_and_bad_ranges_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = start_relay(dir.path());
+    for i in 1..=6u64 {
+        assert_eq!(post(&relay, "a", format!("{i}").as_bytes()), i);
+    }
+    let mut c = WsClient::open(&relay, TOKEN_A);
+    assert_eq!(c.subscribe(1, "a", "g", Start::Earliest, 8), (1, true));
+    assert_eq!(c.recv_offsets(1, 6), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(c.recv(), ServerMsg::CaughtUp { sub: 1, head: 6 });
+    let range = |sub, first, last| ClientMsg::AckRange { sub, first, last };
+    c.send(&range(1, 1, 4));
+    wait_cursor(&relay, "a", "g", 4);
+
+    // A range reaching past what was sent is refused whole: 5 and 6 stay unacked.
+    c.send(&range(1, 5, 7));
+    assert_eq!(c.expect_error(codes::UNKNOWN_OFFSET).0, Some(1));
+    assert_eq!(c.subscribe(2, "a", "g", Start::Earliest, 8), (5, true));
+    assert_eq!(c.recv_offsets(2, 2), vec![5, 6]);
+    assert_eq!(c.recv(), ServerMsg::CaughtUp { sub: 2, head: 6 });
+
+    // A range over an offset acked already.
+    c.ack(2, 5);
+    c.send(&range(2, 5, 6));
+    assert_eq!(c.expect_error(codes::UNKNOWN_OFFSET).0, Some(2));
+    wait_cursor(&relay, "a", "g", 5);
+
+    // Backwards, and absurdly long: refused at once, not walked.
+    for (sub, first, last) in [(3, 6, 5), (4, 0, u64::MAX)] {
+        assert_eq!(c.subscribe(sub, "a", "g", Start::Earliest, 8), (6, true));
+        assert_eq!(c.recv_event(sub).0, 6);
+        assert_eq!(c.recv(), ServerMsg::CaughtUp { sub, head: 6 });
+        c.send(&range(sub, first, last));
+        assert_eq!(c.expect_error(codes::UNKNOWN_OFFSET).0, Some(sub));
+    }
+
+    // The connection and the relay are fine; a good range still works.
+    assert_eq!(c.subscribe(5, "a", "g", Start::Earliest, 8), (6, true));
+    assert_eq!(c.recv_event(5).0, 6);
+    c.send(&range(5, 6, 6));
+    wait_cursor(&relay, "a", "g", 6);
+    c.close();
+}
+
+#[test]
 fn the_window_bounds_unacknowledged_events() {
     let dir = tempfile::tempdir().expect("tmp");
     let relay = start_relay(dir.path());

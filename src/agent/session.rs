@@ -39,8 +39,8 @@ use crate::config::MAX_STREAM_TIMER_SECS;
 use crate::forward::{Forwarder, Outcome};
 use crate::log::Record;
 use crate::protocol::{
-    codes, ClientMsg, ServerMsg, Start, HEARTBEAT_INTERVAL_SECS, IDLE_TIMEOUT_SECS,
-    PROTOCOL_VERSION,
+    codes, ClientMsg, ServerMsg, Start, ACK_RANGE_VERSION, HEARTBEAT_INTERVAL_SECS,
+    IDLE_TIMEOUT_SECS, SUPPORTED_VERSIONS,
 };
 use crate::shutdown::Shutdown;
 
@@ -57,6 +57,8 @@ pub const IDLE_HEARTBEATS: u32 = 3;
 pub const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most frames handled back to back before queued acks are flushed.
 const FRAME_BURST: usize = 256;
+/// Most finished deliveries handled back to back before queued acks are flushed.
+const COMPLETION_BURST: usize = 64;
 /// tail's stdout buffer, in bytes.
 const STDOUT_BUFFER_BYTES: usize = 64 * 1024;
 
@@ -167,6 +169,9 @@ struct Live {
     pending: VecDeque<(u64, Vec<u8>)>,
     in_flight: u32,
     ended: bool,
+    /// Acks of consecutive offsets not sent yet, as `(first, last)`: sent as one
+    /// `AckRange` when the loop flushes (see [`Session::ack`]).
+    acks: Option<(u64, u64)>,
 }
 
 type Jobs = JoinSet<(usize, u64, Outcome)>;
@@ -182,6 +187,8 @@ struct Session<'a> {
     next_nonce: u64,
     /// The relay's heartbeat interval, from `Welcome`.
     heartbeat: Duration,
+    /// The protocol version the relay chose, from `Welcome`.
+    version: u16,
     /// Nothing more will come from the relay (the stream ended, failed, or went
     /// silent): closing does not wait for its close reply.
     relay_gone: bool,
@@ -204,6 +211,7 @@ pub async fn run(ws: Ws, subs: &mut [Sub], ctx: &Ctx) -> SessionResult {
         established: false,
         next_nonce: 1,
         heartbeat: Duration::from_secs(HEARTBEAT_INTERVAL_SECS),
+        version: 1,
         relay_gone: false,
         unflushed: false,
         stdout: None,
@@ -246,6 +254,53 @@ impl Session<'_> {
         }
     }
 
+    /// Acknowledges `offset` on subscription `i`. Acks of consecutive offsets are
+    /// gathered and go out as one `AckRange` when the loop flushes (or as soon as a
+    /// non-consecutive ack breaks the run), so a burst of events costs the relay one
+    /// frame to read, not one per event. A relay that speaks only version 1 gets one
+    /// `Ack` per event.
+    async fn ack(&mut self, i: usize, offset: u64) -> Result<(), SessionEnd> {
+        if self.version < ACK_RANGE_VERSION {
+            return self
+                .send(ClientMsg::Ack {
+                    sub: sub_id(i),
+                    offset,
+                })
+                .await;
+        }
+        match &mut self.live[i].acks {
+            Some((_, last)) if last.checked_add(1) == Some(offset) => {
+                *last = offset;
+                Ok(())
+            }
+            run => {
+                let previous = run.replace((offset, offset));
+                self.send_acks(i, previous).await
+            }
+        }
+    }
+
+    /// Sends a run of gathered acks.
+    async fn send_acks(&mut self, i: usize, run: Option<(u64, u64)>) -> Result<(), SessionEnd> {
+        let sub = sub_id(i);
+        match run {
+            None => Ok(()),
+            Some((offset, last)) if offset == last => {
+                self.send(ClientMsg::Ack { sub, offset }).await
+            }
+            Some((first, last)) => self.send(ClientMsg::AckRange { sub, first, last }).await,
+        }
+    }
+
+    /// Queues every gathered ack.
+    async fn send_all_acks(&mut self) -> Result<(), SessionEnd> {
+        for i in 0..self.live.len() {
+            let run = self.live[i].acks.take();
+            self.send_acks(i, run).await?;
+        }
+        Ok(())
+    }
+
     /// Writes out printed lines, then queued frames. Lines first: an ack tells the relay
     /// the event was handled, which for tail means printed.
     async fn flush_out(&mut self) -> Result<(), SessionEnd> {
@@ -255,6 +310,7 @@ impl Session<'_> {
                 return Err(SessionEnd::OutputClosed);
             }
         }
+        self.send_all_acks().await?;
         if self.unflushed {
             match tokio::time::timeout(SEND_TIMEOUT, self.ws.flush()).await {
                 Ok(Ok(())) => self.unflushed = false,
@@ -296,7 +352,7 @@ impl Session<'_> {
 
     async fn handshake(&mut self) -> Result<(), SessionEnd> {
         self.send(ClientMsg::Hello {
-            versions: vec![PROTOCOL_VERSION],
+            versions: SUPPORTED_VERSIONS.to_vec(),
             agent: format!("hookrelay-agent/{}", env!("CARGO_PKG_VERSION")),
         })
         .await?;
@@ -314,14 +370,15 @@ impl Session<'_> {
                     version,
                     heartbeat_secs,
                     ..
-                } if version == PROTOCOL_VERSION => {
+                } if SUPPORTED_VERSIONS.contains(&version) => {
                     self.heartbeat = relay_heartbeat(heartbeat_secs);
-                    tracing::debug!(heartbeat_secs, "welcome");
+                    self.version = version;
+                    tracing::debug!(heartbeat_secs, version, "welcome");
                     break;
                 }
                 ServerMsg::Welcome { version, .. } => {
                     return Err(SessionEnd::Fatal(format!(
-                        "the relay chose protocol version {version}; this agent speaks {PROTOCOL_VERSION}"
+                        "the relay chose protocol version {version}; this agent speaks {SUPPORTED_VERSIONS:?}"
                     )))
                 }
                 ServerMsg::Ping { nonce } => self.send(ClientMsg::Pong { nonce }).await?,
@@ -420,14 +477,25 @@ impl Session<'_> {
                     return SessionEnd::Shutdown;
                 }
                 Some(done) = self.jobs.join_next_with_id(), if !self.jobs.is_empty() => {
-                    let (id, result) = match done {
-                        Ok((id, r)) => (id, Some(r)),
-                        Err(e) => (e.id(), None),
-                    };
-                    let Some((idx, offset)) = self.job_tags.remove(&id) else { continue };
-                    let outcome = result.map(|r| r.2).unwrap_or(Outcome::Abandoned);
-                    if let Err(end) = self.completed(idx, offset, outcome).await {
-                        return end;
+                    // Deliveries that finished meanwhile are handled in one go too, so
+                    // their acks share a flush (and, if consecutive, one AckRange).
+                    let mut done = Some(done);
+                    let mut burst = 0;
+                    while let Some(finished) = done.take() {
+                        let (id, result) = match finished {
+                            Ok((id, r)) => (id, Some(r)),
+                            Err(e) => (e.id(), None),
+                        };
+                        if let Some((idx, offset)) = self.job_tags.remove(&id) {
+                            let outcome = result.map(|r| r.2).unwrap_or(Outcome::Abandoned);
+                            if let Err(end) = self.completed(idx, offset, outcome).await {
+                                return end;
+                            }
+                        }
+                        burst += 1;
+                        if burst < COMPLETION_BURST {
+                            done = self.jobs.try_join_next_with_id();
+                        }
                     }
                 }
                 frame = self.ws.next() => {
@@ -495,6 +563,9 @@ impl Session<'_> {
             let _ = out.flush();
         }
         if self.relay_gone {
+            return;
+        }
+        if self.send_all_acks().await.is_err() {
             return;
         }
         let ws = &mut self.ws;
@@ -660,11 +731,7 @@ impl Session<'_> {
                 self.subs[i].failed += 1;
             }
         }
-        self.send(ClientMsg::Ack {
-            sub: sub_id(i),
-            offset,
-        })
-        .await?;
+        self.ack(i, offset).await?;
         self.advance(i, offset);
         Ok(())
     }
@@ -751,11 +818,7 @@ impl Session<'_> {
             Outcome::Delivered { status, attempts } => {
                 tracing::debug!(%channel, offset, status, attempts, "delivered");
                 self.subs[i].delivered += 1;
-                self.send(ClientMsg::Ack {
-                    sub: sub_id(i),
-                    offset,
-                })
-                .await?;
+                self.ack(i, offset).await?;
             }
             Outcome::Failed {
                 reason,
@@ -776,11 +839,7 @@ impl Session<'_> {
                 } else {
                     tracing::warn!(%channel, offset, %reason, attempts, "delivery failed");
                     // A read's nack is ignored; the ack returns the window credit.
-                    self.send(ClientMsg::Ack {
-                        sub: sub_id(i),
-                        offset,
-                    })
-                    .await?;
+                    self.ack(i, offset).await?;
                 }
             }
             // Not acknowledged: the relay redelivers it to the group later.

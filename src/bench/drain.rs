@@ -29,6 +29,9 @@ fn err(message: impl std::fmt::Display) -> BenchError {
 /// Counts deliveries; first and last arrival times.
 #[derive(Default)]
 struct Counter {
+    /// Arrivals to wait for: the waiter is woken once, when they are all in (a wake-up
+    /// per arrival would spend the CPU the drain is measured on).
+    expected: u64,
     arrived: AtomicU64,
     first: Mutex<Option<Instant>>,
     last: Mutex<Option<Instant>>,
@@ -44,8 +47,9 @@ impl Counter {
         if let Ok(mut l) = self.last.lock() {
             *l = Some(now);
         }
-        self.arrived.fetch_add(1, Ordering::AcqRel);
-        self.notify.notify_waiters();
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.expected {
+            self.notify.notify_waiters();
+        }
     }
 }
 
@@ -80,7 +84,10 @@ pub async fn run(
     if ingest.errors > 0 {
         return Err(err(format!("{} backlog posts failed", ingest.errors)));
     }
-    let counter = Arc::new(Counter::default());
+    let counter = Arc::new(Counter {
+        expected: count,
+        ..Counter::default()
+    });
     let recorder = counter.clone();
     let (service_url, service) = super::service::start(service_delay, move |_| recorder.arrive())
         .await

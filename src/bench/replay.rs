@@ -1,7 +1,8 @@
 //! Replay phase: read the channel back from offset 1 as fast as the relay sends it.
 //!
 //! It uses a group-less `Read` subscription with the largest window, acks every event
-//! as it arrives (like `hookrelay tail > /dev/null`), and stops at the relay's `End`.
+//! as it arrives (like `hookrelay tail > /dev/null`: one `AckRange` per burst of frames
+//! already received), and stops at the relay's `End`.
 
 use std::time::Instant;
 
@@ -42,8 +43,9 @@ pub async fn run(target: &Target) -> Result<PhaseResult, BenchError> {
     let (mut events, mut bytes) = (0u64, 0u64);
     'read: while let Some(frame) = rx.next().await {
         let mut frame = Some(frame);
-        // Handle every frame that is already here, then flush the acks in one write:
-        // a syscall per ack would dominate the measurement.
+        // Handle every frame that is already here, then ack them in one frame: a
+        // syscall (or a relay wake-up) per ack would dominate the measurement.
+        let mut acks: Option<(u32, u64, u64)> = None;
         while let Some(f) = frame.take() {
             let data = match f.map_err(err)? {
                 Message::Binary(b) => b,
@@ -61,9 +63,19 @@ pub async fn run(target: &Target) -> Result<PhaseResult, BenchError> {
                         events += 1;
                         bytes += record.len() as u64;
                         progress.add(1);
-                        tx.feed(send(ClientMsg::Ack { sub, offset }))
-                            .await
-                            .map_err(err)?;
+                        match &mut acks {
+                            Some((s, _, last)) if *s == sub && *last + 1 == offset => {
+                                *last = offset
+                            }
+                            run => {
+                                if let Some((sub, first, last)) = run.replace((sub, offset, offset))
+                                {
+                                    tx.feed(send(ClientMsg::AckRange { sub, first, last }))
+                                        .await
+                                        .map_err(err)?;
+                                }
+                            }
+                        }
                     }
                     ServerMsg::End { .. } => break 'read,
                     ServerMsg::Ping { nonce } => tx
@@ -77,6 +89,11 @@ pub async fn run(target: &Target) -> Result<PhaseResult, BenchError> {
                 }
             }
             frame = rx.next().now_or_never().flatten();
+        }
+        if let Some((sub, first, last)) = acks {
+            tx.feed(send(ClientMsg::AckRange { sub, first, last }))
+                .await
+                .map_err(err)?;
         }
         tx.flush().await.map_err(err)?;
     }

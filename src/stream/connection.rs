@@ -29,12 +29,9 @@ use super::subscription::{self, Kind, SubCtrl, Subscription};
 use super::writer::{self, Control, SubFrame, CONTROL_QUEUE_FRAMES, SUBSCRIPTION_QUEUE_FRAMES};
 use super::{start, Grant, Refusal};
 use crate::protocol::{
-    codes, ClientMsg, ServerMsg, Start, MAX_CLIENT_FRAME_BYTES, MAX_WINDOW, PROTOCOL_VERSION,
+    codes, ClientMsg, ServerMsg, Start, MAX_CLIENT_FRAME_BYTES, MAX_WINDOW, SUPPORTED_VERSIONS,
 };
 use crate::server::Relay;
-
-/// Protocol versions this relay serves, oldest first.
-pub const SUPPORTED_VERSIONS: &[u16] = &[PROTOCOL_VERSION];
 
 /// How long a closing connection waits for its last frames to go out and for the
 /// agent's close reply; a dead peer must not hold a task (or a graceful stop) longer.
@@ -282,6 +279,9 @@ impl Connection {
                 window,
             } => self.read(sub, channel, start, to, follow, window),
             ClientMsg::Ack { sub, offset } => self.route_ack(sub, offset, SubCtrl::Ack(offset)),
+            ClientMsg::AckRange { sub, first, last } => {
+                self.route_ack(sub, first, SubCtrl::AckRange { first, last })
+            }
             ClientMsg::Nack {
                 sub,
                 offset,

@@ -69,12 +69,24 @@ const STATE_STANDBY: &str = "standby";
 /// What the connection forwards to a subscription.
 pub(crate) enum SubCtrl {
     Ack(u64),
+    /// `Ack` for every offset from `first` to `last`, inclusive.
+    AckRange {
+        first: u64,
+        last: u64,
+    },
     Nack {
         offset: u64,
         reason: String,
         attempts: u32,
         last_status: Option<u16>,
     },
+}
+
+/// What a nack says about the event given up.
+pub(crate) struct Nacked {
+    reason: String,
+    attempts: u32,
+    last_status: Option<u16>,
 }
 
 /// Group member or group-less reader.
@@ -286,7 +298,9 @@ impl Delivery {
             }),
             c = self.ctrl.recv() => match c {
                 None => Err(Stop::Quiet),
-                Some(SubCtrl::Ack(offset)) | Some(SubCtrl::Nack { offset, .. }) => {
+                Some(SubCtrl::Ack(offset))
+                | Some(SubCtrl::AckRange { first: offset, .. })
+                | Some(SubCtrl::Nack { offset, .. }) => {
                     Err(Stop::Refused(self.unknown_offset(offset)))
                 }
             },
@@ -506,9 +520,72 @@ impl Delivery {
     }
 
     async fn handle(&mut self, c: SubCtrl) -> Result<(), Refusal> {
-        let offset = match &c {
-            SubCtrl::Ack(o) | SubCtrl::Nack { offset: o, .. } => *o,
+        match c {
+            SubCtrl::AckRange { first, last } => self.ack_range(first, last).await,
+            SubCtrl::Ack(offset) => self.handle_one(offset, None).await,
+            SubCtrl::Nack {
+                offset,
+                reason,
+                attempts,
+                last_status,
+            } => {
+                let nack = Nacked {
+                    reason,
+                    attempts,
+                    last_status,
+                };
+                self.handle_one(offset, Some(nack)).await
+            }
+        }
+    }
+
+    /// An ack of `first..=last`. In the common case (no reset, no redrive in play) the
+    /// whole range is checked, settled and counted at once, and the cursor moves once;
+    /// otherwise each offset goes through [`Delivery::handle_one`] like a single ack.
+    async fn ack_range(&mut self, first: u64, last: u64) -> Result<(), Refusal> {
+        // Every offset must be in flight, so a range is never longer than the window:
+        // checked first, so a hostile range cannot make the loop below run for long.
+        let Some(count) = last
+            .checked_sub(first)
+            .and_then(|d| usize::try_from(d).ok())
+            .and_then(|d| d.checked_add(1))
+            .filter(|&n| n <= self.outstanding())
+        else {
+            return Err(self.unknown_offset(first));
         };
+        if !(self.stale.is_empty() && self.redriving.is_empty() && self.redrive_queue.is_empty()) {
+            for offset in first..=last {
+                self.handle_one(offset, None).await?;
+            }
+            return Ok(());
+        }
+        let start = self
+            .inflight
+            .binary_search_by_key(&first, |e| e.0)
+            .map_err(|_| self.unknown_offset(first))?;
+        // Offsets in flight strictly increase, so matching both ends and the length
+        // means every offset in between is there.
+        let span = self.inflight.range(start..).take(count);
+        if self.inflight.get(start + count - 1).map(|e| e.0) != Some(last) {
+            return Err(self.unknown_offset(last));
+        }
+        if let Some(&(settled, _)) = span.clone().find(|e| e.1) {
+            return Err(self.unknown_offset(settled));
+        }
+        self.relay
+            .metrics
+            .acked
+            .with_label_values(&[self.channel.as_str()])
+            .inc_by(count as u64);
+        for e in self.inflight.range_mut(start..start + count) {
+            e.1 = true;
+        }
+        self.advance_prefix();
+        Ok(())
+    }
+
+    /// One ack (`nack` is `None`) or nack.
+    async fn handle_one(&mut self, offset: u64, nack: Option<Nacked>) -> Result<(), Refusal> {
         if let Some(i) = self.stale.iter().position(|&o| o == offset) {
             // Sent before a reset: only the credit returns.
             self.stale.swap_remove(i);
@@ -516,13 +593,13 @@ impl Delivery {
         }
         if let Some(i) = self.redriving.iter().position(|&o| o == offset) {
             self.redriving.swap_remove(i);
-            return self.settle_redrive(c).await;
+            return self.settle_redrive(offset, nack).await;
         }
-        match c {
-            SubCtrl::Ack(offset) => {
-                if !self.pending(offset) {
-                    return Err(self.unknown_offset(offset));
-                }
+        if !self.pending(offset) {
+            return Err(self.unknown_offset(offset));
+        }
+        match nack {
+            None => {
                 // Counted before the cursor moves, so the metric never trails the cursor.
                 self.relay
                     .metrics
@@ -530,19 +607,15 @@ impl Delivery {
                     .with_label_values(&[self.channel.as_str()])
                     .inc();
                 self.settle_redrive_mark(offset, None).await?;
-                self.settle(offset)?;
             }
-            SubCtrl::Nack {
-                offset,
-                reason,
-                attempts,
-                last_status,
-            } => {
-                if !self.pending(offset) {
-                    return Err(self.unknown_offset(offset));
-                }
-                // A Read has no group: a nack only returns the credit.
+            // A Read has no group: a nack only returns the credit.
+            Some(nack) => {
                 if let Some(group) = self.group.clone() {
+                    let Nacked {
+                        reason,
+                        attempts,
+                        last_status,
+                    } = nack;
                     let entry = DeadLetter {
                         offset,
                         reason: truncate(reason, MAX_DEAD_LETTER_REASON_BYTES),
@@ -568,35 +641,33 @@ impl Delivery {
                         .inc();
                     tracing::info!(channel = %self.channel, group = %group, offset, attempts, last_status, "stream: event dead-lettered by the agent");
                 }
-                self.settle(offset)?;
             }
         }
-        Ok(())
+        self.settle(offset)
     }
 
     /// A redriven event settled: an ack removes its dead letter, a nack records it again
     /// with the attempts added up. Either way the redrive mark goes.
-    async fn settle_redrive(&mut self, c: SubCtrl) -> Result<(), Refusal> {
+    async fn settle_redrive(&mut self, offset: u64, nack: Option<Nacked>) -> Result<(), Refusal> {
         let Some(group) = self.group.clone() else {
             return Ok(());
         };
         let log = self.relay.log.clone();
-        let (offset, again) = match c {
-            SubCtrl::Ack(offset) => {
+        let again = match nack {
+            None => {
                 self.relay
                     .metrics
                     .acked
                     .with_label_values(&[self.channel.as_str()])
                     .inc();
                 tracing::info!(channel = %self.channel, group = %group, offset, "stream: redriven event delivered; dead letter removed");
-                (offset, None)
+                None
             }
-            SubCtrl::Nack {
-                offset,
+            Some(Nacked {
                 reason,
                 attempts,
                 last_status,
-            } => {
+            }) => {
                 let before = log
                     .dead_letter(&self.channel, &group, offset)
                     .map_err(internal)?
@@ -607,14 +678,13 @@ impl Delivery {
                     .with_label_values(&[self.channel.as_str()])
                     .inc();
                 tracing::info!(channel = %self.channel, group = %group, offset, attempts, last_status, "stream: redriven event dead-lettered again");
-                let entry = DeadLetter {
+                Some(DeadLetter {
                     offset,
                     reason: truncate(reason, MAX_DEAD_LETTER_REASON_BYTES),
                     attempts: before.saturating_add(attempts),
                     last_status,
                     at_ms: crate::now_unix_ms(),
-                };
-                (offset, Some(entry))
+                })
             }
         };
         log.finish_redrive(&self.channel, &group, offset, again)
@@ -665,6 +735,13 @@ impl Delivery {
             Some(e) => e.1 = true,
             None => return Err(self.unknown_offset(offset)),
         }
+        self.advance_prefix();
+        Ok(())
+    }
+
+    /// Drops the settled prefix of the in-flight events and moves the group's cursor
+    /// over it.
+    fn advance_prefix(&mut self) {
         let mut prefix = None;
         while let Some(&(o, true)) = self.inflight.front() {
             prefix = Some(o);
@@ -679,7 +756,6 @@ impl Delivery {
                 tokio::spawn(member.fence().advance_when_room(self.generation, acked));
             }
         }
-        Ok(())
     }
 
     fn unknown_offset(&self, offset: u64) -> Refusal {

@@ -244,6 +244,11 @@ type Responder = dyn Fn(&Received, usize) -> (u16, Vec<(String, String)>) + Send
 pub struct Target {
     pub addr: SocketAddr,
     state: Arc<(Mutex<Vec<Received>>, Condvar)>,
+    /// Requests being handled now, and the most ever handled at once.
+    concurrency: Arc<(
+        std::sync::atomic::AtomicUsize,
+        std::sync::atomic::AtomicUsize,
+    )>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -278,6 +283,11 @@ impl Target {
             .expect("bind target");
         let addr = listener.local_addr().expect("addr");
         let st = state.clone();
+        let concurrency: Arc<(
+            std::sync::atomic::AtomicUsize,
+            std::sync::atomic::AtomicUsize,
+        )> = Arc::default();
+        let conc = concurrency.clone();
         runtime.spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
@@ -285,12 +295,17 @@ impl Target {
                 };
                 let st = st.clone();
                 let responder = responder.clone();
+                let conc = conc.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         move |req: http::Request<hyper::body::Incoming>| {
                             let st = st.clone();
                             let responder = responder.clone();
+                            let conc = conc.clone();
                             async move {
+                                use std::sync::atomic::Ordering::SeqCst;
+                                let now = conc.0.fetch_add(1, SeqCst) + 1;
+                                conc.1.fetch_max(now, SeqCst);
                                 let method = req.method().to_string();
                                 let uri = req.uri().to_string();
                                 let headers = req
@@ -333,6 +348,7 @@ impl Target {
                                         http::HeaderValue::from_str(&v).expect("value"),
                                     );
                                 }
+                                conc.0.fetch_sub(1, SeqCst);
                                 Ok::<_, std::convert::Infallible>(resp)
                             }
                         },
@@ -346,12 +362,18 @@ impl Target {
         Target {
             addr,
             state,
+            concurrency,
             _runtime: runtime,
         }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The most requests the target was handling at once.
+    pub fn peak_concurrency(&self) -> usize {
+        self.concurrency.1.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every request so far, in arrival order (failed attempts included).
