@@ -83,9 +83,14 @@ echo
 
 echo "## 4. Agent drain: backlog of 100,000 (fast target) and 10,000 (20 ms target)"
 url=$(start_relay drain)
-for w in 1 32; do
-  echo "--max-in-flight $w, fast target:"
-  "$bin" bench --relay "$url" --phases drain --count 100000 --max-in-flight "$w" | tail -2
+for w in 1 32 64 256; do
+  rates=()
+  for i in $(seq 1 "$runs"); do
+    rates+=("$("$bin" bench --relay "$url" --phases drain --count 100000 --max-in-flight "$w" --json \
+      | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(round(r["events_per_sec"]), round(r["first_event_ms"], 1))')")
+  done
+  printf -- "--max-in-flight %s, fast target: events/s (first event ms): %s\n" "$w" "${rates[*]}"
+  echo "  median: $(printf '%s\n' "${rates[@]}" | cut -d' ' -f1 | median) events/s"
 done
 echo "--max-in-flight 32, 20 ms target:"
 "$bin" bench --relay "$url" --phases drain --count 10000 --max-in-flight 32 --service-delay-ms 20 | tail -2
