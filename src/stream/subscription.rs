@@ -83,7 +83,7 @@ pub(crate) enum SubCtrl {
 }
 
 /// What a nack says about the event given up.
-pub(crate) struct Nacked {
+struct Nacked {
     reason: String,
     attempts: u32,
     last_status: Option<u16>,
