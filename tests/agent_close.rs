@@ -66,7 +66,12 @@ struct Ending {
 /// Plays the relay for one agent connection: one event in flight, whose ack is
 /// followed at once by the next event (as a relay returning window credit would do),
 /// which a stopping agent must read and drop rather than leave in its socket.
-fn scripted_relay(listener: TcpListener) -> Result<Ending, String> {
+/// Accepts one agent connection and answers its `Hello` (which must offer `version`)
+/// with `Welcome{version}`. Returns the socket and a second handle on its TCP stream.
+fn accept_agent(
+    listener: &TcpListener,
+    version: u16,
+) -> Result<(WebSocket<TcpStream>, TcpStream), String> {
     let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(DEADLINE))
         .map_err(|e| e.to_string())?;
@@ -75,17 +80,22 @@ fn scripted_relay(listener: TcpListener) -> Result<Ending, String> {
     let probe = tcp.try_clone().map_err(|e| e.to_string())?;
     let mut ws = tungstenite::accept(tcp).map_err(|e| e.to_string())?;
     match recv(&mut ws) {
-        ClientMsg::Hello { .. } => {}
-        other => return Err(format!("expected Hello, got {other:?}")),
+        ClientMsg::Hello { versions, .. } if versions.contains(&version) => {}
+        other => return Err(format!("expected Hello offering {version}, got {other:?}")),
     }
     send(
         &mut ws,
         ServerMsg::Welcome {
-            version: PROTOCOL_VERSION,
+            version,
             relay: "scripted".into(),
             heartbeat_secs: 10,
         },
     );
+    Ok((ws, probe))
+}
+
+fn scripted_relay(listener: TcpListener) -> Result<Ending, String> {
+    let (mut ws, probe) = accept_agent(&listener, PROTOCOL_VERSION)?;
     let sub = match recv(&mut ws) {
         ClientMsg::Subscribe { sub, .. } => sub,
         other => return Err(format!("expected Subscribe, got {other:?}")),
@@ -198,22 +208,7 @@ fn a_stopping_agent_completes_the_close_handshake() {
 /// one write (so that the agent reads them in one burst), then, once every one of them
 /// is acknowledged, `End`. Returns the ack frames in the order they came.
 fn scripted_read(listener: TcpListener, version: u16) -> Result<Vec<ClientMsg>, String> {
-    let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(DEADLINE))
-        .map_err(|e| e.to_string())?;
-    let mut ws = tungstenite::accept(tcp).map_err(|e| e.to_string())?;
-    match recv(&mut ws) {
-        ClientMsg::Hello { versions, .. } if versions.contains(&version) => {}
-        other => return Err(format!("expected Hello offering {version}, got {other:?}")),
-    }
-    send(
-        &mut ws,
-        ServerMsg::Welcome {
-            version,
-            relay: "scripted".into(),
-            heartbeat_secs: 10,
-        },
-    );
+    let (mut ws, _) = accept_agent(&listener, version)?;
     let sub = match recv(&mut ws) {
         ClientMsg::Read { sub, .. } => sub,
         other => return Err(format!("expected Read, got {other:?}")),
