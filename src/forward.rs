@@ -14,16 +14,27 @@
 //! the service refusing this event, which no retry changes, so it is given up at once
 //! and the stream goes on.
 //!
-//! Known limits of rebuilding the request with an HTTP client: header names reach the
-//! service in lower case and grouped by name (values of one name keep their order); a
-//! request without `Accept` gets `Accept: */*`; `Expect` is dropped (the relay already
-//! read the body); the URL parser normalises `.`/`..` path segments and
-//! percent-encodes the few characters it does not allow (such as `'` in a query).
+//! The request goes out through hyper-util's pooled client (over hyper-rustls for an
+//! https target), not a higher-level client, so that the request target is the stored
+//! bytes: the path suffix and query are not re-parsed or re-encoded (`'` stays `'`,
+//! `/./` stays `/./`), and nothing is added that the provider did not send (no default
+//! `Accept` or `User-Agent`). It is also the cheapest path per request, which matters
+//! when an agent drains a backlog.
+//!
+//! Known limits: header names reach the service in lower case and grouped by name
+//! (values of one name keep their order; HTTP header names are case-insensitive), and
+//! `Expect` is dropped (the relay already read the body).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::Url;
 
 use crate::agent::backoff::{Backoff, DELIVERY_BASE_DELAY, DELIVERY_MAX_DELAY};
@@ -39,11 +50,16 @@ pub const HEADER_EVENT_ID: &str = "x-hookrelay-event-id";
 
 /// Default attempts per event before it is given up.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
-/// Longest one attempt may take (connect, send, response head) before it counts as
-/// a connection error and is retried.
+/// Longest one attempt may take (connect, send, response) before it counts as a
+/// connection error and is retried.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest a TCP (and TLS) connect to the local service may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle pooled connection to the local service is kept.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Response body bytes read (and dropped) so that the connection can be reused; a
+/// service that answers with more is cut off and its connection closed instead.
+pub const RESPONSE_DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// Headers that describe one connection rather than the message (RFC 9110 §7.6.1),
 /// plus the ones the forwarding connection sets itself.
@@ -113,58 +129,98 @@ pub fn retryable_status(status: u16) -> bool {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub method: Method,
-    pub url: Url,
+    pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
 
+/// The forward URL, split once into the parts every request reuses.
+#[derive(Debug, Clone)]
+struct Base {
+    scheme: Scheme,
+    authority: Authority,
+    /// The URL's path (as the URL parser normalised it: it is configuration, not an
+    /// event).
+    path: String,
+    /// The URL's own query; it comes before the event's.
+    query: Option<String>,
+    /// `Authorization: Basic` from the URL's userinfo, sent when the event has no
+    /// `Authorization` of its own.
+    basic_auth: Option<HeaderValue>,
+    /// Scheme, host, port and path, for logs: never userinfo or query.
+    display: String,
+}
+
+type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// Delivers events to one local service over a reused connection pool.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
-    client: reqwest::Client,
-    base: Url,
+    client: HttpClient,
+    base: Arc<Base>,
     max_attempts: u32,
 }
 
 impl Forwarder {
-    /// A forwarder to `base` (http:// or https://) keeping up to `pool` idle
-    /// connections. Needs a rustls crypto provider installed (the binary does it).
+    /// A forwarder to `base` (http:// or https://, trusting the web PKI roots)
+    /// keeping up to `pool` idle connections.
     pub fn new(base: &str, max_attempts: u32, pool: usize) -> Result<Forwarder, ForwardError> {
         let base = parse_base(base)?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(ATTEMPT_TIMEOUT)
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let tls = crate::agent::dial::tls_config(&crate::agent::dial::TlsFiles {
+            ca_cert: None,
+            client_cert: None,
+        })
+        .map_err(|e| ForwardError::Client(e.to_string()))?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(Arc::unwrap_or_clone(tls))
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(pool.max(1))
-            .build()
-            .map_err(|e| ForwardError::Client(e.without_url().to_string()))?;
+            .build(connector);
         Ok(Forwarder {
             client,
-            base,
+            base: Arc::new(base),
             max_attempts: max_attempts.max(1),
         })
     }
 
     /// The configured target (for logs; userinfo and query are not shown).
     pub fn target(&self) -> String {
-        format!(
-            "{}://{}{}",
-            self.base.scheme(),
-            self.base.host_str().unwrap_or(""),
-            self.base
-                .port()
-                .map(|p| format!(":{p}"))
-                .unwrap_or_default()
-        ) + self.base.path()
+        self.base.display.clone()
     }
 
     /// Builds the request for `record` (delivered as event `offset`).
     pub fn prepare(&self, record: Record, offset: u64) -> Result<Prepared, String> {
         let method = Method::from_bytes(record.method.as_bytes())
             .map_err(|_| format!("stored method {:?} is not valid", record.method))?;
-        let url = target_url(&self.base, &record.path, &record.query);
+        let target = path_and_query(
+            &self.base.path,
+            self.base.query.as_deref(),
+            &record.path,
+            &record.query,
+        );
+        let target = PathAndQuery::try_from(target)
+            .map_err(|_| "stored path or query is not a valid request target".to_string())?;
+        let uri = Uri::builder()
+            .scheme(self.base.scheme.clone())
+            .authority(self.base.authority.clone())
+            .path_and_query(target)
+            .build()
+            .map_err(|e| format!("cannot build the request URI: {e}"))?;
         let mut headers = forwarded_headers(&record.headers);
+        if let Some(auth) = &self.base.basic_auth {
+            if !headers.contains_key(http::header::AUTHORIZATION) {
+                headers.insert(http::header::AUTHORIZATION, auth.clone());
+            }
+        }
         headers.insert(
             HeaderName::from_static(HEADER_CHANNEL),
             HeaderValue::from_str(&record.channel)
@@ -180,7 +236,7 @@ impl Forwarder {
         );
         Ok(Prepared {
             method,
-            url,
+            uri,
             headers,
             body: Bytes::from(record.body),
         })
@@ -188,41 +244,40 @@ impl Forwarder {
 
     /// Sends one attempt.
     pub async fn attempt(&self, p: &Prepared) -> Attempt {
-        let resp = self
-            .client
-            .request(p.method.clone(), p.url.clone())
-            .headers(p.headers.clone())
-            .body(p.body.clone())
-            .send()
-            .await;
-        match resp {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| crate::agent::retry_after::parse(v, crate::now_unix_ms()));
-                // Read (and drop) the body so the connection goes back to the pool.
-                let _ = resp.bytes().await;
-                if (200..300).contains(&status) {
-                    Attempt::Success(status)
-                } else if retryable_status(status) {
-                    Attempt::Retry {
-                        status: Some(status),
-                        detail: format!("http {status}"),
-                        retry_after,
-                    }
-                } else {
-                    Attempt::Reject {
-                        status: Some(status),
-                        detail: format!("http {status}"),
-                    }
-                }
-            }
-            Err(e) => Attempt::Retry {
+        let mut req = Request::new(Full::new(p.body.clone()));
+        *req.method_mut() = p.method.clone();
+        *req.uri_mut() = p.uri.clone();
+        *req.headers_mut() = p.headers.clone();
+        let exchange = async {
+            let resp = self.client.request(req).await?;
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| crate::agent::retry_after::parse(v, crate::now_unix_ms()));
+            drain(resp.into_body()).await;
+            Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
+        };
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
+            Ok(Ok((status, _))) if (200..300).contains(&status) => Attempt::Success(status),
+            Ok(Ok((status, retry_after))) if retryable_status(status) => Attempt::Retry {
+                status: Some(status),
+                detail: format!("http {status}"),
+                retry_after,
+            },
+            Ok(Ok((status, _))) => Attempt::Reject {
+                status: Some(status),
+                detail: format!("http {status}"),
+            },
+            Ok(Err(e)) => Attempt::Retry {
                 status: None,
                 detail: describe(&e),
+                retry_after: None,
+            },
+            Err(_) => Attempt::Retry {
+                status: None,
+                detail: "timed out".into(),
                 retry_after: None,
             },
         }
@@ -288,13 +343,41 @@ impl Forwarder {
     }
 }
 
-/// Parses the forward URL; only http and https make sense for a local service.
-fn parse_base(base: &str) -> Result<Url, ForwardError> {
-    let url = Url::parse(base).map_err(|_| ForwardError::BadUrl(redact(base)))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ForwardError::BadUrl(redact(base)));
+/// Parses and splits the forward URL; only http and https make sense for a local
+/// service.
+fn parse_base(base: &str) -> Result<Base, ForwardError> {
+    let bad = || ForwardError::BadUrl(redact(base));
+    let url = Url::parse(base).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad());
     }
-    Ok(url)
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    let display = format!("{}://{authority}{}", url.scheme(), url.path());
+    let basic_auth = if url.username().is_empty() && url.password().is_none() {
+        None
+    } else {
+        use base64::Engine as _;
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+        let mut pair = decode(url.username());
+        pair.push(b':');
+        pair.extend(decode(url.password().unwrap_or("")));
+        let token = base64::engine::general_purpose::STANDARD.encode(pair);
+        let mut value = HeaderValue::try_from(format!("Basic {token}")).map_err(|_| bad())?;
+        value.set_sensitive(true);
+        Some(value)
+    };
+    Ok(Base {
+        scheme: Scheme::try_from(url.scheme()).map_err(|_| bad())?,
+        authority: Authority::try_from(authority).map_err(|_| bad())?,
+        path: url.path().to_string(),
+        query: url.query().filter(|q| !q.is_empty()).map(str::to_string),
+        basic_auth,
+        display,
+    })
 }
 
 /// A URL for messages: the query, fragment and userinfo are dropped, since they may
@@ -314,27 +397,57 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-/// `base` + `path` suffix + `query`. The suffix has a leading `/` or is empty; a
-/// trailing `/` of the base is not doubled. A query already on the base comes first.
-pub fn target_url(base: &Url, path: &str, query: &str) -> Url {
-    let mut url = base.clone();
-    if !path.is_empty() {
-        let mut p = base.path().to_string();
-        if p.ends_with('/') && path.starts_with('/') {
-            p.pop();
+/// The request target: the base path + the event's `path` suffix + the base query and
+/// the event's `query`, joined by `&`. The suffix has a leading `/` or is empty; a
+/// trailing `/` of the base is not doubled. The event's parts are copied as stored.
+pub fn path_and_query(
+    base_path: &str,
+    base_query: Option<&str>,
+    path: &str,
+    query: &str,
+) -> String {
+    let mut out = String::with_capacity(base_path.len() + path.len() + query.len() + 2);
+    out.push_str(base_path);
+    if out.ends_with('/') && path.starts_with('/') {
+        out.pop();
+    }
+    out.push_str(path);
+    if out.is_empty() {
+        out.push('/');
+    }
+    match (base_query, query.is_empty()) {
+        (Some(b), false) => {
+            out.push('?');
+            out.push_str(b);
+            out.push('&');
+            out.push_str(query);
         }
-        p.push_str(path);
-        url.set_path(&p);
+        (Some(b), true) => {
+            out.push('?');
+            out.push_str(b);
+        }
+        (None, false) => {
+            out.push('?');
+            out.push_str(query);
+        }
+        (None, true) => {}
     }
-    if !query.is_empty() {
-        let q = match base.query() {
-            Some(b) if !b.is_empty() => format!("{b}&{query}"),
-            _ => query.to_string(),
-        };
-        url.set_query(Some(&q));
+    out
+}
+
+/// Reads and drops a response body so that its connection goes back to the pool. A
+/// body past [`RESPONSE_DRAIN_LIMIT_BYTES`] is abandoned: dropping it closes the
+/// connection, which is cheaper than reading what nobody looks at.
+async fn drain(mut body: hyper::body::Incoming) {
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen += data.len();
+            if seen > RESPONSE_DRAIN_LIMIT_BYTES {
+                return;
+            }
+        }
     }
-    url.set_fragment(None);
-    url
 }
 
 /// The stored headers to forward, in order, without hop-by-hop ones (including any
@@ -377,7 +490,7 @@ pub fn forwarded_headers(stored: &[(String, Vec<u8>)]) -> HeaderMap {
 }
 
 /// A connection-level error in a few words, without the URL.
-fn describe(e: &reqwest::Error) -> String {
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
@@ -385,9 +498,7 @@ fn describe(e: &reqwest::Error) -> String {
         }
         source = s.source();
     }
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
+    if e.is_connect() {
         "connect error".into()
     } else {
         "request error".into()
@@ -398,12 +509,27 @@ fn describe(e: &reqwest::Error) -> String {
 mod tests {
     use super::*;
 
-    fn url(s: &str) -> Url {
-        Url::parse(s).expect("url")
+    /// The URI the forwarder builds for `base` + `path` + `query`.
+    fn uri(base: &str, path: &str, query: &str) -> String {
+        let fwd = Forwarder::new(base, 1, 1).expect("forwarder");
+        let record = Record {
+            id: "id".into(),
+            channel: "c".into(),
+            offset: 1,
+            received_at_ms: 0,
+            method: "POST".into(),
+            path: path.into(),
+            query: query.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            peer: "127.0.0.1:1".into(),
+            scheme: "none".into(),
+        };
+        fwd.prepare(record, 1).expect("prepare").uri.to_string()
     }
 
     #[test]
-    fn urls_join_suffix_and_query() {
+    fn urls_join_suffix_and_query_without_reencoding() {
         let cases = [
             ("http://h:1", "", "", "http://h:1/"),
             (
@@ -428,14 +554,46 @@ mod tests {
                 "a=%2F&b",
                 "http://h:1/x/%E2%9C%93?a=%2F&b",
             ),
+            // What a URL parser would rewrite is sent as stored.
+            (
+                "http://h:1/x",
+                "/./a/../b",
+                "q='it''s'&r=!$()*+,;:@/?",
+                "http://h:1/x/./a/../b?q='it''s'&r=!$()*+,;:@/?",
+            ),
+            ("https://[::1]:8443/h", "/p", "", "https://[::1]:8443/h/p"),
+            ("https://h/", "", "", "https://h/"),
         ];
         for (base, path, query, want) in cases {
-            assert_eq!(
-                target_url(&url(base), path, query).as_str(),
-                want,
-                "{base} + {path} + {query}"
-            );
+            assert_eq!(uri(base, path, query), want, "{base} + {path} + {query}");
         }
+    }
+
+    #[test]
+    fn userinfo_becomes_basic_auth_unless_the_event_has_its_own() {
+        let fwd = Forwarder::new("http://us%40er:p%3Aw@h:1/x", 1, 1).expect("forwarder");
+        assert_eq!(fwd.target(), "http://h:1/x");
+        let mut record = Record {
+            id: "id".into(),
+            channel: "c".into(),
+            offset: 1,
+            received_at_ms: 0,
+            method: "POST".into(),
+            path: String::new(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            peer: "127.0.0.1:1".into(),
+            scheme: "none".into(),
+        };
+        let p = fwd.prepare(record.clone(), 1).expect("prepare");
+        // base64("us@er:p:w")
+        assert_eq!(p.headers["authorization"], "Basic dXNAZXI6cDp3");
+        assert!(p.headers["authorization"].is_sensitive());
+        assert!(!p.uri.to_string().contains('@'));
+        record.headers = vec![("Authorization".into(), b"Bearer event".to_vec())];
+        let p = fwd.prepare(record, 1).expect("prepare");
+        assert_eq!(p.headers["authorization"], "Bearer event");
     }
 
     #[test]

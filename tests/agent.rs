@@ -206,6 +206,56 @@ fn forwards_byte_exact_and_in_order() {
     wait_cursor(&relay, "c", "default", cases.len() as u64);
 }
 
+/// Sends `request_target` exactly as written (no client URL parser in between) and
+/// returns the offset the relay gave the event.
+fn post_raw_target(relay: &RelayProc, request_target: &str, body: &[u8]) -> u64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(relay.addr).expect("connect");
+    let head = format!(
+        "POST {request_target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write");
+    s.write_all(body).expect("write");
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "ingest refused: {text}");
+    let json = text.split("\r\n\r\n").nth(1).expect("body");
+    serde_json::from_str::<serde_json::Value>(json).expect("json")["offset"]
+        .as_u64()
+        .expect("offset")
+}
+
+#[test]
+fn request_target_reaches_the_service_as_the_provider_sent_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = start_relay(dir.path(), &open_channel("c"));
+    let target = Target::ok();
+    // Dot segments, quotes and every sub-delimiter a URL parser would normalise or
+    // percent-encode, plus already-encoded bytes that must not be decoded.
+    let suffixes = [
+        "/a/./b/../c'd?q='it''s'&r=!$()*+,;:@/?&s=%27%2e",
+        "/%2e%2E/x%20y",
+        "?k='v'",
+    ];
+    let mut offsets = Vec::new();
+    for suffix in suffixes {
+        offsets.push(post_raw_target(&relay, &format!("/hooks/c{suffix}"), b"{}"));
+    }
+    let base = format!("{}/base", target.url());
+    let _agent = AgentProc::start(&agent_args(&relay.ws_url(), "c", &base));
+    let got = target.wait_for(suffixes.len());
+    assert_eq!(got.len(), suffixes.len(), "each event exactly once");
+    for ((r, suffix), offset) in got.iter().zip(suffixes).zip(offsets) {
+        assert_eq!(offset_of(r), offset);
+        assert_eq!(r.uri, format!("/base{suffix}"), "offset {offset}");
+        // Nothing the provider did not send, beyond the documented headers.
+        assert_eq!(r.header("accept"), None);
+        assert_eq!(r.header("user-agent"), None);
+    }
+}
+
 #[test]
 fn github_signature_still_verifies_at_the_target() {
     let dir = tempfile::tempdir().expect("tmp");
