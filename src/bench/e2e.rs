@@ -182,10 +182,11 @@ pub async fn run(
             .wait_for(&arrivals.any, 1, Duration::from_millis(500))
             .await;
     }
+    // Counted before posting: the rest of the warm-up starts arriving while it is posted.
+    let warm = arrivals.any.load(Ordering::Acquire) + (WARMUP_EVENTS - seq);
     for s in seq..WARMUP_EVENTS {
         post(s).await;
     }
-    let warm = arrivals.any.load(Ordering::Acquire) + (WARMUP_EVENTS - seq);
     arrivals.wait_for(&arrivals.any, warm, DRAIN_TIMEOUT).await;
 
     // Offered load: open loop at `rate`.

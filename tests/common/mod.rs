@@ -249,6 +249,8 @@ pub struct Target {
         std::sync::atomic::AtomicUsize,
         std::sync::atomic::AtomicUsize,
     )>,
+    /// TCP connections accepted so far.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -288,11 +290,14 @@ impl Target {
             std::sync::atomic::AtomicUsize,
         )> = Arc::default();
         let conc = concurrency.clone();
+        let connections: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let accepted = connections.clone();
         runtime.spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let st = st.clone();
                 let responder = responder.clone();
                 let conc = conc.clone();
@@ -363,6 +368,7 @@ impl Target {
             addr,
             state,
             concurrency,
+            connections,
             _runtime: runtime,
         }
     }
@@ -374,6 +380,11 @@ impl Target {
     /// The most requests the target was handling at once.
     pub fn peak_concurrency(&self) -> usize {
         self.concurrency.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many TCP connections the target has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every request so far, in arrival order (failed attempts included).
