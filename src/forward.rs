@@ -25,7 +25,10 @@
 //! (values of one name keep their order; HTTP header names are case-insensitive), and
 //! `Expect` is dropped (the relay already read the body).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -50,11 +53,19 @@ pub const HEADER_EVENT_ID: &str = "x-hookrelay-event-id";
 
 /// Default attempts per event before it is given up.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
-/// Longest one attempt may take (connect, send, response) before it counts as a
+/// Longest one attempt may take (connect, send, response head) before it counts as a
 /// connection error and is retried.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest a TCP (and TLS) connect to the local service may take.
+/// Longest a connect to the local service may take, TCP and TLS handshake together.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// TCP keepalive on connections to the local service: idle time before the first
+/// probe and between probes, so that a pooled connection to a vanished host is
+/// noticed while idle rather than by a request that times out on it.
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Unanswered keepalive probes before the connection is dropped.
+pub const TCP_KEEPALIVE_RETRIES: u32 = 3;
+/// Longest the agent reads a response body it throws away, once the status is in.
+pub const RESPONSE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an idle pooled connection to the local service is kept.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Response body bytes read (and dropped) so that the connection can be reused; a
@@ -151,7 +162,41 @@ struct Base {
     display: String,
 }
 
-type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpClient = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+
+/// The http/https connector under one [`CONNECT_TIMEOUT`] for TCP connect and TLS
+/// handshake together: `HttpConnector`'s own timeout stops at TCP, and a service that
+/// accepts but never finishes the handshake would otherwise hold a connect (and, once
+/// the pool hands the request another connection, a background task) indefinitely.
+#[derive(Debug, Clone)]
+struct Connector {
+    inner: HttpsConnector<HttpConnector>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = <HttpsConnector<HttpConnector> as tower_service::Service<Uri>>::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let connecting = self.inner.call(dst);
+        Box::pin(async move {
+            match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+                Ok(done) => done,
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )) as BoxError),
+            }
+        })
+    }
+}
 
 /// Delivers events to one local service over a reused connection pool.
 #[derive(Debug, Clone)]
@@ -170,6 +215,9 @@ impl Forwarder {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_keepalive(Some(TCP_KEEPALIVE));
+        http.set_keepalive_interval(Some(TCP_KEEPALIVE));
+        http.set_keepalive_retries(Some(TCP_KEEPALIVE_RETRIES));
         let tls = crate::agent::dial::tls_config(&crate::agent::dial::TlsFiles {
             ca_cert: None,
             client_cert: None,
@@ -180,6 +228,7 @@ impl Forwarder {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(http);
+        let connector = Connector { inner: connector };
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -248,38 +297,45 @@ impl Forwarder {
         *req.method_mut() = p.method.clone();
         *req.uri_mut() = p.uri.clone();
         *req.headers_mut() = p.headers.clone();
-        let exchange = async {
-            let resp = self.client.request(req).await?;
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| crate::agent::retry_after::parse(v, crate::now_unix_ms()));
-            drain(resp.into_body()).await;
-            Ok::<_, hyper_util::client::legacy::Error>((status, retry_after))
+        let resp = match tokio::time::timeout(ATTEMPT_TIMEOUT, self.client.request(req)).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                return Attempt::Retry {
+                    status: None,
+                    detail: describe(&e),
+                    retry_after: None,
+                }
+            }
+            Err(_) => {
+                return Attempt::Retry {
+                    status: None,
+                    detail: "timed out".into(),
+                    retry_after: None,
+                }
+            }
         };
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
-            Ok(Ok((status, _))) if (200..300).contains(&status) => Attempt::Success(status),
-            Ok(Ok((status, retry_after))) if retryable_status(status) => Attempt::Retry {
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::agent::retry_after::parse(v, crate::now_unix_ms()));
+        // The answer is the status. The body is read only so that the connection can be
+        // reused: one that stalls or breaks costs the connection, never the verdict.
+        let _ = tokio::time::timeout(RESPONSE_DRAIN_TIMEOUT, drain(resp.into_body())).await;
+        if (200..300).contains(&status) {
+            Attempt::Success(status)
+        } else if retryable_status(status) {
+            Attempt::Retry {
                 status: Some(status),
                 detail: format!("http {status}"),
                 retry_after,
-            },
-            Ok(Ok((status, _))) => Attempt::Reject {
+            }
+        } else {
+            Attempt::Reject {
                 status: Some(status),
                 detail: format!("http {status}"),
-            },
-            Ok(Err(e)) => Attempt::Retry {
-                status: None,
-                detail: describe(&e),
-                retry_after: None,
-            },
-            Err(_) => Attempt::Retry {
-                status: None,
-                detail: "timed out".into(),
-                retry_after: None,
-            },
+            }
         }
     }
 

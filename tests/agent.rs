@@ -791,6 +791,70 @@ mod forwarder {
         }
     }
 
+    /// A service that, on every connection, reads the request head (if `answer` is
+    /// not empty), writes `answer` and then holds the connection without another byte.
+    fn stalling_service(answer: &'static [u8]) -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                if !answer.is_empty() {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf) {
+                            Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                            _ => break,
+                        }
+                    }
+                    let _ = conn.write_all(answer);
+                }
+                held.push(conn);
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_2xx_whose_body_stalls_is_still_delivered() {
+        install_crypto();
+        let port = stalling_service(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello");
+        let fwd = Forwarder::new(&format!("http://127.0.0.1:{port}"), 3, 1).expect("fwd");
+        assert_eq!(
+            deliver(&fwd, b"x"),
+            Outcome::Delivered {
+                status: 200,
+                attempts: 1
+            },
+            "the status decides; the unread body only costs the connection"
+        );
+    }
+
+    #[test]
+    fn a_tls_handshake_that_never_finishes_is_a_connect_timeout() {
+        install_crypto();
+        let port = stalling_service(b"");
+        let fwd = Forwarder::new(&format!("https://127.0.0.1:{port}"), 1, 1).expect("fwd");
+        let started = std::time::Instant::now();
+        match deliver(&fwd, b"x") {
+            Outcome::Failed {
+                reason,
+                attempts: 1,
+                last_status: None,
+            } => assert!(reason.contains("timed out"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        // Bounded by the connect deadline (10 s), not the attempt's (60 s).
+        assert!(
+            started.elapsed() < hookrelay::forward::ATTEMPT_TIMEOUT,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
     #[test]
     fn redirects_are_not_followed() {
         install_crypto();
