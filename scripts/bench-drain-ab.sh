@@ -10,27 +10,10 @@ old=${1:?usage: bench-drain-ab.sh OLD_BIN NEW_BIN [runs] [max-in-flight]}
 new=${2:?usage: bench-drain-ab.sh OLD_BIN NEW_BIN [runs] [max-in-flight]}
 runs=${3:-8}
 window=${4:-32}
+source "$(dirname "$0")/relay-lib.sh"
 work=$(mktemp -d)
-relay_pid=
-cleanup() { [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-cat > "$work/config.toml" <<TOML
-[server]
-listen = "127.0.0.1:0"
-data_dir = "$work/data"
-admin_token = "bench-admin"
-[[channel]]
-name = "bench"
-scheme = "github"
-secrets = ["bench-secret"]
-tokens = ["bench-token"]
-TOML
-"$new" serve --config "$work/config.toml" > "$work/out" 2> "$work/err" &
-relay_pid=$!
-for _ in $(seq 1 200); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.05; done
-url=$(sed -n 's/^hookrelay listening on //p' "$work/out")
-[ -n "$url" ] || { echo "relay did not start:" >&2; cat "$work/err" >&2; exit 1; }
+trap 'stop_bench_relays "$work/relay"; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+url=$(start_bench_relay "$new" "$work/relay")
 
 rate() {
   "$1" bench --relay "$url" --phases drain --count 100000 --max-in-flight "$window" --json \

@@ -10,21 +10,11 @@ cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 2; }
 cargo build --release --quiet
 bin=target/release/hookrelay
+source scripts/relay-lib.sh
 work=$(mktemp -d)
-trap 'kill $relay_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'stop_bench_relays "$work/relay"; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 secret=bench-secret
-cat > "$work/config.toml" <<TOML
-[server]
-listen = "127.0.0.1:0"
-data_dir = "$work/data"
-admin_token = "bench-admin"
-[[channel]]
-name = "bench"
-scheme = "github"
-secrets = ["$secret"]
-TOML
-
 python3 - "$work" "$secret" <<'PY'
 import hmac, hashlib, json, sys
 work, secret = sys.argv[1], sys.argv[2]
@@ -37,11 +27,7 @@ with open(f"{work}/post.lua", "w") as f:
     f.write(f'wrk.headers["X-Hub-Signature-256"] = "sha256={sig}"\n')
 PY
 
-"$bin" serve --config "$work/config.toml" > "$work/out" 2> "$work/err" &
-relay_pid=$!
-for _ in $(seq 1 200); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.05; done
-url=$(sed -n 's/^hookrelay listening on //p' "$work/out")
-[ -n "$url" ] || { cat "$work/err"; exit 1; }
+url=$(start_bench_relay "$bin" "$work/relay")
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "relay: $url  wrk: -t2 -c$conns -d${secs}s  body: 1024 B, scheme github"

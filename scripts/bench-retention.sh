@@ -10,25 +10,10 @@ events=${1:-1000000}; keep=${2:-100000}; every=${3:-5}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 bin=target/release/hookrelay
+source scripts/relay-lib.sh
 work=$(mktemp -d)
-trap 'kill $relay_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-cat > "$work/config.toml" <<TOML
-[server]
-listen = "127.0.0.1:0"
-data_dir = "$work/data"
-admin_token = "bench-admin"
-[[channel]]
-name = "bench"
-scheme = "github"
-secrets = ["bench-secret"]
-tokens = ["bench-token"]
-retention = { max_events = $keep }
-TOML
-"$bin" serve --config "$work/config.toml" > "$work/out" 2> "$work/err" &
-relay_pid=$!
-for _ in $(seq 1 200); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.05; done
-url=$(sed -n 's/^hookrelay listening on //p' "$work/out")
-[ -n "$url" ] || { cat "$work/err"; exit 1; }
+trap 'stop_bench_relays "$work/relay"; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+url=$(start_bench_relay "$bin" "$work/relay" "retention = { max_events = $keep }")
 
 "$bin" bench --relay "$url" --channel bench --secret bench-secret --scheme github \
   --phases ingest --count "$events" --concurrency 64 --body-size 1024 --json > "$work/bench.json" &
@@ -37,14 +22,14 @@ echo "seconds  ingested  earliest  data_dir_MiB"
 start=$(date +%s)
 while kill -0 "$bench_pid" 2>/dev/null; do
   stats=$(curl -s -H 'Authorization: Bearer bench-admin' "$url/v1/channels" | python3 -c 'import json,sys; c=json.load(sys.stdin)["channels"][0]; print(c["head"], c["earliest"])')
-  size=$(du -sm "$work/data" | cut -f1)
+  size=$(du -sm "$work/relay/data" | cut -f1)
   printf "%7d  %8s  %8s  %12s\n" $(( $(date +%s) - start )) ${stats% *} ${stats#* } "$size"
   sleep "$every"
 done
 wait "$bench_pid"
 sleep 6   # one more retention pass (it runs every 5 s)
 stats=$(curl -s -H 'Authorization: Bearer bench-admin' "$url/v1/channels" | python3 -c 'import json,sys; c=json.load(sys.stdin)["channels"][0]; print(c["head"], c["earliest"])')
-printf "%7s  %8s  %8s  %12s\n" "end" ${stats% *} ${stats#* } "$(du -sm "$work/data" | cut -f1)"
+printf "%7s  %8s  %8s  %12s\n" "end" ${stats% *} ${stats#* } "$(du -sm "$work/relay/data" | cut -f1)"
 python3 - "$work/bench.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))[0]

@@ -11,33 +11,19 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet
 bin=$PWD/target/release/hookrelay
 work=$(mktemp -d)
+source scripts/relay-lib.sh
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  stop_bench_relays "$work"/*/
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true; rm -rf "$work"
+}
 trap cleanup EXIT
 
 rss_mb() { awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
-start_relay() { # $1 = name; prints the base URL
-  local dir="$work/$1"
-  mkdir -p "$dir"
-  cat > "$dir/config.toml" <<TOML
-[server]
-listen = "127.0.0.1:0"
-data_dir = "$dir/data"
-admin_token = "bench-admin"
-[[channel]]
-name = "bench"
-scheme = "github"
-secrets = ["bench-secret"]
-tokens = ["bench-token"]
-TOML
-  "$bin" serve --config "$dir/config.toml" > "$dir/out" 2> "$dir/err" &
-  pids+=($!)
-  echo $! > "$dir/pid"
-  for _ in $(seq 1 200); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.05; done
-  sed -n 's/^hookrelay listening on //p' "$dir/out"
-}
+start_relay() { start_bench_relay "$bin" "$work/$1"; } # $1 = name; prints the base URL
 
 echo "# hookrelay benchmarks — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -1,0 +1,38 @@
+# Sourced by the bench scripts: the one way they configure and start a throwaway relay.
+
+# start_bench_relay BIN DIR [EXTRA]: writes DIR/config.toml with channel "bench"
+# (github scheme, secret bench-secret, agent token bench-token; admin token bench-admin;
+# EXTRA lines go into the channel's table), starts `BIN serve` in the background with
+# its pid in DIR/pid, and prints the base URL once it listens. The caller reads DIR/pid
+# to stop it: this usually runs in a command substitution, so `$!` does not reach it.
+start_bench_relay() {
+  local bin=$1 dir=$2 extra=${3:-} url
+  mkdir -p "$dir"
+  cat > "$dir/config.toml" <<TOML
+[server]
+listen = "127.0.0.1:0"
+data_dir = "$dir/data"
+admin_token = "bench-admin"
+[[channel]]
+name = "bench"
+scheme = "github"
+secrets = ["bench-secret"]
+tokens = ["bench-token"]
+$extra
+TOML
+  "$bin" serve --config "$dir/config.toml" > "$dir/out" 2> "$dir/err" &
+  echo $! > "$dir/pid"
+  for _ in $(seq 1 200); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.05; done
+  url=$(sed -n 's/^hookrelay listening on //p' "$dir/out")
+  [ -n "$url" ] || { echo "relay did not start:" >&2; cat "$dir/err" >&2; return 1; }
+  echo "$url"
+}
+
+# stop_bench_relays DIR...: kills the relays whose pid files are under the DIRs.
+stop_bench_relays() {
+  local f
+  for f in "$@"; do
+    [ -f "$f/pid" ] && kill "$(cat "$f/pid")" 2>/dev/null
+  done
+  return 0
+}
