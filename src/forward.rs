@@ -565,10 +565,9 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
 mod tests {
     use super::*;
 
-    /// The URI the forwarder builds for `base` + `path` + `query`.
-    fn uri(base: &str, path: &str, query: &str) -> String {
-        let fwd = Forwarder::new(base, 1, 1).expect("forwarder");
-        let record = Record {
+    /// A stored event with this path suffix and query, and nothing else of note.
+    fn record(path: &str, query: &str) -> Record {
+        Record {
             id: "id".into(),
             channel: "c".into(),
             offset: 1,
@@ -580,8 +579,16 @@ mod tests {
             body: Vec::new(),
             peer: "127.0.0.1:1".into(),
             scheme: "none".into(),
-        };
-        fwd.prepare(record, 1).expect("prepare").uri.to_string()
+        }
+    }
+
+    /// The URI the forwarder builds for `base` + `path` + `query`.
+    fn uri(base: &str, path: &str, query: &str) -> String {
+        let fwd = Forwarder::new(base, 1, 1).expect("forwarder");
+        fwd.prepare(record(path, query), 1)
+            .expect("prepare")
+            .uri
+            .to_string()
     }
 
     #[test]
@@ -629,19 +636,7 @@ mod tests {
     fn userinfo_becomes_basic_auth_unless_the_event_has_its_own() {
         let fwd = Forwarder::new("http://us%40er:p%3Aw@h:1/x", 1, 1).expect("forwarder");
         assert_eq!(fwd.target(), "http://h:1/x");
-        let mut record = Record {
-            id: "id".into(),
-            channel: "c".into(),
-            offset: 1,
-            received_at_ms: 0,
-            method: "POST".into(),
-            path: String::new(),
-            query: String::new(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            peer: "127.0.0.1:1".into(),
-            scheme: "none".into(),
-        };
+        let mut record = record("", "");
         let p = fwd.prepare(record.clone(), 1).expect("prepare");
         // base64("us@er:p:w")
         assert_eq!(p.headers["authorization"], "Basic dXNAZXI6cDp3");
