@@ -456,12 +456,7 @@ pub(crate) fn redact(url: &str) -> String {
 /// The request target: the base path + the event's `path` suffix + the base query and
 /// the event's `query`, joined by `&`. The suffix has a leading `/` or is empty; a
 /// trailing `/` of the base is not doubled. The event's parts are copied as stored.
-pub fn path_and_query(
-    base_path: &str,
-    base_query: Option<&str>,
-    path: &str,
-    query: &str,
-) -> String {
+fn path_and_query(base_path: &str, base_query: Option<&str>, path: &str, query: &str) -> String {
     let mut out = String::with_capacity(base_path.len() + path.len() + query.len() + 2);
     out.push_str(base_path);
     if out.ends_with('/') && path.starts_with('/') {
@@ -471,22 +466,12 @@ pub fn path_and_query(
     if out.is_empty() {
         out.push('/');
     }
-    match (base_query, query.is_empty()) {
-        (Some(b), false) => {
-            out.push('?');
-            out.push_str(b);
-            out.push('&');
-            out.push_str(query);
-        }
-        (Some(b), true) => {
-            out.push('?');
-            out.push_str(b);
-        }
-        (None, false) => {
-            out.push('?');
-            out.push_str(query);
-        }
-        (None, true) => {}
+    let queries = base_query
+        .into_iter()
+        .chain(Some(query).filter(|q| !q.is_empty()));
+    for (i, q) in queries.enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(q);
     }
     out
 }

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use super::report::PhaseResult;
 use super::{BenchError, Target};
-use crate::agent::routes::{Plan, Route};
 use crate::protocol::Start;
 
 /// Longest wait for the whole backlog to arrive.
@@ -92,26 +91,14 @@ pub async fn run(
     let (service_url, service) = super::service::start(service_delay, move |_| recorder.arrive())
         .await
         .map_err(err)?;
-    let plan = Plan {
-        relay: target.base.clone(),
-        token: Some(target.token.clone()),
-        ca_cert: None,
-        client_cert: None,
-        routes: vec![Route {
-            channel: target.channel.clone(),
-            forward: service_url,
-            group: format!("bench-drain-{:x}", rand::random::<u32>()),
-            start: Start::Offset(first + 1),
-            max_in_flight: max_in_flight.max(1),
-            max_attempts: 3,
-        }],
-    };
-    let stop = crate::shutdown::Shutdown::new();
     let started = Instant::now();
-    let agent = {
-        let stop = stop.clone();
-        tokio::spawn(async move { crate::agent::run(&plan, stop, false).await })
-    };
+    let (stop, agent) = super::spawn_agent(
+        target,
+        service_url,
+        "bench-drain",
+        Start::Offset(first + 1),
+        max_in_flight,
+    );
     let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
     loop {
         let notified = counter.notify.notified();

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use super::report::{histogram, PhaseResult};
 use super::{BenchError, Target};
-use crate::agent::routes::{Plan, Route};
 use crate::progress::Progress;
 use crate::protocol::Start;
 
@@ -110,25 +109,7 @@ pub async fn run(
     .map_err(err)?;
 
     // A fresh group starting at the head: earlier events in the channel are not ours.
-    let plan = Plan {
-        relay: target.base.clone(),
-        token: Some(target.token.clone()),
-        ca_cert: None,
-        client_cert: None,
-        routes: vec![Route {
-            channel: target.channel.clone(),
-            forward: service_url,
-            group: format!("bench-e2e-{:x}", rand::random::<u32>()),
-            start: Start::Latest,
-            max_in_flight: 1,
-            max_attempts: 3,
-        }],
-    };
-    let stop = crate::shutdown::Shutdown::new();
-    let agent = {
-        let stop = stop.clone();
-        tokio::spawn(async move { crate::agent::run(&plan, stop, false).await })
-    };
+    let (stop, agent) = super::spawn_agent(target, service_url, "bench-e2e", Start::Latest, 1);
 
     let client = reqwest::Client::builder()
         .http1_only()

@@ -180,6 +180,41 @@ pub fn body(size: usize) -> Vec<u8> {
     b
 }
 
+/// The real agent code, started in process for a phase: one route from the bench
+/// channel to `forward` in a fresh group `{group_prefix}-{random}`, so that no earlier
+/// run's cursor applies. Trigger the returned signal, then await the task, to stop it.
+fn spawn_agent(
+    target: &Target,
+    forward: String,
+    group_prefix: &str,
+    start: crate::protocol::Start,
+    max_in_flight: u32,
+) -> (
+    crate::shutdown::Shutdown,
+    tokio::task::JoinHandle<Result<(), crate::agent::AgentError>>,
+) {
+    let plan = crate::agent::routes::Plan {
+        relay: target.base.clone(),
+        token: Some(target.token.clone()),
+        ca_cert: None,
+        client_cert: None,
+        routes: vec![crate::agent::routes::Route {
+            channel: target.channel.clone(),
+            forward,
+            group: format!("{group_prefix}-{:x}", rand::random::<u32>()),
+            start,
+            max_in_flight: max_in_flight.max(1),
+            max_attempts: 3,
+        }],
+    };
+    let stop = crate::shutdown::Shutdown::new();
+    let agent = {
+        let stop = stop.clone();
+        tokio::spawn(async move { crate::agent::run(&plan, stop, false).await })
+    };
+    (stop, agent)
+}
+
 /// An embedded relay and the directory it must remove.
 struct Embedded {
     dir: PathBuf,
