@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use hookrelay::log::record::Record;
-use hookrelay::log::{EventLog, NewEvent};
-use hookrelay::verify::{sign, SchemeKind, Secret, Verifier};
+use hookrelay::common::event::Record;
+use hookrelay::common::verify::{sign, SchemeKind, Secret, Verifier};
+use hookrelay::storage::{EventLog, NewEvent};
 
 const BODY_BYTES: usize = 1024;
 

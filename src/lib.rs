@@ -1,44 +1,23 @@
 //! hookrelay: a self-hosted webhook relay.
 //!
-//! The modules follow the data flow of one event:
+//! # Layout
+//!
+//! Three layers; a layer imports only from layers below it.
 //!
 //! ```text
-//! provider ─▶ ingest (limits, allowlist, rate limit) ─▶ verify (signature) ─▶ log (append + fsync)
-//!          ◀─ 200 {"offset": N}
-//! log ─▶ stream (WebSocket, relay side) ─▶ agent (private side) ─▶ forward (HTTP to the local service)
+//! cli/                      the command line: clap, exit codes, send, admin, bench
+//! relay/   agent/           the two processes, side by side; neither imports the other
+//! storage/                  the relay's durable log, behind one trait (sled inside)
+//! common/                   event, protocol, verify, config, time, TLS, shutdown
 //! ```
 //!
-//! `config` loads and validates `config.toml`, `server` wires the HTTP routes and TLS,
-//! `admin` is the read API, `protocol` is the wire format between `stream` and `agent`,
-//! and `cli` is the command-line edge (the only place that uses `anyhow`).
+//! An event's way: `relay/ingest` checks it with `common/verify` and appends it through
+//! `storage`; `relay/stream` sends it to an agent over the `common/protocol` WebSocket;
+//! `agent/session` receives it and `agent/forward` delivers it. `ARCHITECTURE.md` at
+//! the repository root has the code map and the invariants.
 
-pub mod admin;
-pub mod admin_cli;
-pub mod admin_groups;
 pub mod agent;
-pub mod api_error;
-pub mod bench;
 pub mod cli;
-pub mod config;
-pub mod forward;
-pub mod ingest;
-pub mod log;
-pub mod maintenance;
-pub mod metrics;
-pub mod progress;
-pub mod protocol;
-pub mod ratelimit;
-pub mod send;
-pub mod server;
-pub mod shutdown;
-pub mod stream;
-pub mod verify;
-
-/// Current unix time in milliseconds; the only wall clock read in the crate, so that
-/// callers that need a deterministic time can pass their own instead.
-pub fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub mod common;
+pub mod relay;
+pub mod storage;

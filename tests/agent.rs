@@ -1,6 +1,6 @@
 //! `hookrelay agent` end to end: a real relay, real agent processes, a recording local
 //! service. Guarantees 4 (at least once, in order), 5 (byte-exact) and 6 (bad input
-//! ends cleanly), plus the forwarding rules of `hookrelay::forward` on their own.
+//! ends cleanly), plus the forwarding rules of `hookrelay::agent::forward` on their own.
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use hookrelay::verify::SchemeKind;
+use hookrelay::common::verify::SchemeKind;
 
 const TOKEN: &str = "agent-token-1";
 const ADMIN: &str = "adm";
@@ -283,15 +283,17 @@ fn github_signature_still_verifies_at_the_target() {
             http::HeaderValue::from_bytes(v).expect("value"),
         );
     }
-    let verifier = hookrelay::verify::Verifier {
+    let verifier = hookrelay::common::verify::Verifier {
         kind: SchemeKind::Github,
         hmac: None,
-        secrets: vec![
-            hookrelay::verify::Secret::for_scheme(SchemeKind::Github, "gh-secret").expect("secret"),
-        ],
+        secrets: vec![hookrelay::common::verify::Secret::for_scheme(
+            SchemeKind::Github,
+            "gh-secret",
+        )
+        .expect("secret")],
         tolerance_secs: 300,
     };
-    let now = (hookrelay::now_unix_ms() / 1000) as i64;
+    let now = (hookrelay::common::time::now_unix_ms() / 1000) as i64;
     let verified = verifier
         .verify(&headers, &r.body, now)
         .expect("the forwarded request verifies with the provider's secret");
@@ -686,9 +688,9 @@ fn invalid_agent_toml_exits_2_naming_line_and_key() {
 /// The forwarding rules on their own, against the recording target (no relay).
 mod forwarder {
     use super::*;
-    use hookrelay::forward::{Forwarder, Outcome};
-    use hookrelay::log::Record;
-    use hookrelay::shutdown::Shutdown;
+    use hookrelay::agent::forward::{Forwarder, Outcome};
+    use hookrelay::common::event::Record;
+    use hookrelay::common::shutdown::Shutdown;
 
     fn record(body: &[u8]) -> Record {
         Record {
@@ -849,7 +851,7 @@ mod forwarder {
         }
         // Bounded by the connect deadline (10 s), not the attempt's (60 s).
         assert!(
-            started.elapsed() < hookrelay::forward::ATTEMPT_TIMEOUT,
+            started.elapsed() < hookrelay::agent::forward::ATTEMPT_TIMEOUT,
             "{:?}",
             started.elapsed()
         );

@@ -14,8 +14,8 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use common::*;
-use hookrelay::log::Record;
-use hookrelay::protocol::{ClientMsg, ServerMsg, PROTOCOL_VERSION};
+use hookrelay::common::event::Record;
+use hookrelay::common::protocol::{ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 fn record(offset: u64, body: &[u8]) -> Vec<u8> {

@@ -582,7 +582,7 @@ fn received_at(relay: &RelayProc, offset: u64) -> String {
 }
 
 fn received_at_ms(relay: &RelayProc, offset: u64) -> u64 {
-    hookrelay::admin_groups::parse_time_ms(&received_at(relay, offset)).expect("RFC 3339")
+    hookrelay::common::time::parse_time_ms(&received_at(relay, offset)).expect("RFC 3339")
 }
 
 #[test]

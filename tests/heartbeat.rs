@@ -13,7 +13,7 @@ mod ws;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hookrelay::protocol::{codes, ClientMsg, ServerMsg, PROTOCOL_VERSION};
+use hookrelay::common::protocol::{codes, ClientMsg, ServerMsg, PROTOCOL_VERSION};
 use ws::WsClient;
 
 const TOKEN: &str = "hb-token";

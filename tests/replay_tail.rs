@@ -321,7 +321,7 @@ fn received_at(relay: &RelayProc, offset: u64) -> String {
 }
 
 fn ms_of(rfc3339: &str) -> u64 {
-    hookrelay::admin_groups::parse_time_ms(rfc3339).expect("RFC 3339")
+    hookrelay::common::time::parse_time_ms(rfc3339).expect("RFC 3339")
 }
 
 #[test]

@@ -10,9 +10,9 @@ mod ws;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hookrelay::log::Record;
-use hookrelay::protocol::{codes, ClientMsg, ServerMsg, Start, MAX_CLIENT_FRAME_BYTES};
-use hookrelay::verify::SchemeKind;
+use hookrelay::common::event::Record;
+use hookrelay::common::protocol::{codes, ClientMsg, ServerMsg, Start, MAX_CLIENT_FRAME_BYTES};
+use hookrelay::common::verify::SchemeKind;
 use tokio_tungstenite::tungstenite::Message;
 use ws::WsClient;
 

@@ -9,7 +9,6 @@
 //! with a private CA. ALPN is left empty on purpose: the relay offers h2, and a
 //! WebSocket upgrade needs HTTP/1.1.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +17,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use crate::common::tls::client_config;
+pub use crate::common::tls::TlsFiles;
 
 /// The relay's agent endpoint, appended when the relay URL has no path.
 pub const STREAM_PATH: &str = "/v1/stream";
@@ -74,15 +76,6 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// TLS material for the connection.
-#[derive(Debug, Default, Clone)]
-pub struct TlsFiles<'a> {
-    /// PEM CA certificates to trust instead of the web PKI roots.
-    pub ca_cert: Option<&'a Path>,
-    /// PEM client certificate chain and key, for a relay that requires one.
-    pub client_cert: Option<(&'a Path, &'a Path)>,
-}
-
 impl Endpoint {
     pub fn new(relay: &str, token: Option<&str>, tls: TlsFiles<'_>) -> Result<Endpoint, DialError> {
         let url = relay_url(relay)?;
@@ -96,7 +89,7 @@ impl Endpoint {
             None => None,
         };
         let tls = if url.scheme() == "wss" {
-            Some(tls_config(&tls)?)
+            Some(client_config(&tls).map_err(|e| DialError::Tls(e.0))?)
         } else {
             None
         };
@@ -109,7 +102,7 @@ impl Endpoint {
 
     /// The URL for logs (no userinfo, no query).
     pub fn display_url(&self) -> String {
-        crate::forward::redact(self.url.as_str())
+        crate::common::redact::redact(self.url.as_str())
     }
 
     /// Connects and upgrades, within [`DIAL_TIMEOUT`].
@@ -125,8 +118,8 @@ impl Endpoint {
         }
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
-            .max_message_size(Some(crate::protocol::MAX_SERVER_FRAME_BYTES))
-            .max_frame_size(Some(crate::protocol::MAX_SERVER_FRAME_BYTES));
+            .max_message_size(Some(crate::common::protocol::MAX_SERVER_FRAME_BYTES))
+            .max_frame_size(Some(crate::common::protocol::MAX_SERVER_FRAME_BYTES));
         let connector = self.tls.clone().map(Connector::Rustls);
         let dialled = tokio::time::timeout(
             DIAL_TIMEOUT,
@@ -174,7 +167,7 @@ pub fn map_scheme(input: &str, plain: &str, secure: &str) -> Option<Url> {
 /// Maps a relay URL to the stream endpoint: http → ws, https → wss, and
 /// [`STREAM_PATH`] when the URL has no path.
 pub fn relay_url(input: &str) -> Result<Url, DialError> {
-    let bad = || DialError::BadUrl(crate::forward::redact(input));
+    let bad = || DialError::BadUrl(crate::common::redact::redact(input));
     let mut mapped = map_scheme(input, "ws", "wss").ok_or_else(bad)?;
     if mapped.path().is_empty() || mapped.path() == "/" {
         mapped.set_path(STREAM_PATH);
@@ -183,61 +176,10 @@ pub fn relay_url(input: &str) -> Result<Url, DialError> {
     Ok(mapped)
 }
 
-/// The rustls client configuration (ring provider; web PKI roots or `--ca-cert`).
-pub fn tls_config(files: &TlsFiles<'_>) -> Result<Arc<rustls::ClientConfig>, DialError> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| DialError::Tls(format!("cannot read {}: {e}", p.display())))
-    };
-    let certs_of = |p: &Path| -> Result<Vec<CertificateDer<'static>>, DialError> {
-        let certs = rustls_pemfile::certs(&mut read(p)?.as_slice())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| DialError::Tls(format!("{}: {e}", p.display())))?;
-        if certs.is_empty() {
-            return Err(DialError::Tls(format!(
-                "{}: no PEM certificate found",
-                p.display()
-            )));
-        }
-        Ok(certs)
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    match files.ca_cert {
-        Some(ca) => {
-            for c in certs_of(ca)? {
-                roots
-                    .add(c)
-                    .map_err(|e| DialError::Tls(format!("{}: {e}", ca.display())))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DialError::Tls(e.to_string()))?
-        .with_root_certificates(roots);
-    let config = match files.client_cert {
-        Some((cert, key)) => {
-            let chain = certs_of(cert)?;
-            let key: PrivateKeyDer<'static> =
-                rustls_pemfile::private_key(&mut read(key)?.as_slice())
-                    .map_err(|e| DialError::Tls(format!("{}: {e}", key.display())))?
-                    .ok_or_else(|| {
-                        DialError::Tls(format!("{}: no private key found", key.display()))
-                    })?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| DialError::Tls(e.to_string()))?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn relay_urls_are_mapped() {

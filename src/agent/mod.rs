@@ -1,10 +1,10 @@
 //! The private side: `hookrelay agent`, `replay` and `tail`.
 //!
 //! All three dial out to the relay's `/v1/stream` WebSocket (agents run where nothing
-//! can dial in), speak [`crate::protocol`], and survive disconnects by reconnecting:
+//! can dial in), speak [`crate::common::protocol`], and survive disconnects by reconnecting:
 //!
 //! - `agent` subscribes one or more channels as a consumer group and forwards each
-//!   event to a local service ([`crate::forward`]); the relay moves the group's cursor
+//!   event to a local service ([`crate::agent::forward`]); the relay moves the group's cursor
 //!   only on acknowledgement, so delivery is at least once, in order.
 //! - `replay` reads a range without a group (moving no cursor) and forwards it.
 //! - `tail` reads without a group and prints JSON lines.
@@ -20,11 +20,13 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::cli::Failure;
-use crate::shutdown::Shutdown;
+use crate::common::shutdown::Shutdown;
 
 pub mod backoff;
 pub mod dial;
+mod error;
+pub mod forward;
+pub mod progress;
 mod replay;
 pub mod retry_after;
 pub mod routes;
@@ -33,9 +35,9 @@ pub mod supervisor;
 mod tail;
 
 use dial::{Endpoint, TlsFiles};
+pub use error::AgentError;
 use routes::{Plan, Route, RouteDefaults};
 use session::{Ctx, Handler, Sub, SubKind};
-use supervisor::RunError;
 
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
@@ -103,7 +105,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
     /// Attempts per event before it counts as failed.
-    #[arg(long, default_value_t = crate::forward::DEFAULT_MAX_ATTEMPTS)]
+    #[arg(long, default_value_t = crate::agent::forward::DEFAULT_MAX_ATTEMPTS)]
     pub max_attempts: u32,
     /// PEM client certificate for a relay that requires one (with --client-key).
     #[arg(long, requires = "client_key")]
@@ -141,25 +143,11 @@ pub struct TailArgs {
 }
 
 /// `hookrelay agent`: runs until a signal (exit 0) or a refusal no retry fixes (2).
-pub async fn run_agent(args: AgentArgs) -> Result<(), Failure> {
-    let plan = agent_plan(&args).map_err(Failure::usage)?;
-    match run(&plan, signal_shutdown(), true).await {
-        Ok(()) => {
-            tracing::info!("agent stopped");
-            Ok(())
-        }
-        Err(AgentError::Usage(f)) => Err(f),
-        Err(AgentError::Run(e)) => Err(run_failure(e)),
-    }
-}
-
-/// Why [`run`] ended with an error.
-#[derive(Debug)]
-pub enum AgentError {
-    /// The plan cannot be used (bad URL, TLS file, forward URL): exit 2.
-    Usage(Failure),
-    /// The relay refused us or could not be reached.
-    Run(RunError),
+pub async fn run_agent(args: AgentArgs) -> Result<(), AgentError> {
+    let plan = agent_plan(&args)?;
+    run(&plan, signal_shutdown(), true).await?;
+    tracing::info!("agent stopped");
+    Ok(())
 }
 
 /// Runs an agent for `plan` until `shutdown` fires or a refusal no retry fixes. The
@@ -171,11 +159,10 @@ pub async fn run(plan: &Plan, shutdown: Shutdown, announce: bool) -> Result<(), 
         plan.token.as_deref(),
         plan.ca_cert.as_deref(),
         &plan.client_cert,
-    )
-    .map_err(AgentError::Usage)?;
+    )?;
     let mut subs = Vec::with_capacity(plan.routes.len());
     for route in &plan.routes {
-        subs.push(group_sub(route).map_err(AgentError::Usage)?);
+        subs.push(group_sub(route)?);
     }
     let ctx = Ctx {
         shutdown,
@@ -185,21 +172,22 @@ pub async fn run(plan: &Plan, shutdown: Shutdown, announce: bool) -> Result<(), 
     supervisor::supervise(&endpoint, &mut subs, &ctx, None)
         .await
         .map(|_| ())
-        .map_err(AgentError::Run)
+        .map_err(AgentError::from)
 }
 
 /// `hookrelay replay`: delivers a range, exits 0, or 1 when some events failed.
-pub async fn run_replay(args: ReplayArgs) -> Result<(), Failure> {
+pub async fn run_replay(args: ReplayArgs) -> Result<(), AgentError> {
     replay::run(args).await
 }
 
 /// `hookrelay tail`: prints events as JSON lines.
-pub async fn run_tail(args: TailArgs) -> Result<(), Failure> {
+pub async fn run_tail(args: TailArgs) -> Result<(), AgentError> {
     tail::run(args).await
 }
 
 /// The routes of an agent run, from `--config` and/or the flags.
-pub fn agent_plan(args: &AgentArgs) -> anyhow::Result<Plan> {
+pub fn agent_plan(args: &AgentArgs) -> Result<Plan, AgentError> {
+    let usage = AgentError::Usage;
     let defaults = RouteDefaults {
         group: args.group.clone(),
         from: args.from.clone(),
@@ -207,26 +195,30 @@ pub fn agent_plan(args: &AgentArgs) -> anyhow::Result<Plan> {
         max_attempts: args.max_attempts,
     };
     if !routes::valid_group(&args.group) {
-        anyhow::bail!("--group {:?}: must match [A-Za-z0-9_-]{{1,64}}", args.group);
+        return Err(usage(format!(
+            "--group {:?}: must match [A-Za-z0-9_-]{{1,64}}",
+            args.group
+        )));
     }
-    let start = routes::parse_start(&args.from).map_err(|m| anyhow::anyhow!("--from {m}"))?;
-    routes::check_window(args.max_in_flight).map_err(|m| anyhow::anyhow!("--max-in-flight {m}"))?;
+    let start = routes::parse_start(&args.from).map_err(|m| usage(format!("--from {m}")))?;
+    routes::check_window(args.max_in_flight).map_err(|m| usage(format!("--max-in-flight {m}")))?;
     if args.max_attempts == 0 {
-        anyhow::bail!("--max-attempts must be at least 1");
+        return Err(usage("--max-attempts must be at least 1".into()));
     }
     let client_cert = args.client_cert.clone().zip(args.client_key.clone());
     if let Some(path) = &args.config {
         if args.channel.is_some() || args.forward.is_some() {
-            anyhow::bail!(
+            return Err(usage(
                 "--channel/--forward cannot be combined with --config (add a [[route]] instead)"
-            );
+                    .into(),
+            ));
         }
-        let file = routes::load(path, &defaults)?;
+        let file = routes::load(path, &defaults).map_err(AgentError::usage)?;
         let relay = args.relay.clone().or(file.relay).ok_or_else(|| {
-            anyhow::anyhow!(
+            usage(format!(
                 "{}: no relay: set relay = \"wss://...\" or pass --relay",
                 path.display()
-            )
+            ))
         })?;
         return Ok(Plan {
             relay,
@@ -236,12 +228,14 @@ pub fn agent_plan(args: &AgentArgs) -> anyhow::Result<Plan> {
             routes: file.routes,
         });
     }
-    let missing = |flag: &str| anyhow::anyhow!("{flag} is required (or --config agent.toml)");
+    let missing = |flag: &str| usage(format!("{flag} is required (or --config agent.toml)"));
     let relay = args.relay.clone().ok_or_else(|| missing("--relay"))?;
     let channel = args.channel.clone().ok_or_else(|| missing("--channel"))?;
     let forward = args.forward.clone().ok_or_else(|| missing("--forward"))?;
-    if !crate::config::valid_channel_name(&channel) {
-        anyhow::bail!("--channel {channel:?}: must match [A-Za-z0-9_-]{{1,64}}");
+    if !crate::common::config::valid_channel_name(&channel) {
+        return Err(usage(format!(
+            "--channel {channel:?}: must match [A-Za-z0-9_-]{{1,64}}"
+        )));
     }
     Ok(Plan {
         relay,
@@ -274,16 +268,16 @@ pub const PREFETCH_EVENTS: u32 = 64;
 pub fn prefetch_window(max_in_flight: u32) -> u32 {
     max_in_flight
         .saturating_add(PREFETCH_EVENTS)
-        .min(crate::protocol::MAX_WINDOW)
+        .min(crate::common::protocol::MAX_WINDOW)
 }
 
-fn group_sub(route: &Route) -> Result<Sub, Failure> {
-    let fwd = crate::forward::Forwarder::new(
+fn group_sub(route: &Route) -> Result<Sub, AgentError> {
+    let fwd = crate::agent::forward::Forwarder::new(
         &route.forward,
         route.max_attempts,
         route.max_in_flight as usize,
     )
-    .map_err(Failure::usage)?;
+    .map_err(AgentError::usage)?;
     Ok(Sub {
         channel: route.channel.clone(),
         kind: SubKind::Group {
@@ -308,7 +302,7 @@ fn endpoint(
     token: Option<&str>,
     ca_cert: Option<&std::path::Path>,
     client_cert: &Option<(PathBuf, PathBuf)>,
-) -> Result<Endpoint, Failure> {
+) -> Result<Endpoint, AgentError> {
     Endpoint::new(
         relay,
         token,
@@ -319,7 +313,7 @@ fn endpoint(
                 .map(|(c, k)| (c.as_path(), k.as_path())),
         },
     )
-    .map_err(Failure::usage)
+    .map_err(AgentError::usage)
 }
 
 /// A shutdown that SIGINT/SIGTERM triggers.
@@ -327,18 +321,11 @@ fn signal_shutdown() -> Shutdown {
     let shutdown = Shutdown::new();
     let s = shutdown.clone();
     tokio::spawn(async move {
-        crate::shutdown::signal().await;
+        crate::common::shutdown::signal().await;
         tracing::info!("signal received: stopping");
         s.trigger();
     });
     shutdown
-}
-
-fn run_failure(e: RunError) -> Failure {
-    match e {
-        RunError::Fatal(m) => Failure::usage(anyhow::anyhow!(m)),
-        RunError::Unreachable(m) => Failure::from(anyhow::anyhow!(m)),
-    }
 }
 
 #[cfg(test)]
@@ -379,7 +366,7 @@ mod tests {
         let r = &p.routes[0];
         assert_eq!(
             (r.group.as_str(), r.start, r.max_in_flight, r.max_attempts),
-            ("g", crate::protocol::Start::Offset(7), 4, 10)
+            ("g", crate::common::protocol::Start::Offset(7), 4, 10)
         );
     }
 

@@ -16,11 +16,11 @@ use std::sync::Arc;
 
 use super::session::{Ctx, Handler, Sub, SubKind};
 use super::supervisor::{self, Finish};
-use super::{endpoint, run_failure, signal_shutdown, ReplayArgs};
-use crate::admin_groups::parse_time_ms;
-use crate::cli::Failure;
-use crate::progress::Progress;
-use crate::protocol::Start;
+use super::AgentError;
+use super::{endpoint, signal_shutdown, ReplayArgs};
+use crate::agent::progress::Progress;
+use crate::common::protocol::Start;
+use crate::common::time::parse_time_ms;
 
 /// Events the relay may send ahead while one is being delivered; small, because each
 /// holds a whole body in memory.
@@ -28,19 +28,15 @@ const REPLAY_WINDOW: u32 = 4;
 /// Consecutive failed connection attempts before a replay gives up.
 const REPLAY_MAX_FAILURES: u32 = 5;
 
-pub async fn run(args: ReplayArgs) -> Result<(), Failure> {
+pub async fn run(args: ReplayArgs) -> Result<(), AgentError> {
     let time = |flag: &str, t: &str| {
-        parse_time_ms(t).map_err(|e| Failure::usage(anyhow::anyhow!("{flag} {t:?}: {e}")))
+        parse_time_ms(t).map_err(|e| AgentError::Usage(format!("{flag} {t:?}: {e}")))
     };
     let start = match (args.from, &args.since) {
-        (Some(0), None) => {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "--from: offsets start at 1"
-            )))
-        }
+        (Some(0), None) => return Err(AgentError::Usage("--from: offsets start at 1".to_string())),
         (Some(from), None) => {
             if let Some(to) = args.to.filter(|&to| to < from) {
-                return Err(Failure::usage(anyhow::anyhow!(
+                return Err(AgentError::Usage(format!(
                     "--to {to} is before --from {from}"
                 )));
             }
@@ -48,9 +44,9 @@ pub async fn run(args: ReplayArgs) -> Result<(), Failure> {
         }
         (None, Some(since)) => Start::Time(time("--since", since)?),
         _ => {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "give exactly one of --from OFFSET and --since TIME"
-            )))
+            return Err(AgentError::Usage(
+                "give exactly one of --from OFFSET and --since TIME".to_string(),
+            ))
         }
     };
     let until_ms = match &args.until {
@@ -59,11 +55,11 @@ pub async fn run(args: ReplayArgs) -> Result<(), Failure> {
     };
     if let (Start::Time(since), Some(until)) = (start, until_ms) {
         if until < since {
-            return Err(Failure::usage(anyhow::anyhow!("--until is before --since")));
+            return Err(AgentError::Usage("--until is before --since".to_string()));
         }
     }
-    if !crate::config::valid_channel_name(&args.channel) {
-        return Err(Failure::usage(anyhow::anyhow!(
+    if !crate::common::config::valid_channel_name(&args.channel) {
+        return Err(AgentError::Usage(format!(
             "--channel {:?}: must match [A-Za-z0-9_-]{{1,64}}",
             args.channel
         )));
@@ -75,8 +71,8 @@ pub async fn run(args: ReplayArgs) -> Result<(), Failure> {
         args.ca_cert.as_deref(),
         &client_cert,
     )?;
-    let fwd = crate::forward::Forwarder::new(&args.forward, args.max_attempts, 1)
-        .map_err(Failure::usage)?;
+    let fwd = crate::agent::forward::Forwarder::new(&args.forward, args.max_attempts, 1)
+        .map_err(AgentError::usage)?;
     let mut subs = vec![Sub {
         channel: args.channel.clone(),
         kind: SubKind::Read {
@@ -103,18 +99,18 @@ pub async fn run(args: ReplayArgs) -> Result<(), Failure> {
     if let Some(p) = &subs[0].progress {
         p.finish();
     }
-    let finish = finish.map_err(run_failure)?;
+    let finish = finish.map_err(AgentError::from)?;
     let (delivered, failed) = (subs[0].delivered, subs[0].failed);
     match finish {
         Finish::Done if failed == 0 => {
             eprintln!("replayed {delivered} event(s) of channel {}", args.channel);
             Ok(())
         }
-        Finish::Done => Err(Failure::from(anyhow::anyhow!(
+        Finish::Done => Err(AgentError::Runtime(format!(
             "{failed} of {} event(s) failed (see the log above for offsets and reasons)",
             delivered + failed
         ))),
-        Finish::Shutdown | Finish::OutputClosed => Err(Failure::from(anyhow::anyhow!(
+        Finish::Shutdown | Finish::OutputClosed => Err(AgentError::Runtime(format!(
             "interrupted after {delivered} delivered and {failed} failed event(s)"
         ))),
     }

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::{valid_channel_name, ConfigError};
-use crate::protocol::{Start, MAX_WINDOW};
+use crate::common::config::{valid_channel_name, ConfigError};
+use crate::common::protocol::{Start, MAX_WINDOW};
 
 /// One channel → local service route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +156,7 @@ pub fn parse(
     defaults: &RouteDefaults,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<AgentFile, ConfigError> {
-    let line_of = |offset: usize| crate::config::line_at(text, offset);
+    let line_of = |offset: usize| crate::common::config::line_at(text, offset);
     let err = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
         file: file.to_string(),
         line: Some(line_of(span.start)),
@@ -168,7 +168,7 @@ pub fn parse(
         line: e.span().map(|s| line_of(s.start)),
         key: "-".into(),
         // A token may be the value that did not parse: never echo values.
-        message: crate::config::redact_values(e.message().trim()),
+        message: crate::common::config::redact_values(e.message().trim()),
     })?;
     let path_of = |v: &Spanned<String>| base.join(v.get_ref());
 

@@ -1,4 +1,4 @@
-//! One connection's worth of the agent protocol (see [`crate::protocol`]).
+//! One connection's worth of the agent protocol (see [`crate::common::protocol`]).
 //!
 //! A session says `Hello`, waits for `Welcome`, subscribes every route (or opens a
 //! `Read` for replay/tail), then runs one loop that multiplexes incoming frames,
@@ -35,14 +35,14 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::dial::Ws;
-use crate::config::MAX_STREAM_TIMER_SECS;
-use crate::forward::{Forwarder, Outcome};
-use crate::log::Record;
-use crate::protocol::{
+use crate::agent::forward::{Forwarder, Outcome};
+use crate::common::config::MAX_STREAM_TIMER_SECS;
+use crate::common::event::Record;
+use crate::common::protocol::{
     codes, ClientMsg, ServerMsg, Start, ACK_RANGE_VERSION, HEARTBEAT_INTERVAL_SECS,
     IDLE_TIMEOUT_SECS, SUPPORTED_VERSIONS,
 };
-use crate::shutdown::Shutdown;
+use crate::common::shutdown::Shutdown;
 
 /// How long in-flight deliveries may run after a shutdown signal.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -116,7 +116,7 @@ pub struct Sub {
     /// `--until`, checked here because received-at is in the record, not the frame.
     pub until_ms: Option<u64>,
     /// Counts finished events, and learns the total when a read is subscribed.
-    pub progress: Option<crate::progress::Progress>,
+    pub progress: Option<crate::agent::progress::Progress>,
 }
 
 impl Sub {

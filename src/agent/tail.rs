@@ -1,14 +1,14 @@
 //! `hookrelay tail`: print a channel's events as JSON lines.
 //!
 //! A group-less `Read` subscription (no cursor moves); each event is printed as one
-//! line of [`crate::log::Record::to_json`] — the admin API's shape — and acknowledged
+//! line of [`crate::common::event::Record::to_json`] — the admin API's shape — and acknowledged
 //! as soon as it is written, which returns window credit. stdout is written with
 //! explicit error handling, so a closed pipe (`| head -1`) ends the run cleanly.
 
 use super::session::{Ctx, Handler, Sub, SubKind};
 use super::supervisor::{self, Finish};
-use super::{endpoint, routes, run_failure, signal_shutdown, TailArgs};
-use crate::cli::Failure;
+use super::AgentError;
+use super::{endpoint, routes, signal_shutdown, TailArgs};
 
 /// Events the relay may send ahead of the printer.
 const TAIL_WINDOW: u32 = 1024;
@@ -16,11 +16,11 @@ const TAIL_WINDOW: u32 = 1024;
 /// (`--follow` keeps trying, like `tail -F`).
 const TAIL_MAX_FAILURES: u32 = 5;
 
-pub async fn run(args: TailArgs) -> Result<(), Failure> {
-    let start = routes::parse_start(&args.from)
-        .map_err(|m| Failure::usage(anyhow::anyhow!("--from {m}")))?;
-    if !crate::config::valid_channel_name(&args.channel) {
-        return Err(Failure::usage(anyhow::anyhow!(
+pub async fn run(args: TailArgs) -> Result<(), AgentError> {
+    let start =
+        routes::parse_start(&args.from).map_err(|m| AgentError::Usage(format!("--from {m}")))?;
+    if !crate::common::config::valid_channel_name(&args.channel) {
+        return Err(AgentError::Usage(format!(
             "--channel {:?}: must match [A-Za-z0-9_-]{{1,64}}",
             args.channel
         )));
@@ -64,7 +64,7 @@ pub async fn run(args: TailArgs) -> Result<(), Failure> {
     let max_failures = (!args.follow).then_some(TAIL_MAX_FAILURES);
     match supervisor::supervise(&endpoint, &mut subs, &ctx, max_failures)
         .await
-        .map_err(run_failure)?
+        .map_err(AgentError::from)?
     {
         Finish::Done | Finish::Shutdown | Finish::OutputClosed => Ok(()),
     }

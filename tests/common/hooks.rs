@@ -4,7 +4,7 @@
 //! tmpfs mount guard for storage-failure tests.
 //!
 //! Signatures here are computed with `hmac`/`sha2` directly from the provider docs, not
-//! with `hookrelay::verify::sign`, so a test signed here checks the relay against the
+//! with `hookrelay::common::verify::sign`, so a test signed here checks the relay against the
 //! conventions rather than against its own code.
 #![allow(dead_code)]
 

@@ -418,19 +418,19 @@ impl Target {
 /// Posts `body` to `url` signed for `kind`, with extra headers; returns status and JSON.
 pub fn post_signed(
     url: &str,
-    kind: hookrelay::verify::SchemeKind,
+    kind: hookrelay::common::verify::SchemeKind,
     secret: &str,
     body: &[u8],
     delivery_id: Option<&str>,
     extra: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
-    let secret = hookrelay::verify::Secret::for_scheme(kind, secret).expect("secret");
+    let secret = hookrelay::common::verify::Secret::for_scheme(kind, secret).expect("secret");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
     let mut headers: Vec<(String, String)> =
-        hookrelay::verify::sign(kind, None, &secret, body, now, delivery_id)
+        hookrelay::common::verify::sign(kind, None, &secret, body, now, delivery_id)
             .into_iter()
             .map(|(n, v)| (n.as_str().to_string(), v))
             .collect();

@@ -1,5 +1,5 @@
 //! A raw agent-protocol client for stream tests: tokio-tungstenite exchanging
-//! `hookrelay::protocol` frames with a real relay.
+//! `hookrelay::common::protocol` frames with a real relay.
 //!
 //! It is driven synchronously — each client owns a small runtime — so tests can mix it
 //! with the blocking HTTP helpers of `common`. Every wait is bounded by
@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use futures_util::{SinkExt, StreamExt};
-use hookrelay::protocol::{ClientMsg, ServerMsg, Start, PROTOCOL_VERSION};
+use hookrelay::common::protocol::{ClientMsg, ServerMsg, Start, PROTOCOL_VERSION};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};

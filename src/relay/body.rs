@@ -1,0 +1,32 @@
+//! Reading request bodies with a byte limit, for ingest and the admin API.
+//!
+//! The limit is checked as chunks arrive, so a body over the limit is refused without
+//! being buffered whole.
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+
+use crate::relay::api_error::ApiError;
+
+/// Reads the body, refusing as soon as it passes `limit` rather than buffering the rest.
+pub async fn read_limited<S, B>(mut body: S, limit: usize) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk =
+            chunk.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
+        if buf.len() + chunk.remaining() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            buf.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}

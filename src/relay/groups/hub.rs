@@ -1,0 +1,485 @@
+//! Consumer groups across connections, and the count of open stream connections.
+//!
+//! Per (channel, group) exactly one subscription is *active*; the others are hot
+//! standbys, queued in arrival order, that receive nothing. When the active one ends
+//! (unsubscribe, connection closed or dropped, idle timeout) the oldest standby is
+//! promoted and told where to start: the group's acknowledged prefix + 1. Because the
+//! old active is gone before its [`Member`] guard runs, no event is ever sent to two
+//! members at once, and what it had in flight unacknowledged is sent again to the new
+//! one (at-least-once).
+//!
+//! Acks move the durable cursor through the log's batched `advance_cursor`, so the
+//! cursor on disk may trail the acks by one group commit. The hub therefore remembers
+//! each group's position in memory and keeps it after the last member leaves until a
+//! log sync has made the cursor durable; a member that reconnects at once resumes
+//! exactly after its last ack instead of one commit earlier.
+//!
+//! Operators act on running groups through the hub too. A **reset** moves a group's
+//! position (backwards or forwards): under the hub's lock it gives the group a new
+//! *generation*, queues the forced cursor write, and nudges the active member, which
+//! restarts delivery at the new position. Cursor moves from acks are checked and queued
+//! under the same lock, and only for the current generation, so a late ack of the old
+//! position can never carry the cursor forward past a reset. A **redrive** only nudges
+//! the active member, which then reads the pending redrives from the log.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+
+use super::start;
+use crate::common::protocol::Refusal;
+use crate::relay::metrics::Metrics;
+use crate::storage::{CursorWrite, EventLog, LogError};
+
+/// Registry of consumer groups and their active/standby subscriptions; also counts open
+/// stream connections so a graceful stop can wait for them.
+#[derive(Default)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("connections", &self.connections())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    groups: Mutex<HashMap<GroupKey, GroupState>>,
+    next_member: AtomicU64,
+    /// Source of group generations; unique across the relay's life, so that a
+    /// generation of a group that was forgotten and recreated never matches again.
+    next_generation: AtomicU64,
+    /// Open stream connections; a graceful stop waits for zero.
+    open: watch::Sender<usize>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            groups: Mutex::new(HashMap::new()),
+            next_member: AtomicU64::new(1),
+            next_generation: AtomicU64::new(1),
+            open: watch::Sender::new(0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GroupKey {
+    channel: String,
+    group: String,
+}
+
+struct GroupState {
+    /// The member receiving events, if any.
+    active: Option<u64>,
+    /// Hot standbys, oldest first, each with the sender that promotes it (with the
+    /// start offset and the generation).
+    standby: VecDeque<(u64, oneshot::Sender<(u64, u64)>)>,
+    /// The first offset the group has not finished: acknowledged prefix + 1 (or, before
+    /// any ack, where its first active member started).
+    position: u64,
+    /// Whether `position` came from an ack (and so must outlive the members until the
+    /// cursor is durable), rather than from a start rule.
+    acked: bool,
+    /// Bumped on every transition to idle, so a stale cleanup leaves a revived group alone.
+    epoch: u64,
+    /// Changes on every reset; acks of an older generation never move the cursor.
+    generation: u64,
+    /// `position` was set by a reset: it wins over the on-disk cursor, which may still
+    /// hold the old (larger) value until the reset's write lands.
+    reset: bool,
+    /// Wakes the active member after a reset or a redrive request.
+    nudge: watch::Sender<u64>,
+}
+
+impl GroupState {
+    fn new(position: u64, generation: u64) -> GroupState {
+        GroupState {
+            active: None,
+            standby: VecDeque::new(),
+            position,
+            acked: false,
+            epoch: 0,
+            generation,
+            reset: false,
+            nudge: watch::Sender::new(0),
+        }
+    }
+}
+
+/// How a subscription joined its group.
+pub(crate) enum Joined {
+    /// It is the active member; delivery starts at `next`, in `generation`.
+    Active { next: u64, generation: u64 },
+    /// It is a hot standby; `promoted` yields the start offset and the generation when
+    /// it becomes active. `position` is the group's current position, for the
+    /// `Subscribed` frame.
+    Standby {
+        position: u64,
+        promoted: oneshot::Receiver<(u64, u64)>,
+    },
+}
+
+/// What became of a cursor move after an ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Advance {
+    /// Queued for the next group commit.
+    Queued,
+    /// From an older generation (a reset happened): ignored.
+    Stale,
+    /// The committer's queue is full: retry with [`Fence::advance_when_room`].
+    Full,
+}
+
+/// Membership of one subscription in a group. [`Member::leave`] (or dropping it, which
+/// also covers an aborted task) leaves the group and promotes the oldest standby if this
+/// was the active member.
+pub(crate) struct Member {
+    inner: Arc<Inner>,
+    log: EventLog,
+    key: GroupKey,
+    id: u64,
+    left: AtomicBool,
+    /// Changes when an operator reset the group or asked for a redrive; created at join
+    /// (under the lock), so no nudge after the join is missed.
+    pub(crate) nudge: watch::Receiver<u64>,
+}
+
+/// What a member needs to move the cursor later, from another task (no membership).
+#[derive(Clone)]
+pub(crate) struct Fence {
+    inner: Arc<Inner>,
+    log: EventLog,
+    key: GroupKey,
+}
+
+impl Fence {
+    /// Waits for room in the committer's queue, then moves the cursor to `acked` if the
+    /// group is still in `generation` (checked and queued under the hub's lock, like
+    /// [`Member::advance`]).
+    pub(crate) async fn advance_when_room(self, generation: u64, acked: u64) {
+        let slot = match self.log.reserve_cursor_write().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(channel = %self.key.channel, group = %self.key.group, error = %e, "stream: cursor write failed");
+                return;
+            }
+        };
+        let groups = self.inner.lock();
+        if groups
+            .get(&self.key)
+            .is_some_and(|g| g.generation == generation)
+        {
+            // Not awaited: the write is queued, its durability comes with the batch.
+            drop(slot.set(&self.key.channel, &self.key.group, acked, false));
+        }
+    }
+}
+
+impl Member {
+    /// Leaves the group; later calls do nothing.
+    pub(crate) fn leave(&self) {
+        if !self.left.swap(true, Ordering::AcqRel) {
+            self.inner.leave(&self.log, &self.key, self.id);
+        }
+    }
+
+    /// The active member's acknowledged prefix moved to `acked` in `generation`: moves
+    /// the group's position and queues the cursor write, both under the hub's lock so
+    /// that a reset is ordered before or after it, never in between.
+    pub(crate) fn advance(&self, generation: u64, acked: u64) -> Advance {
+        let mut groups = self.inner.lock();
+        let Some(g) = groups.get_mut(&self.key) else {
+            return Advance::Stale;
+        };
+        if g.generation != generation {
+            return Advance::Stale;
+        }
+        if g.active == Some(self.id) && acked + 1 > g.position {
+            g.position = acked + 1;
+            g.acked = true;
+        }
+        match self
+            .log
+            .advance_cursor(&self.key.channel, &self.key.group, acked)
+        {
+            Ok(()) => Advance::Queued,
+            Err(_) => Advance::Full,
+        }
+    }
+
+    /// The group's generation and position now (after a nudge: where to restart).
+    pub(crate) fn current(&self) -> (u64, u64) {
+        let groups = self.inner.lock();
+        match groups.get(&self.key) {
+            Some(g) => (g.generation, g.position),
+            None => (0, 0),
+        }
+    }
+
+    /// A handle for cursor moves from another task.
+    pub(crate) fn fence(&self) -> Fence {
+        Fence {
+            inner: self.inner.clone(),
+            log: self.log.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// One open stream connection; dropping it updates the count and the gauge.
+pub(crate) struct OpenConnection {
+    inner: Arc<Inner>,
+    gauge: prometheus::IntGauge,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.inner.open.send_modify(|n| *n = n.saturating_sub(1));
+        self.gauge.dec();
+    }
+}
+
+impl Hub {
+    /// Joins `group` on `channel`. A group that is already running (in memory) or has a
+    /// committed cursor (on disk) decides the start; only a new group asks `start`,
+    /// which gets the committed cursor (if any) and may refuse.
+    pub(crate) fn join(
+        &self,
+        log: &EventLog,
+        channel: &str,
+        group: &str,
+        start: impl FnOnce(Option<u64>) -> Result<u64, Refusal>,
+    ) -> Result<(Member, Joined), Refusal> {
+        let key = GroupKey {
+            channel: channel.to_string(),
+            group: group.to_string(),
+        };
+        let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
+        let mut groups = self.inner.lock();
+        let joined = match groups.get_mut(&key) {
+            Some(g) if g.active.is_some() => {
+                let (tx, rx) = oneshot::channel();
+                g.standby.push_back((id, tx));
+                Joined::Standby {
+                    position: g.position,
+                    promoted: rx,
+                }
+            }
+            Some(g) => {
+                // Idle, kept only until its last cursor move (or reset) is durable.
+                let next = resume_at(log, &key, g);
+                g.active = Some(id);
+                g.position = next;
+                Joined::Active {
+                    next,
+                    generation: g.generation,
+                }
+            }
+            None => {
+                let cursor = log.cursor(channel, group).map_err(start::internal)?;
+                let next = start(cursor)?;
+                let mut g = GroupState::new(next, self.inner.fresh_generation());
+                g.active = Some(id);
+                let generation = g.generation;
+                groups.insert(key.clone(), g);
+                Joined::Active { next, generation }
+            }
+        };
+        let nudge = match groups.get(&key) {
+            Some(g) => g.nudge.subscribe(),
+            None => watch::Sender::new(0).subscribe(),
+        };
+        drop(groups);
+        let member = Member {
+            inner: self.inner.clone(),
+            log: log.clone(),
+            key,
+            id,
+            left: AtomicBool::new(false),
+            nudge,
+        };
+        Ok((member, joined))
+    }
+
+    /// Resets a group so that the next event delivered is `next`, moving its durable
+    /// cursor to `next - 1` even backwards; answers once that write is durable. A running
+    /// group restarts delivery there at once: its active member is nudged, and acks of
+    /// what it had in flight no longer move the cursor (see the module doc).
+    pub(crate) async fn reset(
+        &self,
+        log: &EventLog,
+        channel: &str,
+        group: &str,
+        next: u64,
+    ) -> Result<(), LogError> {
+        let key = GroupKey {
+            channel: channel.to_string(),
+            group: group.to_string(),
+        };
+        let slot: CursorWrite = log.reserve_cursor_write().await?;
+        let (written, idle_epoch) = {
+            let mut groups = self.inner.lock();
+            let generation = self.inner.fresh_generation();
+            let g = groups
+                .entry(key.clone())
+                .or_insert_with(|| GroupState::new(next, generation));
+            g.generation = generation;
+            g.position = next;
+            g.acked = true;
+            g.reset = true;
+            let written = slot.set(channel, group, next.saturating_sub(1), true);
+            g.nudge.send_modify(|n| *n = n.wrapping_add(1));
+            let idle = g.active.is_none() && g.standby.is_empty();
+            if idle {
+                // Kept until the write lands, so that a join meanwhile starts at `next`.
+                g.epoch += 1;
+            }
+            (written, idle.then_some(g.epoch))
+        };
+        let result = written.await;
+        if let Some(epoch) = idle_epoch {
+            self.inner.forget_if_idle(&key, epoch);
+        }
+        result
+    }
+
+    /// Wakes the active member of a group, if any, to pick up pending redrives.
+    pub(crate) fn nudge(&self, channel: &str, group: &str) {
+        let key = GroupKey {
+            channel: channel.to_string(),
+            group: group.to_string(),
+        };
+        if let Some(g) = self.inner.lock().get(&key) {
+            g.nudge.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Groups of `channel` that have an active member on this relay now.
+    pub fn active_groups(&self, channel: &str) -> Vec<String> {
+        self.inner
+            .lock()
+            .iter()
+            .filter(|(k, g)| k.channel == channel && g.active.is_some())
+            .map(|(k, _)| k.group.clone())
+            .collect()
+    }
+
+    /// Counts a new stream connection until the returned guard is dropped.
+    pub(crate) fn connection_opened(&self, metrics: &Metrics) -> OpenConnection {
+        self.inner.open.send_modify(|n| *n += 1);
+        metrics.connections.inc();
+        OpenConnection {
+            inner: self.inner.clone(),
+            gauge: metrics.connections.clone(),
+        }
+    }
+
+    /// Open stream connections.
+    pub fn connections(&self) -> usize {
+        *self.inner.open.borrow()
+    }
+
+    /// Waits until every stream connection has closed (they close themselves when the
+    /// relay's shutdown fires), at most `timeout`. True when all closed in time.
+    pub async fn wait_closed(&self, timeout: Duration) -> bool {
+        let mut rx = self.inner.open.subscribe();
+        let closed = tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await;
+        matches!(closed, Ok(Ok(_)))
+    }
+}
+
+/// Where a group resumes: after the best known acknowledged prefix, in memory
+/// (`position`) or on disk (the committed cursor), never before the retained events.
+/// After a reset the memory is the truth (the disk may not have the reset yet).
+fn resume_at(log: &EventLog, key: &GroupKey, g: &GroupState) -> u64 {
+    let on_disk = if g.reset {
+        0
+    } else {
+        log.cursor(&key.channel, &key.group)
+            .ok()
+            .flatten()
+            .map_or(0, |c| c.saturating_add(1))
+    };
+    start::retained(log, &key.channel, g.position.max(on_disk))
+}
+
+impl Inner {
+    fn fresh_generation(&self) -> u64 {
+        self.next_generation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Forgets an idle group whose last write is durable, unless it was revived since.
+    fn forget_if_idle(&self, key: &GroupKey, epoch: u64) {
+        let mut groups = self.lock();
+        if groups
+            .get(key)
+            .is_some_and(|g| g.epoch == epoch && g.active.is_none() && g.standby.is_empty())
+        {
+            groups.remove(key);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<GroupKey, GroupState>> {
+        // The critical sections cannot panic halfway; a poisoned map is still consistent.
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn leave(self: &Arc<Self>, log: &EventLog, key: &GroupKey, id: u64) {
+        let mut groups = self.lock();
+        let Some(g) = groups.get_mut(key) else {
+            return;
+        };
+        if g.active == Some(id) {
+            g.active = None;
+            let next = resume_at(log, key, g);
+            while let Some((standby, promote)) = g.standby.pop_front() {
+                // A failed send means that standby is already gone: try the next one.
+                if promote.send((next, g.generation)).is_ok() {
+                    g.active = Some(standby);
+                    g.position = next;
+                    break;
+                }
+            }
+        } else {
+            g.standby.retain(|(s, _)| *s != id);
+        }
+        if g.active.is_some() || !g.standby.is_empty() {
+            return;
+        }
+        if !g.acked {
+            groups.remove(key);
+            return;
+        }
+        g.epoch += 1;
+        let epoch = g.epoch;
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let inner = self.clone();
+                let log = log.clone();
+                let key = key.clone();
+                rt.spawn(async move {
+                    // Everything queued before (the last cursor move) is durable after this.
+                    let _ = log.sync().await;
+                    inner.forget_if_idle(&key, epoch);
+                });
+            }
+            Err(_) => {
+                groups.remove(key);
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The public process: `hookrelay serve`.
+//!
+//! An event's way through the relay, one file each:
+//! [`ingest`] (limits, allowlist, rate limit, [`crate::common::verify`], append through
+//! [`crate::storage`]) → [`stream`] (the agents' WebSocket) with [`groups`] (who receives,
+//! where they start). Around them: [`server`] (accept loop, TLS, routes), [`state`]
+//! (what handlers share), [`admin`] (the operator's API), [`maintenance`] (retention),
+//! [`metrics`], [`auth`], [`body`], [`ratelimit`] and [`api_error`].
+//!
+//! The relay never imports [`crate::agent`] or [`crate::cli`].
+
+pub mod admin;
+pub mod api_error;
+pub mod auth;
+pub mod body;
+pub mod groups;
+pub mod ingest;
+pub mod maintenance;
+pub mod metrics;
+pub mod ratelimit;
+pub mod server;
+pub mod state;
+pub mod stream;

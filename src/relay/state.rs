@@ -1,0 +1,57 @@
+//! The relay's shared state: what every request handler, the stream and the
+//! maintenance task read. It imports no handler, so handlers can import it without a
+//! cycle; [`crate::relay::server`] builds it and wires the routes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::common::config::Config;
+use crate::common::shutdown::Shutdown;
+use crate::relay::metrics::Metrics;
+use crate::relay::ratelimit::Bucket;
+use crate::storage::sled::EventLog;
+
+/// Facts about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// A verified client certificate was presented (TLS with `client_ca` only).
+    pub client_cert: bool,
+}
+
+/// Everything a request handler needs.
+pub struct Relay {
+    pub config: Config,
+    pub log: EventLog,
+    pub metrics: Metrics,
+    pub limiters: HashMap<String, Bucket>,
+    pub shutdown: Shutdown,
+    pub hub: crate::relay::groups::Hub,
+}
+
+impl Relay {
+    pub fn new(config: Config, log: EventLog, shutdown: Shutdown) -> Relay {
+        let limiters = config
+            .channels
+            .iter()
+            .filter_map(|c| c.rate_limit.map(|r| (c.name.clone(), Bucket::new(r))))
+            .collect();
+        Relay {
+            config,
+            log,
+            metrics: Metrics::new(),
+            limiters,
+            shutdown,
+            hub: crate::relay::groups::Hub::default(),
+        }
+    }
+
+    /// Names of the configured channels.
+    pub fn channel_names(&self) -> Vec<String> {
+        self.config
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,531 @@
+//! One agent connection: hello, frame dispatch, heartbeats, idle timeout, graceful stop.
+//!
+//! The connection task only reads and dispatches; it never awaits the socket or a
+//! subscription, so heartbeats, the idle timeout and the shutdown signal are honoured
+//! whatever a slow agent or a busy subscription is doing. Frames it answers itself go
+//! through the writer's control queue without waiting (a full queue means the agent
+//! sends requests but reads no answers, and the connection is dropped); acks go to
+//! their subscription's bounded queue, which holds a window's worth — more acks than
+//! events in flight cannot be legitimate.
+//!
+//! Anything malformed (a text frame, a frame before `Hello`, an undecodable or oversized
+//! frame) gets an `Error` naming the problem and a close; the relay itself is never
+//! affected (spec guarantee 6).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::socket::{Message, Socket, WsError};
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::subscription::{self, Kind, SubCtrl, Subscription};
+use super::writer::{self, Control, SubFrame, CONTROL_QUEUE_FRAMES, SUBSCRIPTION_QUEUE_FRAMES};
+use super::Grant;
+use crate::common::protocol::Refusal;
+use crate::common::protocol::{
+    codes, ClientMsg, ServerMsg, Start, MAX_CLIENT_FRAME_BYTES, MAX_WINDOW, SUPPORTED_VERSIONS,
+};
+use crate::relay::groups::start;
+use crate::relay::groups::OpenConnection;
+use crate::relay::state::Relay;
+
+/// How long a closing connection waits for its last frames to go out and for the
+/// agent's close reply; a dead peer must not hold a task (or a graceful stop) longer.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Longest agent name written to the logs.
+const MAX_AGENT_NAME_CHARS: usize = 128;
+
+/// Why a connection ends.
+enum End {
+    /// The agent closed it or it broke: nothing more can be said.
+    Gone(String),
+    /// The relay ends it and tells the agent why first.
+    Refused(Refusal),
+}
+
+/// A running subscription as the connection sees it.
+struct SubHandle {
+    ctrl: mpsc::Sender<SubCtrl>,
+    live: Arc<AtomicBool>,
+    task: AbortHandle,
+}
+
+impl SubHandle {
+    /// Ends the subscription. Its frames still queued are dropped unwritten from now on;
+    /// dropping the handle closes the ack queue, so the task handles the acks already
+    /// received, leaves its group (promoting a standby) and ends by itself.
+    fn close(self) {
+        self.live.store(false, Ordering::Release);
+    }
+}
+
+struct Connection {
+    relay: Arc<Relay>,
+    grant: Grant,
+    peer: String,
+    control: mpsc::Sender<Control>,
+    frames: mpsc::Sender<SubFrame>,
+    subs: HashMap<u32, SubHandle>,
+    tasks: JoinSet<()>,
+    /// The agent's name once `Hello` was accepted.
+    agent: Option<String>,
+    nonce: u64,
+}
+
+/// Serves one upgraded WebSocket until it ends.
+pub(crate) async fn run(
+    relay: Arc<Relay>,
+    socket: Socket,
+    grant: Grant,
+    peer: String,
+    open: OpenConnection,
+) {
+    let (sink, mut stream) = socket.split();
+    let (control, control_rx) = mpsc::channel(CONTROL_QUEUE_FRAMES);
+    let (frames, frames_rx) = mpsc::channel(SUBSCRIPTION_QUEUE_FRAMES);
+    let mut writer = tokio::spawn(writer::run(sink, control_rx, frames_rx));
+    tracing::info!(%peer, channels = ?grant.channels, "stream: agent connected");
+    let mut conn = Connection {
+        relay,
+        grant,
+        peer,
+        control,
+        frames,
+        subs: HashMap::new(),
+        tasks: JoinSet::new(),
+        agent: None,
+        nonce: 0,
+    };
+    let end = conn.serve(&mut stream, &mut writer).await;
+    conn.finish(end, stream, writer).await;
+    drop(open);
+}
+
+impl Connection {
+    async fn serve(
+        &mut self,
+        stream: &mut SplitStream<Socket>,
+        writer: &mut tokio::task::JoinHandle<()>,
+    ) -> End {
+        let shutdown = self.relay.shutdown.clone();
+        let stop = shutdown.wait();
+        tokio::pin!(stop);
+        // `[server] stream_heartbeat_secs` / `stream_idle_timeout_secs` (validated: > 0).
+        let every = Duration::from_secs(self.relay.config.server.stream_heartbeat_secs.max(1));
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let idle_secs = self.relay.config.server.stream_idle_timeout_secs;
+        let idle = Duration::from_secs(idle_secs);
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop => {
+                    return End::Refused(Refusal::new(
+                        codes::SHUTTING_DOWN,
+                        "the relay is shutting down; reconnect later",
+                    ));
+                }
+                msg = stream.next() => {
+                    idle_timer.as_mut().reset(Instant::now() + idle);
+                    let step = match msg {
+                        None => Err(End::Gone("closed by the agent".into())),
+                        Some(Err(e)) => Err(read_error(&e)),
+                        Some(Ok(m)) => self.on_message(m),
+                    };
+                    if let Err(end) = step {
+                        return end;
+                    }
+                }
+                // After the read: acks already in the socket are taken before a failed
+                // writer ends the connection, so they still move the cursor.
+                _ = &mut *writer => return End::Gone("the connection failed while sending".into()),
+                Some(done) = self.tasks.join_next_with_id() => {
+                    let id = match done {
+                        Ok((id, ())) => id,
+                        Err(e) => e.id(),
+                    };
+                    self.subs.retain(|_, h| h.task.id() != id);
+                }
+                _ = heartbeat.tick() => {
+                    if self.agent.is_some() {
+                        self.nonce += 1;
+                        // Skipped when the writer is busy: frames are flowing anyway.
+                        let _ = self.control.try_send(Control::Frame(Box::new(ServerMsg::Ping { nonce: self.nonce })));
+                    }
+                }
+                _ = &mut idle_timer => {
+                    return End::Refused(Refusal::new(
+                        codes::IDLE_TIMEOUT,
+                        format!("no frame from the agent for {idle_secs} s"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Stops the subscriptions, says why, closes, and waits (briefly) for the close.
+    ///
+    /// Order matters: the refusal goes out first (control frames jump the queue); then
+    /// the subscriptions end by themselves — handling the acks already received, so an
+    /// agent that acks and then closes loses nothing, and leaving their groups — and only
+    /// then the close, so an agent that saw the close can resubscribe to a free group.
+    async fn finish(
+        mut self,
+        end: End,
+        mut stream: SplitStream<Socket>,
+        mut writer: tokio::task::JoinHandle<()>,
+    ) {
+        let deadline = Instant::now() + CLOSE_GRACE;
+        for (_, h) in self.subs.drain() {
+            h.close();
+        }
+        let reason = match &end {
+            End::Gone(why) => why.clone(),
+            End::Refused(r) => {
+                let _ = self
+                    .control
+                    .try_send(Control::Frame(Box::new(r.frame(None))));
+                r.code.to_string()
+            }
+        };
+        let tasks = &mut self.tasks;
+        let drained = tokio::time::timeout_at(deadline, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            // Stuck on a socket that does not drain: stop them the hard way.
+            self.tasks.shutdown().await;
+        }
+        let _ = self.control.try_send(Control::Close);
+        if !writer.is_finished() {
+            let _ = tokio::time::timeout_at(deadline, &mut writer).await;
+        }
+        if matches!(end, End::Refused(_)) {
+            // Read until the agent's close reply, so the error is not lost to a reset
+            // caused by unread data.
+            let _ = tokio::time::timeout_at(deadline, async {
+                while let Some(Ok(_)) = stream.next().await {}
+            })
+            .await;
+        }
+        writer.abort();
+        tracing::info!(peer = %self.peer, agent = ?self.agent, %reason, "stream: agent disconnected");
+    }
+
+    fn on_message(&mut self, m: Message) -> Result<(), End> {
+        if m.is_close() {
+            return Err(End::Gone("closed by the agent".into()));
+        }
+        if m.is_ping() || m.is_pong() {
+            // WebSocket-level heartbeats: they only reset the idle timer.
+            return Ok(());
+        }
+        if m.is_text() {
+            return Err(refused(
+                codes::BAD_FRAME,
+                "text frames are not part of the protocol: send each frame as a binary message",
+            ));
+        }
+        let Message::Binary(bytes) = m else {
+            return Ok(()); // raw frames are never surfaced by tungstenite's reader
+        };
+        if bytes.len() > MAX_CLIENT_FRAME_BYTES {
+            return Err(refused(
+                codes::FRAME_TOO_LARGE,
+                format!(
+                    "a frame of {} bytes exceeds the limit of {MAX_CLIENT_FRAME_BYTES} bytes",
+                    bytes.len()
+                ),
+            ));
+        }
+        let msg =
+            ClientMsg::decode(&bytes).map_err(|e| refused(codes::BAD_FRAME, e.to_string()))?;
+        self.dispatch(msg)
+    }
+
+    fn dispatch(&mut self, msg: ClientMsg) -> Result<(), End> {
+        if self.agent.is_none() {
+            return match msg {
+                ClientMsg::Hello { versions, agent } => self.hello(&versions, agent),
+                _ => Err(refused(codes::BAD_FRAME, "the first frame must be Hello")),
+            };
+        }
+        match msg {
+            ClientMsg::Hello { .. } => Err(refused(
+                codes::BAD_FRAME,
+                "Hello was already sent on this connection",
+            )),
+            ClientMsg::Subscribe {
+                sub,
+                channel,
+                group,
+                start,
+                window,
+            } => self.subscribe(sub, channel, group, start, window),
+            ClientMsg::Read {
+                sub,
+                channel,
+                start,
+                to,
+                follow,
+                window,
+            } => self.read(sub, channel, start, to, follow, window),
+            ClientMsg::Ack { sub, offset } => self.route_ack(sub, offset, SubCtrl::Ack(offset)),
+            ClientMsg::AckRange { sub, first, last } => {
+                self.route_ack(sub, first, SubCtrl::AckRange { first, last })
+            }
+            ClientMsg::Nack {
+                sub,
+                offset,
+                reason,
+                attempts,
+                last_status,
+            } => self.route_ack(
+                sub,
+                offset,
+                SubCtrl::Nack {
+                    offset,
+                    reason,
+                    attempts,
+                    last_status,
+                },
+            ),
+            ClientMsg::Unsubscribe { sub } => {
+                // Unknown ids are ignored: the subscription may have just ended by itself.
+                if let Some(h) = self.subs.remove(&sub) {
+                    h.close();
+                    tracing::debug!(peer = %self.peer, sub, "stream: unsubscribed");
+                }
+                Ok(())
+            }
+            ClientMsg::Ping { nonce } => self.control(ServerMsg::Pong { nonce }),
+            ClientMsg::Pong { .. } => Ok(()),
+        }
+    }
+
+    fn hello(&mut self, versions: &[u16], agent: String) -> Result<(), End> {
+        let Some(version) = versions
+            .iter()
+            .copied()
+            .filter(|v| SUPPORTED_VERSIONS.contains(v))
+            .max()
+        else {
+            return Err(refused(
+                codes::UNSUPPORTED_VERSION,
+                format!(
+                    "no protocol version in common: this relay speaks {SUPPORTED_VERSIONS:?}, \
+                     the agent offered {} version(s), none of them",
+                    versions.len()
+                ),
+            ));
+        };
+        let agent: String = agent.chars().take(MAX_AGENT_NAME_CHARS).collect();
+        tracing::info!(peer = %self.peer, agent = ?agent, version, "stream: hello");
+        self.agent = Some(agent);
+        self.control(ServerMsg::Welcome {
+            version,
+            relay: format!("hookrelay/{}", env!("CARGO_PKG_VERSION")),
+            heartbeat_secs: u32::try_from(self.relay.config.server.stream_heartbeat_secs)
+                .unwrap_or(u32::MAX),
+        })
+    }
+
+    fn subscribe(
+        &mut self,
+        sub: u32,
+        channel: String,
+        group: String,
+        start: Start,
+        window: u32,
+    ) -> Result<(), End> {
+        if let Err(r) = self.admit(sub, &channel) {
+            return self.refuse(sub, r);
+        }
+        if !crate::common::config::valid_channel_name(&group) {
+            return self.refuse(
+                sub,
+                Refusal::new(
+                    codes::INVALID_GROUP,
+                    "a group name is 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'",
+                ),
+            );
+        }
+        let log = &self.relay.log;
+        let joined = self.relay.hub.join(log, &channel, &group, |cursor| {
+            start::resolve(log, &channel, start, cursor)
+        });
+        match joined {
+            Ok((member, joined)) => {
+                let kind = Kind::Group {
+                    group,
+                    member,
+                    joined,
+                };
+                self.spawn(sub, channel, window, kind);
+                Ok(())
+            }
+            Err(r) => self.refuse(sub, r),
+        }
+    }
+
+    fn read(
+        &mut self,
+        sub: u32,
+        channel: String,
+        start: Start,
+        to: Option<u64>,
+        follow: bool,
+        window: u32,
+    ) -> Result<(), End> {
+        if let Err(r) = self.admit(sub, &channel) {
+            return self.refuse(sub, r);
+        }
+        let start = match start {
+            Start::Committed => Start::Earliest,
+            s => s,
+        };
+        let head = self.relay.log.head(&channel);
+        let next = match start::resolve(&self.relay.log, &channel, start, None) {
+            Ok(n) => n,
+            Err(r) => return self.refuse(sub, r),
+        };
+        // Without follow, a range never waits for events that do not exist yet.
+        let stop = if follow {
+            to
+        } else {
+            Some(to.map_or(head, |t| t.min(head)))
+        };
+        self.spawn(sub, channel, window, Kind::Read { next, stop });
+        Ok(())
+    }
+
+    /// Checks a new subscription's id and channel.
+    fn admit(&mut self, sub: u32, channel: &str) -> Result<(), Refusal> {
+        if let Some(existing) = self.subs.remove(&sub) {
+            // A subscription that already ended (a finished Read not yet reaped) frees its
+            // id; otherwise the agent lost track of its ids, and the refusal closes both,
+            // as its `sub` says.
+            let ended = existing.ctrl.is_closed();
+            existing.close();
+            if ended {
+                return self.admit(sub, channel);
+            }
+            return Err(Refusal::new(
+                codes::DUPLICATE_SUBSCRIPTION,
+                format!(
+                    "subscription id {sub} was already in use on this connection; both are closed"
+                ),
+            ));
+        }
+        if self.relay.config.channel(channel).is_none() {
+            return Err(Refusal::new(
+                codes::UNKNOWN_CHANNEL,
+                format!("no channel named {channel:?} is configured"),
+            ));
+        }
+        if !self.grant.allows(channel) {
+            return Err(Refusal::new(
+                codes::FORBIDDEN_CHANNEL,
+                format!("this connection's token does not grant channel {channel:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, sub: u32, channel: String, window: u32, kind: Kind) {
+        let window = window.clamp(1, MAX_WINDOW);
+        // At most one ack per event in flight can be legitimate.
+        let (ctrl, ctrl_rx) = mpsc::channel(window as usize);
+        let live = Arc::new(AtomicBool::new(true));
+        let task = self.tasks.spawn(subscription::run(Subscription {
+            relay: self.relay.clone(),
+            sub,
+            channel,
+            window,
+            kind,
+            ctrl: ctrl_rx,
+            out: self.frames.clone(),
+            live: live.clone(),
+            peer: self.peer.clone(),
+        }));
+        self.subs.insert(sub, SubHandle { ctrl, live, task });
+    }
+
+    /// Routes an ack or nack to its subscription.
+    fn route_ack(&mut self, sub: u32, offset: u64, c: SubCtrl) -> Result<(), End> {
+        let Some(h) = self.subs.get(&sub) else {
+            return self.refuse(
+                sub,
+                Refusal::new(
+                    codes::UNKNOWN_OFFSET,
+                    format!("offset {offset}: there is no subscription {sub} on this connection"),
+                ),
+            );
+        };
+        match h.ctrl.try_send(c) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let why = match e {
+                    mpsc::error::TrySendError::Full(_) => "more acks than events in flight",
+                    mpsc::error::TrySendError::Closed(_) => "the subscription has ended",
+                };
+                if let Some(h) = self.subs.remove(&sub) {
+                    h.close();
+                }
+                self.refuse(
+                    sub,
+                    Refusal::new(
+                        codes::UNKNOWN_OFFSET,
+                        format!("offset {offset} on subscription {sub}: {why}"),
+                    ),
+                )
+            }
+        }
+    }
+
+    fn refuse(&self, sub: u32, r: Refusal) -> Result<(), End> {
+        tracing::debug!(peer = %self.peer, sub, code = r.code, "stream: request refused");
+        self.control(r.frame(Some(sub)))
+    }
+
+    /// Queues a frame the connection answers itself.
+    fn control(&self, msg: ServerMsg) -> Result<(), End> {
+        self.control
+            .try_send(Control::Frame(Box::new(msg)))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    End::Gone("the agent sends requests but does not read the answers".into())
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    End::Gone("the connection is closed".into())
+                }
+            })
+    }
+}
+
+fn refused(code: &'static str, message: impl Into<String>) -> End {
+    End::Refused(Refusal::new(code, message))
+}
+
+/// A read failure; an oversized WebSocket message is still answered.
+fn read_error(e: &WsError) -> End {
+    let too_large = matches!(e, WsError::Capacity(_));
+    if too_large {
+        refused(
+            codes::FRAME_TOO_LARGE,
+            format!("a frame exceeds the limit of {MAX_CLIENT_FRAME_BYTES} bytes"),
+        )
+    } else {
+        End::Gone(format!("read failed: {e}"))
+    }
+}

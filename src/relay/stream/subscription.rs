@@ -1,0 +1,854 @@
+//! The delivery loop of one subscription: window, acks, cursor.
+//!
+//! Each subscription is its own task, owning its state, so a slow or stuck
+//! subscription never blocks the connection's reader (heartbeats, other subscriptions,
+//! shutdown). The loop:
+//!
+//! 1. reads the log in chunks from `next` up to the durable head and sends `Event`s while
+//!    fewer than `window` events are *outstanding* — sent and not yet covered by the
+//!    contiguous acknowledged prefix. Counting the span, not just the unacked ones, keeps
+//!    the bookkeeping (and so memory) bounded by the window even when one event is
+//!    stuck and later ones are acked;
+//! 2. sends `CaughtUp` when everything durable has been sent (again only after it fell
+//!    behind, i.e. the window stopped it while events were waiting);
+//! 3. waits for an ack, a nack, or the log's durable head to move (`EventLog::watch`,
+//!    which moves only after a flush: readers never see an event that is not on disk).
+//!
+//! Acks may come out of order; the group's cursor moves only over the contiguous
+//! acknowledged prefix, so a crash anywhere redelivers at most the window.
+//!
+//! A group subscription also wakes on its group's *nudge* (see [`crate::relay::groups`]):
+//!
+//! - after a **reset** it drops its in-flight bookkeeping and restarts at the group's
+//!   new position. What the agent still holds from before becomes *stale*: its acks
+//!   and nacks only return window credit (the agent may still send them; they must not
+//!   close the subscription, nor move the cursor, nor record dead letters);
+//! - after a **redrive** request it reads the group's pending redrives from the log and
+//!   sends those events again — normal `Event` frames with their original offsets,
+//!   below the cursor, ahead of new events. Their acks settle the redrive (the dead
+//!   letter goes); a nack records the dead letter again with the attempts added up.
+//!   Redrives are read again whenever the subscription starts, so a redrive asked while
+//!   no agent was connected is delivered to the next one.
+//!
+//! Stale, redriven and normal events all count in the window: the agent never holds
+//! more than `window` unacknowledged events, whatever happened.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::writer::SubFrame;
+use crate::common::protocol::Refusal;
+use crate::common::protocol::{codes, ServerMsg};
+use crate::relay::groups::start::{self, internal};
+use crate::relay::groups::{Advance, Joined, Member};
+use crate::relay::state::Relay;
+use crate::storage::DeadLetter;
+
+/// Most events read from the log at once (bounded further by the free window).
+pub(crate) const READ_CHUNK_EVENTS: usize = 128;
+
+/// Most queued acks settled in one go before the delivery loop looks at the log again.
+const CTRL_BURST: usize = 4096;
+
+/// Rough byte budget of one read chunk: with large events, fewer are read at once, so a
+/// subscription holds about this much in memory, not 64 full-size bodies.
+pub(crate) const READ_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Assumed event size before the first chunk tells the real one.
+const INITIAL_EVENT_BYTES: usize = 4 * 1024;
+
+/// Longest dead-letter reason stored; the rest is cut (the agent chooses the text).
+pub(crate) const MAX_DEAD_LETTER_REASON_BYTES: usize = 1024;
+
+const STATE_ACTIVE: &str = "active";
+const STATE_STANDBY: &str = "standby";
+
+/// What the connection forwards to a subscription.
+pub(crate) enum SubCtrl {
+    Ack(u64),
+    /// `Ack` for every offset from `first` to `last`, inclusive.
+    AckRange {
+        first: u64,
+        last: u64,
+    },
+    Nack {
+        offset: u64,
+        reason: String,
+        attempts: u32,
+        last_status: Option<u16>,
+    },
+}
+
+/// What a nack says about the event given up.
+struct Nacked {
+    reason: String,
+    attempts: u32,
+    last_status: Option<u16>,
+}
+
+/// Group member or group-less reader.
+pub(crate) enum Kind {
+    /// A consumer-group subscription: cursor, standby, dead letters.
+    Group {
+        group: String,
+        member: Member,
+        joined: Joined,
+    },
+    /// A `Read`: from `next`, until `stop` (inclusive) if any; no cursor, no standby.
+    Read { next: u64, stop: Option<u64> },
+}
+
+/// Everything a subscription task needs.
+pub(crate) struct Subscription {
+    pub relay: Arc<Relay>,
+    pub sub: u32,
+    pub channel: String,
+    /// Granted window (already clamped).
+    pub window: u32,
+    pub kind: Kind,
+    pub ctrl: mpsc::Receiver<SubCtrl>,
+    pub out: mpsc::Sender<SubFrame>,
+    /// Cleared when the subscription ends; the writer drops its queued frames then.
+    pub live: Arc<AtomicBool>,
+    /// The agent's address, for logs.
+    pub peer: String,
+}
+
+/// Why delivery stopped.
+enum Stop {
+    /// The connection is gone or the subscription is done: nothing to say.
+    Quiet,
+    /// Tell the agent, with an `Error` for this subscription.
+    Refused(Refusal),
+}
+
+impl From<Refusal> for Stop {
+    fn from(r: Refusal) -> Stop {
+        Stop::Refused(r)
+    }
+}
+
+/// Runs a subscription until it ends (or its task is aborted by the connection).
+pub(crate) async fn run(s: Subscription) {
+    let Subscription {
+        relay,
+        sub,
+        channel,
+        window,
+        kind,
+        ctrl,
+        out,
+        live,
+        peer,
+    } = s;
+    let gauge = StateGauge {
+        gauges: relay.metrics.subscriptions.clone(),
+        state: None,
+    };
+    let mut d = Delivery {
+        relay,
+        sub,
+        channel,
+        window: window.max(1) as usize,
+        ctrl,
+        out: out.clone(),
+        live: live.clone(),
+        peer,
+        group: None,
+        member: None,
+        gauge,
+        inflight: VecDeque::new(),
+        generation: 0,
+        stale: Vec::new(),
+        redriving: Vec::new(),
+        redrive_queue: BTreeSet::new(),
+    };
+    let outcome = match kind {
+        Kind::Group {
+            group,
+            member,
+            joined,
+        } => {
+            d.group = Some(group);
+            d.member = Some(member);
+            d.run_group(joined).await
+        }
+        Kind::Read { next, stop } => d.run_read(next, stop).await,
+    };
+    // Acks that arrived before the end still count (an agent may ack, then close).
+    d.drain().await;
+    let why = match &outcome {
+        Err(Stop::Refused(r)) => r.code,
+        _ => "closed",
+    };
+    match &d.group {
+        Some(group) => {
+            tracing::info!(channel = %d.channel, group = %group, sub, reason = why, peer = %d.peer, "stream: subscription ended")
+        }
+        None => {
+            tracing::debug!(channel = %d.channel, sub, reason = why, peer = %d.peer, "stream: read ended")
+        }
+    }
+    // Frames still queued are dropped before the group may promote a standby; and the
+    // group is left before the agent is told, so that a resubscription sent in answer
+    // to the Error finds it free. A read that delivered its whole range keeps its last
+    // frames instead: the `End` may still be queued (a read of an empty range ends at
+    // once), and nobody else will receive them.
+    let completed_read = outcome.is_ok() && d.group.is_none();
+    let was_live = if completed_read {
+        live.load(Ordering::Acquire)
+    } else {
+        live.swap(false, Ordering::AcqRel)
+    };
+    if let Some(member) = d.member.take() {
+        member.leave();
+    }
+    drop(d);
+    if let (Err(Stop::Refused(r)), true) = (outcome, was_live) {
+        let frame = SubFrame::one(r.frame(Some(sub)).encode(), None);
+        let _ = out.send(frame).await;
+    }
+}
+
+struct Delivery {
+    relay: Arc<Relay>,
+    sub: u32,
+    channel: String,
+    window: usize,
+    ctrl: mpsc::Receiver<SubCtrl>,
+    out: mpsc::Sender<SubFrame>,
+    live: Arc<AtomicBool>,
+    peer: String,
+    group: Option<String>,
+    member: Option<Member>,
+    gauge: StateGauge,
+    /// Sent events not yet covered by the acknowledged prefix, in offset order, each with
+    /// whether it was acked (or nacked) already.
+    inflight: VecDeque<(u64, bool)>,
+    /// The group's generation this subscription delivers for (changes on a reset).
+    generation: u64,
+    /// Events sent before a reset and not settled yet: their acks only return credit.
+    stale: Vec<u64>,
+    /// Redriven events sent and not settled yet.
+    redriving: Vec<u64>,
+    /// Pending redrives not sent yet (as read from the log).
+    redrive_queue: BTreeSet<u64>,
+}
+
+impl Delivery {
+    async fn run_group(&mut self, joined: Joined) -> Result<(), Stop> {
+        let head = self.relay.log.head(&self.channel);
+        let group = self.group.clone().unwrap_or_default();
+        let (next, generation) = match joined {
+            Joined::Active { next, generation } => {
+                self.send(self.subscribed(next, head, true)).await?;
+                self.gauge.set(STATE_ACTIVE);
+                tracing::info!(channel = %self.channel, group = %group, sub = self.sub, next, peer = %self.peer, "stream: subscribed (active)");
+                (next, generation)
+            }
+            Joined::Standby { position, promoted } => {
+                self.send(self.subscribed(position, head, false)).await?;
+                self.gauge.set(STATE_STANDBY);
+                tracing::info!(channel = %self.channel, group = %group, sub = self.sub, peer = %self.peer, "stream: subscribed (standby)");
+                let (next, generation) = self.wait_promotion(promoted).await?;
+                self.send(ServerMsg::Active {
+                    sub: self.sub,
+                    next,
+                })
+                .await?;
+                self.gauge.set(STATE_ACTIVE);
+                tracing::info!(channel = %self.channel, group = %group, sub = self.sub, next, peer = %self.peer, "stream: standby promoted to active");
+                (next, generation)
+            }
+        };
+        self.generation = generation;
+        self.load_redrives().await?;
+        self.deliver(next, None).await
+    }
+
+    async fn run_read(&mut self, next: u64, stop: Option<u64>) -> Result<(), Stop> {
+        let head = self.relay.log.head(&self.channel);
+        self.send(self.subscribed(next, head, true)).await?;
+        self.gauge.set(STATE_ACTIVE);
+        tracing::info!(channel = %self.channel, sub = self.sub, next, stop, peer = %self.peer, "stream: read started");
+        self.deliver(next, stop).await
+    }
+
+    fn subscribed(&self, next: u64, head: u64, active: bool) -> ServerMsg {
+        ServerMsg::Subscribed {
+            sub: self.sub,
+            next,
+            head,
+            window: self.window as u32,
+            active,
+        }
+    }
+
+    /// A standby waits, holding nothing in flight, until its group promotes it.
+    async fn wait_promotion(
+        &mut self,
+        mut promoted: oneshot::Receiver<(u64, u64)>,
+    ) -> Result<(u64, u64), Stop> {
+        tokio::select! {
+            next = &mut promoted => next.map_err(|_| {
+                Stop::Refused(Refusal::new(codes::INTERNAL, "the consumer group was lost; subscribe again"))
+            }),
+            c = self.ctrl.recv() => match c {
+                None => Err(Stop::Quiet),
+                Some(SubCtrl::Ack(offset))
+                | Some(SubCtrl::AckRange { first: offset, .. })
+                | Some(SubCtrl::Nack { offset, .. }) => {
+                    Err(Stop::Refused(self.unknown_offset(offset)))
+                }
+            },
+        }
+    }
+
+    /// Sends from `next` while the window allows; ends after `stop` if given.
+    async fn deliver(&mut self, mut next: u64, stop: Option<u64>) -> Result<(), Stop> {
+        let mut head_rx = self.relay.log.watch(&self.channel);
+        let mut nudge = self.member.as_ref().map(|m| m.nudge.clone());
+        // Starts behind, so the first catch-up is announced even on an empty channel.
+        let mut behind = true;
+        let mut ended = false;
+        let mut event_bytes = INITIAL_EVENT_BYTES;
+        loop {
+            let head = *head_rx.borrow_and_update();
+            if !ended {
+                self.send_redrives(next).await?;
+                let limit = stop.map_or(head, |s| s.min(head));
+                // Refill only when a worthwhile part of the window is free: refilling
+                // after every single ack would read the log one event at a time.
+                let refill_at = (self.window / 4).clamp(1, READ_CHUNK_EVENTS);
+                while self.free() >= refill_at && next <= limit {
+                    let want = (READ_CHUNK_BYTES / event_bytes)
+                        .clamp(1, READ_CHUNK_EVENTS)
+                        .min(self.free());
+                    let chunk = self.read_chunk(next, want).await?;
+                    if let Some(total) = chunk.iter().map(|(_, r)| r.len()).reduce(|a, b| a + b) {
+                        event_bytes = (total / chunk.len()).max(1);
+                    }
+                    if chunk.is_empty() {
+                        // Everything left up to the limit was removed by retention.
+                        next = limit + 1;
+                    }
+                    let mut frames = Vec::with_capacity(chunk.len());
+                    for (offset, record) in chunk {
+                        if offset > limit {
+                            next = limit + 1;
+                            break;
+                        }
+                        frames.push(
+                            ServerMsg::Event {
+                                sub: self.sub,
+                                offset,
+                                record,
+                            }
+                            .encode(),
+                        );
+                        self.inflight.push_back((offset, false));
+                        next = offset + 1;
+                    }
+                    if !frames.is_empty() {
+                        // Counted first: once queued, the agent may see them (and ack) at once.
+                        self.relay
+                            .metrics
+                            .delivered
+                            .with_label_values(&[self.channel.as_str()])
+                            .inc_by(frames.len() as u64);
+                        self.send_frames(frames).await?;
+                    }
+                }
+                if next <= limit {
+                    behind = true;
+                } else if let Some(last) = stop.filter(|&s| next > s) {
+                    self.send(ServerMsg::End {
+                        sub: self.sub,
+                        last,
+                    })
+                    .await?;
+                    ended = true;
+                } else if behind {
+                    self.send(ServerMsg::CaughtUp {
+                        sub: self.sub,
+                        head,
+                    })
+                    .await?;
+                    behind = false;
+                }
+            }
+            if ended && self.outstanding() == 0 {
+                // The whole range was delivered (and settled): a normal end.
+                return Ok(());
+            }
+            let wait_head = !ended && self.free() > 0 && next > head;
+            tokio::select! {
+                c = self.ctrl.recv() => match c {
+                    None => return Err(Stop::Quiet),
+                    Some(c) => {
+                        self.handle(c).await?;
+                        // Acks arrive in bursts: settle all that are here before refilling.
+                        for _ in 0..CTRL_BURST {
+                            match self.ctrl.try_recv() {
+                                Ok(c) => self.handle(c).await?,
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                },
+                changed = head_rx.changed(), if wait_head => {
+                    if changed.is_err() {
+                        return Err(Stop::Refused(Refusal::new(codes::INTERNAL, "the relay's log closed")));
+                    }
+                }
+                alive = nudged(&mut nudge) => {
+                    if !alive {
+                        nudge = None;
+                    } else if let Some(restart) = self.on_nudge().await? {
+                        next = restart;
+                        behind = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Events the agent holds unsettled: they all count against the window.
+    fn outstanding(&self) -> usize {
+        self.inflight.len() + self.stale.len() + self.redriving.len()
+    }
+
+    /// Free room in the window.
+    fn free(&self) -> usize {
+        self.window.saturating_sub(self.outstanding())
+    }
+
+    /// A reset or a redrive request on the group. Returns where to restart after a
+    /// reset (the in-flight events become stale), and reloads the pending redrives.
+    async fn on_nudge(&mut self) -> Result<Option<u64>, Stop> {
+        let Some(member) = &self.member else {
+            return Ok(None);
+        };
+        let (generation, position) = member.current();
+        let mut restart = None;
+        if generation != self.generation {
+            self.generation = generation;
+            let unsettled = self.inflight.drain(..).filter(|e| !e.1).map(|e| e.0);
+            self.stale.extend(unsettled);
+            let next = start::retained(&self.relay.log, &self.channel, position);
+            tracing::info!(channel = %self.channel, group = ?self.group, sub = self.sub, next, stale = self.stale.len(), peer = %self.peer, "stream: group reset; delivery restarts");
+            restart = Some(next);
+        }
+        self.load_redrives().await?;
+        Ok(restart)
+    }
+
+    /// Reads the group's pending redrives from the log (those not already sent).
+    async fn load_redrives(&mut self) -> Result<(), Refusal> {
+        let Some(group) = self.group.clone() else {
+            return Ok(());
+        };
+        let log = self.relay.log.clone();
+        let channel = self.channel.clone();
+        let marked = tokio::task::spawn_blocking(move || log.redrives(&channel, &group))
+            .await
+            .map_err(|_| Refusal::new(codes::INTERNAL, "the log read was interrupted"))?
+            .map_err(internal)?;
+        self.redrive_queue = marked
+            .into_iter()
+            .filter(|o| !self.redriving.contains(o))
+            .collect();
+        Ok(())
+    }
+
+    /// Sends pending redrives while the window allows. Only offsets below `next` and not
+    /// in flight: anything at or after `next` is about to be delivered normally anyway,
+    /// and that delivery settles the redrive (see [`Delivery::settle_redrive_mark`]).
+    async fn send_redrives(&mut self, next: u64) -> Result<(), Stop> {
+        while self.free() > 0 {
+            let pick = self.redrive_queue.range(..next).copied().find(|o| {
+                self.inflight.binary_search_by_key(o, |e| e.0).is_err() && !self.stale.contains(o)
+            });
+            let Some(offset) = pick else {
+                return Ok(());
+            };
+            self.redrive_queue.remove(&offset);
+            let event = self.read_chunk(offset, 1).await?.into_iter().next();
+            let Some((_, record)) = event.filter(|(o, _)| *o == offset) else {
+                // Removed by retention: nothing left to redeliver.
+                if let Some(group) = &self.group {
+                    self.relay
+                        .log
+                        .finish_redrive(&self.channel, group, offset, None)
+                        .await
+                        .map_err(internal)?;
+                }
+                continue;
+            };
+            self.relay
+                .metrics
+                .delivered
+                .with_label_values(&[self.channel.as_str()])
+                .inc();
+            self.send(ServerMsg::Event {
+                sub: self.sub,
+                offset,
+                record,
+            })
+            .await?;
+            self.redriving.push(offset);
+            tracing::info!(channel = %self.channel, group = ?self.group, sub = self.sub, offset, peer = %self.peer, "stream: dead letter redriven");
+        }
+        Ok(())
+    }
+
+    async fn read_chunk(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, Refusal> {
+        let log = self.relay.log.clone();
+        let channel = self.channel.clone();
+        // sled may touch the disk for older events; keep that off the async workers.
+        match tokio::task::spawn_blocking(move || log.read_raw(&channel, from, limit)).await {
+            Ok(Ok(events)) => Ok(events),
+            Ok(Err(e)) => Err(internal(e)),
+            Err(_) => Err(Refusal::new(
+                codes::INTERNAL,
+                "the log read was interrupted",
+            )),
+        }
+    }
+
+    async fn handle(&mut self, c: SubCtrl) -> Result<(), Refusal> {
+        match c {
+            SubCtrl::AckRange { first, last } => self.ack_range(first, last).await,
+            SubCtrl::Ack(offset) => self.handle_one(offset, None).await,
+            SubCtrl::Nack {
+                offset,
+                reason,
+                attempts,
+                last_status,
+            } => {
+                let nack = Nacked {
+                    reason,
+                    attempts,
+                    last_status,
+                };
+                self.handle_one(offset, Some(nack)).await
+            }
+        }
+    }
+
+    /// An ack of `first..=last`. In the common case (no reset, no redrive in play) the
+    /// whole range is checked, settled and counted at once, and the cursor moves once;
+    /// otherwise each offset goes through [`Delivery::handle_one`] like a single ack.
+    async fn ack_range(&mut self, first: u64, last: u64) -> Result<(), Refusal> {
+        // Every offset must be in flight, so a range is never longer than the window:
+        // checked first, so a hostile range cannot make the loop below run for long.
+        let Some(count) = last
+            .checked_sub(first)
+            .and_then(|d| usize::try_from(d).ok())
+            .and_then(|d| d.checked_add(1))
+            .filter(|&n| n <= self.outstanding())
+        else {
+            return Err(self.unknown_offset(first));
+        };
+        if !(self.stale.is_empty() && self.redriving.is_empty() && self.redrive_queue.is_empty()) {
+            for offset in first..=last {
+                self.handle_one(offset, None).await?;
+            }
+            return Ok(());
+        }
+        let start = self
+            .inflight
+            .binary_search_by_key(&first, |e| e.0)
+            .map_err(|_| self.unknown_offset(first))?;
+        // Offsets in flight strictly increase, so matching both ends and the length
+        // means every offset in between is there.
+        let span = self.inflight.range(start..).take(count);
+        if self.inflight.get(start + count - 1).map(|e| e.0) != Some(last) {
+            return Err(self.unknown_offset(last));
+        }
+        if let Some(&(settled, _)) = span.clone().find(|e| e.1) {
+            return Err(self.unknown_offset(settled));
+        }
+        self.relay
+            .metrics
+            .acked
+            .with_label_values(&[self.channel.as_str()])
+            .inc_by(count as u64);
+        for e in self.inflight.range_mut(start..start + count) {
+            e.1 = true;
+        }
+        self.advance_prefix();
+        Ok(())
+    }
+
+    /// One ack (`nack` is `None`) or nack.
+    async fn handle_one(&mut self, offset: u64, nack: Option<Nacked>) -> Result<(), Refusal> {
+        if let Some(i) = self.stale.iter().position(|&o| o == offset) {
+            // Sent before a reset: only the credit returns.
+            self.stale.swap_remove(i);
+            return Ok(());
+        }
+        if let Some(i) = self.redriving.iter().position(|&o| o == offset) {
+            self.redriving.swap_remove(i);
+            return self.settle_redrive(offset, nack).await;
+        }
+        if !self.pending(offset) {
+            return Err(self.unknown_offset(offset));
+        }
+        match nack {
+            None => {
+                // Counted before the cursor moves, so the metric never trails the cursor.
+                self.relay
+                    .metrics
+                    .acked
+                    .with_label_values(&[self.channel.as_str()])
+                    .inc();
+                self.settle_redrive_mark(offset, None).await?;
+            }
+            // A Read has no group: a nack only returns the credit.
+            Some(nack) => {
+                if let Some(group) = self.group.clone() {
+                    let Nacked {
+                        reason,
+                        attempts,
+                        last_status,
+                    } = nack;
+                    let entry = DeadLetter {
+                        offset,
+                        reason: truncate(reason, MAX_DEAD_LETTER_REASON_BYTES),
+                        attempts,
+                        last_status,
+                        at_ms: crate::common::time::now_unix_ms(),
+                    };
+                    // Durable before the cursor may pass the event.
+                    if !self
+                        .settle_redrive_mark(offset, Some(entry.clone()))
+                        .await?
+                    {
+                        self.relay
+                            .log
+                            .add_dead_letter(&self.channel, &group, entry)
+                            .await
+                            .map_err(internal)?;
+                    }
+                    self.relay
+                        .metrics
+                        .dead_lettered
+                        .with_label_values(&[self.channel.as_str()])
+                        .inc();
+                    tracing::info!(channel = %self.channel, group = %group, offset, attempts, last_status, "stream: event dead-lettered by the agent");
+                }
+            }
+        }
+        self.settle(offset)
+    }
+
+    /// A redriven event settled: an ack removes its dead letter, a nack records it again
+    /// with the attempts added up. Either way the redrive mark goes.
+    async fn settle_redrive(&mut self, offset: u64, nack: Option<Nacked>) -> Result<(), Refusal> {
+        let Some(group) = self.group.clone() else {
+            return Ok(());
+        };
+        let log = self.relay.log.clone();
+        let again = match nack {
+            None => {
+                self.relay
+                    .metrics
+                    .acked
+                    .with_label_values(&[self.channel.as_str()])
+                    .inc();
+                tracing::info!(channel = %self.channel, group = %group, offset, "stream: redriven event delivered; dead letter removed");
+                None
+            }
+            Some(Nacked {
+                reason,
+                attempts,
+                last_status,
+            }) => {
+                let before = log
+                    .dead_letter(&self.channel, &group, offset)
+                    .map_err(internal)?
+                    .map_or(0, |d| d.attempts);
+                self.relay
+                    .metrics
+                    .dead_lettered
+                    .with_label_values(&[self.channel.as_str()])
+                    .inc();
+                tracing::info!(channel = %self.channel, group = %group, offset, attempts, last_status, "stream: redriven event dead-lettered again");
+                Some(DeadLetter {
+                    offset,
+                    reason: truncate(reason, MAX_DEAD_LETTER_REASON_BYTES),
+                    attempts: before.saturating_add(attempts),
+                    last_status,
+                    at_ms: crate::common::time::now_unix_ms(),
+                })
+            }
+        };
+        log.finish_redrive(&self.channel, &group, offset, again)
+            .await
+            .map_err(internal)
+    }
+
+    /// A normal delivery of an event that is also pending redrive (after a reset moved
+    /// the group back over it) settles the redrive too, so it is not sent twice. True
+    /// when there was such a redrive (and `again`, if any, was recorded with it).
+    async fn settle_redrive_mark(
+        &mut self,
+        offset: u64,
+        again: Option<DeadLetter>,
+    ) -> Result<bool, Refusal> {
+        let Some(group) = &self.group else {
+            return Ok(false);
+        };
+        if !self.redrive_queue.remove(&offset) {
+            return Ok(false);
+        }
+        self.relay
+            .log
+            .finish_redrive(&self.channel, group, offset, again)
+            .await
+            .map_err(internal)?;
+        Ok(true)
+    }
+
+    /// Whether `offset` is in flight and not yet settled.
+    fn pending(&self, offset: u64) -> bool {
+        self.inflight
+            .binary_search_by_key(&offset, |e| e.0)
+            .ok()
+            .and_then(|i| self.inflight.get(i))
+            .is_some_and(|e| !e.1)
+    }
+
+    /// Marks `offset` done and moves the cursor over the contiguous done prefix.
+    fn settle(&mut self, offset: u64) -> Result<(), Refusal> {
+        let slot = self
+            .inflight
+            .binary_search_by_key(&offset, |e| e.0)
+            .ok()
+            .and_then(|i| self.inflight.get_mut(i))
+            .filter(|e| !e.1);
+        match slot {
+            Some(e) => e.1 = true,
+            None => return Err(self.unknown_offset(offset)),
+        }
+        self.advance_prefix();
+        Ok(())
+    }
+
+    /// Drops the settled prefix of the in-flight events and moves the group's cursor
+    /// over it.
+    fn advance_prefix(&mut self) {
+        let mut prefix = None;
+        while let Some(&(o, true)) = self.inflight.front() {
+            prefix = Some(o);
+            self.inflight.pop_front();
+        }
+        if let (Some(acked), Some(member)) = (prefix, &self.member) {
+            // Batched into the next group commit; if the committer's queue is full, a
+            // write in the background once there is room (cursors only move forward, so
+            // its order relative to later moves does not matter — only relative to a
+            // reset, which the generation check settles).
+            if member.advance(self.generation, acked) == Advance::Full {
+                tokio::spawn(member.fence().advance_when_room(self.generation, acked));
+            }
+        }
+    }
+
+    fn unknown_offset(&self, offset: u64) -> Refusal {
+        Refusal::new(
+            codes::UNKNOWN_OFFSET,
+            format!(
+                "offset {offset} is not in flight on subscription {}; the subscription is closed",
+                self.sub
+            ),
+        )
+    }
+
+    /// Handles the acks and nacks already queued, ignoring refusals: the end is decided.
+    async fn drain(&mut self) {
+        while let Ok(c) = self.ctrl.try_recv() {
+            let _ = self.handle(c).await;
+        }
+    }
+
+    async fn send(&self, msg: ServerMsg) -> Result<(), Stop> {
+        if !self.live.load(Ordering::Acquire) {
+            // Closed by the connection: stop sending, then handle the acks received.
+            return Err(Stop::Quiet);
+        }
+        self.send_frames(vec![msg.encode()]).await
+    }
+
+    /// Queues encoded frames for the writer as one item.
+    async fn send_frames(&self, frames: Vec<Vec<u8>>) -> Result<(), Stop> {
+        if !self.live.load(Ordering::Acquire) {
+            return Err(Stop::Quiet);
+        }
+        let frame = SubFrame {
+            frames,
+            live: Some(self.live.clone()),
+        };
+        self.out.send(frame).await.map_err(|_| Stop::Quiet)
+    }
+}
+
+/// Waits for the group's next nudge; false when there will be none (no group, or the
+/// group's state is gone).
+async fn nudged(nudge: &mut Option<watch::Receiver<u64>>) -> bool {
+    match nudge {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// The subscriptions gauge, following this subscription's state.
+struct StateGauge {
+    gauges: prometheus::IntGaugeVec,
+    state: Option<&'static str>,
+}
+
+impl StateGauge {
+    fn set(&mut self, state: &'static str) {
+        if let Some(old) = self.state.replace(state) {
+            self.gauges.with_label_values(&[old]).dec();
+        }
+        self.gauges.with_label_values(&[state]).inc();
+    }
+}
+
+impl Drop for StateGauge {
+    fn drop(&mut self) {
+        if let Some(old) = self.state.take() {
+            self.gauges.with_label_values(&[old]).dec();
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("abc".into(), 5), "abc");
+        assert_eq!(truncate("abcdef".into(), 3), "abc");
+        // "é" is two bytes: cutting inside it keeps the character whole or drops it.
+        assert_eq!(truncate("aé".into(), 2), "a");
+    }
+}
