@@ -7,7 +7,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hookrelay::common::event::Record;
 use hookrelay::common::verify::{sign, SchemeKind, Secret, Verifier};
-use hookrelay::storage::{EventLog, NewEvent};
+use hookrelay::storage::sled::SledStorage;
+use hookrelay::storage::{NewEvent, Storage};
 
 const BODY_BYTES: usize = 1024;
 
@@ -83,7 +84,7 @@ fn append(c: &mut Criterion) {
     const CONCURRENT: usize = 64;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = EventLog::open(dir.path()).expect("open");
+    let log = SledStorage::open(dir.path()).expect("open");
     let event = NewEvent {
         method: "POST".into(),
         path: String::new(),

@@ -1,7 +1,7 @@
 //! Background housekeeping of a running relay: retention and dedup expiry.
 //!
-//! Both are slow scans over sled, so they run on the blocking pool, on a timer, and
-//! never on the ingest path. A failed pass is logged and retried on the next tick;
+//! Both are slow scans of the log (the storage backend runs them where they do not
+//! hold up the async workers), on a timer, and never on the ingest path. A failed pass is logged and retried on the next tick;
 //! nothing here can lose an event that retention would keep.
 
 use std::sync::Arc;
@@ -36,26 +36,24 @@ pub async fn run(relay: Arc<Relay>) {
     dedup.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = retention.tick() => {
-                let r = relay.clone();
-                let _ = tokio::task::spawn_blocking(move || enforce_all(&r)).await;
-            }
-            _ = dedup.tick() => {
-                let r = relay.clone();
-                let _ = tokio::task::spawn_blocking(move || expire_dedup(&r)).await;
-            }
+            _ = retention.tick() => enforce_all(&relay).await,
+            _ = dedup.tick() => expire_dedup(&relay).await,
         }
     }
 }
 
-fn enforce_all(relay: &Relay) {
+async fn enforce_all(relay: &Relay) {
     let now = crate::common::time::now_unix_ms();
     for channel in &relay.config.channels {
         let limits = limits(channel);
         if limits == Limits::default() {
             continue;
         }
-        match relay.log.enforce_retention(&channel.name, limits, now) {
+        match relay
+            .log
+            .enforce_retention(&channel.name, limits, now)
+            .await
+        {
             Ok(pass) if pass.events > 0 => {
                 tracing::debug!(channel = %channel.name, deleted = pass.events, earliest = pass.earliest, "retention pass")
             }
@@ -65,15 +63,17 @@ fn enforce_all(relay: &Relay) {
     }
 }
 
-fn expire_dedup(relay: &Relay) {
+async fn expire_dedup(relay: &Relay) {
+    let windows = relay
+        .config
+        .channels
+        .iter()
+        .map(|c| (c.name.clone(), c.dedup_window.as_millis() as u64))
+        .collect();
     let swept = relay
         .log
-        .expire_dedup(crate::common::time::now_unix_ms(), &|ch| {
-            relay
-                .config
-                .channel(ch)
-                .map(|c| c.dedup_window.as_millis() as u64)
-        });
+        .expire_dedup(crate::common::time::now_unix_ms(), windows)
+        .await;
     match swept {
         Ok(n) if n > 0 => tracing::debug!(removed = n, "expired dedup ids"),
         Ok(_) => {}

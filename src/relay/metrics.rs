@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::storage::sled::EventLog;
+use crate::storage::Storage;
 
 pub struct Metrics {
     registry: Registry,
@@ -88,7 +88,7 @@ impl Metrics {
     }
 
     /// The text exposition, with log counters and per-channel heads read at scrape time.
-    pub fn render(&self, log: &EventLog, channels: &[String]) -> String {
+    pub fn render(&self, log: &dyn Storage, channels: &[String]) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         let mut out = String::from_utf8(buf).unwrap_or_default();

@@ -20,7 +20,7 @@ use crate::common::config::Config;
 use crate::common::shutdown::Shutdown;
 use crate::relay::api_error::ApiError;
 use crate::relay::state::{ConnInfo, Relay};
-use crate::storage::{EventLog, LogError};
+use crate::storage::StorageError;
 
 /// How long a client may take to send request headers (slowloris guard).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +34,7 @@ pub const GRACEFUL_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the log in {dir}: {source}")]
-    Log { dir: String, source: LogError },
+    Log { dir: String, source: StorageError },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -55,7 +55,7 @@ impl Server {
     /// Opens the log and binds the listen address (port 0 picks a free port).
     pub async fn bind(config: Config, shutdown: Shutdown) -> Result<Server, StartError> {
         let dir = config.server.data_dir.clone();
-        let log = EventLog::open(&dir).map_err(|source| StartError::Log {
+        let log = crate::storage::open(&dir).map_err(|source| StartError::Log {
             dir: dir.display().to_string(),
             source,
         })?;
@@ -96,7 +96,7 @@ impl Server {
     }
 
     /// Serves until the shutdown signal, then drains requests and flushes the log.
-    pub async fn run(self) -> Result<(), LogError> {
+    pub async fn run(self) -> Result<(), StorageError> {
         let relay = self.relay.clone();
         let routes = routes(relay.clone());
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -230,7 +230,9 @@ pub fn routes(
     let metrics = {
         let relay = relay.clone();
         warp::path!("metrics").and(warp::get()).map(move || {
-            let text = relay.metrics.render(&relay.log, &relay.channel_names());
+            let text = relay
+                .metrics
+                .render(relay.log.as_ref(), &relay.channel_names());
             let mut resp = http::Response::new(text.into());
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,

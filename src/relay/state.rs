@@ -9,7 +9,9 @@ use crate::common::config::Config;
 use crate::common::shutdown::Shutdown;
 use crate::relay::metrics::Metrics;
 use crate::relay::ratelimit::Bucket;
-use crate::storage::sled::EventLog;
+use std::sync::Arc;
+
+use crate::storage::Storage;
 
 /// Facts about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -22,7 +24,8 @@ pub struct ConnInfo {
 /// Everything a request handler needs.
 pub struct Relay {
     pub config: Config,
-    pub log: EventLog,
+    /// The durable log (whichever backend the config chose).
+    pub log: Arc<dyn Storage>,
     pub metrics: Metrics,
     pub limiters: HashMap<String, Bucket>,
     pub shutdown: Shutdown,
@@ -30,7 +33,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(config: Config, log: EventLog, shutdown: Shutdown) -> Relay {
+    pub fn new(config: Config, log: Arc<dyn Storage>, shutdown: Shutdown) -> Relay {
         let limiters = config
             .channels
             .iter()

@@ -27,7 +27,7 @@ use crate::common::protocol::codes;
 use crate::relay::api_error::{json_ok, ApiError};
 use crate::relay::auth::authorize;
 use crate::relay::state::Relay;
-use crate::storage::{DeadLetter, LogError};
+use crate::storage::{DeadLetter, StorageError};
 
 /// Largest request body these routes read; their bodies are a few numbers.
 pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
@@ -96,8 +96,9 @@ pub fn routes(
         warp::path!("v1" / "channels" / String / "groups")
             .and(warp::get())
             .and(auth)
-            .map(move |channel: String, auth: Option<String>| {
-                reply(groups(&relay, &channel, auth.as_deref()))
+            .then(move |channel: String, auth: Option<String>| {
+                let relay = relay.clone();
+                async move { reply(groups(&relay, &channel, auth.as_deref()).await) }
             })
     };
     let dead_letters = {
@@ -105,11 +106,10 @@ pub fn routes(
         warp::path!("v1" / "channels" / String / "groups" / String / "dead-letters")
             .and(warp::get())
             .and(auth)
-            .map(
-                move |channel: String, group: String, auth: Option<String>| {
-                    reply(dead_letters(&relay, &channel, &group, auth.as_deref()))
-                },
-            )
+            .then(move |channel: String, group: String, auth: Option<String>| {
+                let relay = relay.clone();
+                async move { reply(dead_letters(&relay, &channel, &group, auth.as_deref()).await) }
+            })
     };
     let redrive = {
         let relay = relay.clone();
@@ -146,7 +146,7 @@ fn reply(r: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
     r.unwrap_or_else(warp::Reply::into_response)
 }
 
-fn storage(e: LogError) -> ApiError {
+fn storage(e: StorageError) -> ApiError {
     tracing::error!(error = %e, "admin: log access failed");
     ApiError::new(
         http::StatusCode::SERVICE_UNAVAILABLE,
@@ -176,7 +176,7 @@ fn check(
     Ok(())
 }
 
-fn groups(
+async fn groups(
     relay: &Relay,
     channel: &str,
     auth: Option<&str>,
@@ -184,7 +184,7 @@ fn groups(
     check(relay, channel, None, auth)?;
     let head = relay.log.head(channel);
     let active: BTreeSet<String> = relay.hub.active_groups(channel).into_iter().collect();
-    let mut cursors: Vec<(String, u64)> = relay.log.groups(channel).map_err(storage)?;
+    let mut cursors: Vec<(String, u64)> = relay.log.groups(channel).await.map_err(storage)?;
     // A group that is running but has acked nothing yet has no cursor on disk.
     for name in &active {
         if !cursors.iter().any(|(g, _)| g == name) {
@@ -198,6 +198,7 @@ fn groups(
             dead_letters: relay
                 .log
                 .dead_letter_count(channel, &name)
+                .await
                 .map_err(storage)?,
             active: active.contains(&name),
             lag: head.saturating_sub(cursor),
@@ -212,7 +213,7 @@ fn groups(
     })))
 }
 
-fn dead_letters(
+async fn dead_letters(
     relay: &Relay,
     channel: &str,
     group: &str,
@@ -222,12 +223,14 @@ fn dead_letters(
     let pending: BTreeSet<u64> = relay
         .log
         .redrives(channel, group)
+        .await
         .map_err(storage)?
         .into_iter()
         .collect();
     let letters: Vec<DeadLetterView> = relay
         .log
         .dead_letters(channel, group)
+        .await
         .map_err(storage)?
         .into_iter()
         .map(|d| DeadLetterView::new(d, &pending))
@@ -265,6 +268,7 @@ where
     let letters: BTreeSet<u64> = relay
         .log
         .dead_letters(channel, group)
+        .await
         .map_err(storage)?
         .into_iter()
         .map(|d| d.offset)
@@ -347,7 +351,7 @@ where
         (None, Some(t)) => {
             let ms = crate::common::time::parse_time_ms(&t)
                 .map_err(|e| ApiError::bad_request(format!("time {t:?}: {e}")))?;
-            log.offset_at_time(channel, ms).map_err(storage)?
+            log.offset_at_time(channel, ms).await.map_err(storage)?
         }
         _ => {
             return Err(ApiError::bad_request(format!(

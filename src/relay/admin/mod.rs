@@ -76,14 +76,18 @@ pub fn routes(
         warp::path!("v1" / "channels")
             .and(warp::get())
             .and(auth)
-            .map(move |auth: Option<String>| reply(channels(&relay, auth.as_deref())))
+            .then(move |auth: Option<String>| {
+                let relay = relay.clone();
+                async move { reply(channels(&relay, auth.as_deref()).await) }
+            })
     };
     let events = warp::path!("v1" / "channels" / String / "events")
         .and(warp::get())
         .and(auth)
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .map(move |channel: String, auth: Option<String>, q: String| {
-            reply(events(&relay, &channel, auth.as_deref(), &q))
+        .then(move |channel: String, auth: Option<String>, q: String| {
+            let relay = relay.clone();
+            async move { reply(events(&relay, &channel, auth.as_deref(), &q).await) }
         });
     list.or(events)
         .unify()
@@ -95,7 +99,7 @@ fn reply(r: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
     r.unwrap_or_else(|e| e.into_response())
 }
 
-fn channels(relay: &Relay, auth: Option<&str>) -> Result<warp::reply::Response, ApiError> {
+async fn channels(relay: &Relay, auth: Option<&str>) -> Result<warp::reply::Response, ApiError> {
     crate::relay::auth::authorize(relay, auth)?;
     let mut out = Vec::new();
     for c in &relay.config.channels {
@@ -103,6 +107,7 @@ fn channels(relay: &Relay, auth: Option<&str>) -> Result<warp::reply::Response, 
         let groups = relay
             .log
             .groups(&c.name)
+            .await
             .map_err(|_| ApiError::unavailable())?
             .into_iter()
             .map(|(name, cursor)| GroupInfo {
@@ -125,7 +130,7 @@ fn channels(relay: &Relay, auth: Option<&str>) -> Result<warp::reply::Response, 
     Ok(json_ok(&serde_json::json!({ "channels": out })))
 }
 
-fn events(
+async fn events(
     relay: &Relay,
     channel: &str,
     auth: Option<&str>,
@@ -141,7 +146,7 @@ fn events(
         .unwrap_or(DEFAULT_EVENTS_PER_PAGE)
         .min(MAX_EVENTS_PER_PAGE);
     let from = q.from.unwrap_or(1);
-    let records = relay.log.read(channel, from, limit).map_err(|e| {
+    let records = relay.log.read(channel, from, limit).await.map_err(|e| {
         tracing::error!(channel, error = %e, "reading events failed");
         ApiError::unavailable()
     })?;

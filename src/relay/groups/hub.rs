@@ -32,7 +32,10 @@ use tokio::sync::{oneshot, watch};
 use super::start;
 use crate::common::protocol::Refusal;
 use crate::relay::metrics::Metrics;
-use crate::storage::{CursorWrite, EventLog, LogError};
+use crate::storage::{CursorSlot, Storage, StorageError};
+
+/// The storage handle a member keeps for cursor writes after its join.
+type Log = Arc<dyn Storage>;
 
 /// Registry of consumer groups and their active/standby subscriptions; also counts open
 /// stream connections so a graceful stop can wait for them.
@@ -143,7 +146,7 @@ pub(crate) enum Advance {
 /// was the active member.
 pub(crate) struct Member {
     inner: Arc<Inner>,
-    log: EventLog,
+    log: Log,
     key: GroupKey,
     id: u64,
     left: AtomicBool,
@@ -156,7 +159,7 @@ pub(crate) struct Member {
 #[derive(Clone)]
 pub(crate) struct Fence {
     inner: Arc<Inner>,
-    log: EventLog,
+    log: Log,
     key: GroupKey,
 }
 
@@ -259,7 +262,7 @@ impl Hub {
     /// which gets the committed cursor (if any) and may refuse.
     pub(crate) fn join(
         &self,
-        log: &EventLog,
+        log: &Log,
         channel: &str,
         group: &str,
         start: impl FnOnce(Option<u64>) -> Result<u64, Refusal>,
@@ -321,16 +324,16 @@ impl Hub {
     /// what it had in flight no longer move the cursor (see the module doc).
     pub(crate) async fn reset(
         &self,
-        log: &EventLog,
+        log: &Log,
         channel: &str,
         group: &str,
         next: u64,
-    ) -> Result<(), LogError> {
+    ) -> Result<(), StorageError> {
         let key = GroupKey {
             channel: channel.to_string(),
             group: group.to_string(),
         };
-        let slot: CursorWrite = log.reserve_cursor_write().await?;
+        let slot: Box<dyn CursorSlot> = log.reserve_cursor_write().await?;
         let (written, idle_epoch) = {
             let mut groups = self.inner.lock();
             let generation = self.inner.fresh_generation();
@@ -405,7 +408,7 @@ impl Hub {
 /// Where a group resumes: after the best known acknowledged prefix, in memory
 /// (`position`) or on disk (the committed cursor), never before the retained events.
 /// After a reset the memory is the truth (the disk may not have the reset yet).
-fn resume_at(log: &EventLog, key: &GroupKey, g: &GroupState) -> u64 {
+fn resume_at(log: &Log, key: &GroupKey, g: &GroupState) -> u64 {
     let on_disk = if g.reset {
         0
     } else {
@@ -414,7 +417,7 @@ fn resume_at(log: &EventLog, key: &GroupKey, g: &GroupState) -> u64 {
             .flatten()
             .map_or(0, |c| c.saturating_add(1))
     };
-    start::retained(log, &key.channel, g.position.max(on_disk))
+    start::retained(log.as_ref(), &key.channel, g.position.max(on_disk))
 }
 
 impl Inner {
@@ -438,7 +441,7 @@ impl Inner {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn leave(self: &Arc<Self>, log: &EventLog, key: &GroupKey, id: u64) {
+    fn leave(self: &Arc<Self>, log: &Log, key: &GroupKey, id: u64) {
         let mut groups = self.lock();
         let Some(g) = groups.get_mut(key) else {
             return;

@@ -10,10 +10,10 @@
 
 use crate::common::protocol::Refusal;
 use crate::common::protocol::{codes, Start};
-use crate::storage::{EventLog, LogError};
+use crate::storage::{Storage, StorageError};
 
 /// A storage failure as a refusal; the message stays generic (details go to the log).
-pub(crate) fn internal(e: LogError) -> Refusal {
+pub(crate) fn internal(e: StorageError) -> Refusal {
     tracing::error!(error = %e, "stream: log read failed");
     Refusal::new(
         codes::INTERNAL,
@@ -22,20 +22,53 @@ pub(crate) fn internal(e: LogError) -> Refusal {
 }
 
 /// `next`, moved forward past events that retention removed.
-pub(crate) fn retained(log: &EventLog, channel: &str, next: u64) -> u64 {
+pub(crate) fn retained(log: &dyn Storage, channel: &str, next: u64) -> u64 {
     match log.earliest(channel) {
         Ok(earliest) => next.max(earliest),
         Err(_) => next,
     }
 }
 
-/// The first offset to deliver for a subscription with committed cursor `cursor`.
-pub(crate) fn resolve(
-    log: &EventLog,
+/// A requested start, ready for [`resolve`]: a time start carries the offset its
+/// search found. The search reads the log, so it runs before a join, which resolves
+/// its start under the hub's lock, where nothing may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    pub start: Start,
+    /// For [`Start::Time`]: the first offset received at or after that time.
+    pub time_offset: Option<u64>,
+}
+
+impl From<Start> for Wanted {
+    fn from(start: Start) -> Wanted {
+        Wanted {
+            start,
+            time_offset: None,
+        }
+    }
+}
+
+/// Looks up a time start's offset (other starts need no lookup).
+pub(crate) async fn wanted(
+    log: &dyn Storage,
     channel: &str,
     start: Start,
+) -> Result<Wanted, Refusal> {
+    let time_offset = match start {
+        Start::Time(ms) => Some(log.offset_at_time(channel, ms).await.map_err(internal)?),
+        _ => None,
+    };
+    Ok(Wanted { start, time_offset })
+}
+
+/// The first offset to deliver for a subscription with committed cursor `cursor`.
+pub(crate) fn resolve(
+    log: &dyn Storage,
+    channel: &str,
+    wanted: impl Into<Wanted>,
     cursor: Option<u64>,
 ) -> Result<u64, Refusal> {
+    let Wanted { start, time_offset } = wanted.into();
     let head = log.head(channel);
     let earliest = log.earliest(channel).map_err(internal)?;
     if let Some(c) = cursor {
@@ -61,7 +94,8 @@ pub(crate) fn resolve(
         )),
         Start::Offset(n) => Ok(n),
         // Always within earliest..=head + 1: no refusal, an empty range at worst.
-        Start::Time(ms) => log.offset_at_time(channel, ms).map_err(internal),
+        // Retention may have moved on since the search: never before the earliest.
+        Start::Time(_) => Ok(time_offset.unwrap_or(head + 1).clamp(earliest, head + 1)),
     }
 }
 
@@ -86,31 +120,34 @@ mod tests {
     #[tokio::test]
     async fn cursor_wins_and_offsets_are_checked() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = EventLog::open(dir.path()).expect("open");
+        let log = crate::storage::open(dir.path()).expect("open");
         for _ in 0..3 {
             log.append("c", event(), None).await.expect("append");
         }
-        assert_eq!(resolve(&log, "c", Start::Latest, Some(1)), Ok(2));
-        assert_eq!(resolve(&log, "c", Start::Offset(3), Some(0)), Ok(1));
-        assert_eq!(resolve(&log, "c", Start::Committed, None), Ok(1));
-        assert_eq!(resolve(&log, "c", Start::Earliest, None), Ok(1));
-        assert_eq!(resolve(&log, "c", Start::Latest, None), Ok(4));
-        assert_eq!(resolve(&log, "c", Start::Offset(4), None), Ok(4));
-        let far = resolve(&log, "c", Start::Offset(5), None).expect_err("beyond head + 1");
+        assert_eq!(resolve(log.as_ref(), "c", Start::Latest, Some(1)), Ok(2));
+        assert_eq!(resolve(log.as_ref(), "c", Start::Offset(3), Some(0)), Ok(1));
+        assert_eq!(resolve(log.as_ref(), "c", Start::Committed, None), Ok(1));
+        assert_eq!(resolve(log.as_ref(), "c", Start::Earliest, None), Ok(1));
+        assert_eq!(resolve(log.as_ref(), "c", Start::Latest, None), Ok(4));
+        assert_eq!(resolve(log.as_ref(), "c", Start::Offset(4), None), Ok(4));
+        let far = resolve(log.as_ref(), "c", Start::Offset(5), None).expect_err("beyond head + 1");
         assert_eq!(far.code, codes::OFFSET_OUT_OF_RANGE);
         assert!(
             far.message.contains("earliest 1, latest 3"),
             "{}",
             far.message
         );
-        let old = resolve(&log, "c", Start::Offset(0), None).expect_err("before earliest");
+        let old = resolve(log.as_ref(), "c", Start::Offset(0), None).expect_err("before earliest");
         assert_eq!(old.code, codes::OFFSET_COMPACTED);
         // Times: the events above were received at 1 ms; later times mean "after".
-        assert_eq!(resolve(&log, "c", Start::Time(0), None), Ok(1));
-        assert_eq!(resolve(&log, "c", Start::Time(1), None), Ok(1));
-        assert_eq!(resolve(&log, "c", Start::Time(2), None), Ok(4));
+        for (ms, want) in [(0, 1), (1, 1), (2, 4)] {
+            let w = wanted(log.as_ref(), "c", Start::Time(ms))
+                .await
+                .expect("search");
+            assert_eq!(resolve(log.as_ref(), "c", w, None), Ok(want), "{ms}");
+        }
         // An empty channel: earliest is head + 1, and Latest and Earliest agree.
-        assert_eq!(resolve(&log, "empty", Start::Earliest, None), Ok(1));
-        assert_eq!(resolve(&log, "empty", Start::Latest, None), Ok(1));
+        assert_eq!(resolve(log.as_ref(), "empty", Start::Earliest, None), Ok(1));
+        assert_eq!(resolve(log.as_ref(), "empty", Start::Latest, None), Ok(1));
     }
 }

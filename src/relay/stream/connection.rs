@@ -139,7 +139,7 @@ impl Connection {
                     let step = match msg {
                         None => Err(End::Gone("closed by the agent".into())),
                         Some(Err(e)) => Err(read_error(&e)),
-                        Some(Ok(m)) => self.on_message(m),
+                        Some(Ok(m)) => self.on_message(m).await,
                     };
                     if let Err(end) = step {
                         return end;
@@ -222,7 +222,7 @@ impl Connection {
         tracing::info!(peer = %self.peer, agent = ?self.agent, %reason, "stream: agent disconnected");
     }
 
-    fn on_message(&mut self, m: Message) -> Result<(), End> {
+    async fn on_message(&mut self, m: Message) -> Result<(), End> {
         if m.is_close() {
             return Err(End::Gone("closed by the agent".into()));
         }
@@ -250,10 +250,10 @@ impl Connection {
         }
         let msg =
             ClientMsg::decode(&bytes).map_err(|e| refused(codes::BAD_FRAME, e.to_string()))?;
-        self.dispatch(msg)
+        self.dispatch(msg).await
     }
 
-    fn dispatch(&mut self, msg: ClientMsg) -> Result<(), End> {
+    async fn dispatch(&mut self, msg: ClientMsg) -> Result<(), End> {
         if self.agent.is_none() {
             return match msg {
                 ClientMsg::Hello { versions, agent } => self.hello(&versions, agent),
@@ -271,7 +271,7 @@ impl Connection {
                 group,
                 start,
                 window,
-            } => self.subscribe(sub, channel, group, start, window),
+            } => self.subscribe(sub, channel, group, start, window).await,
             ClientMsg::Read {
                 sub,
                 channel,
@@ -279,7 +279,7 @@ impl Connection {
                 to,
                 follow,
                 window,
-            } => self.read(sub, channel, start, to, follow, window),
+            } => self.read(sub, channel, start, to, follow, window).await,
             ClientMsg::Ack { sub, offset } => self.route_ack(sub, offset, SubCtrl::Ack(offset)),
             ClientMsg::AckRange { sub, first, last } => {
                 self.route_ack(sub, first, SubCtrl::AckRange { first, last })
@@ -340,7 +340,7 @@ impl Connection {
         })
     }
 
-    fn subscribe(
+    async fn subscribe(
         &mut self,
         sub: u32,
         channel: String,
@@ -361,8 +361,12 @@ impl Connection {
             );
         }
         let log = &self.relay.log;
+        let wanted = match start::wanted(log.as_ref(), &channel, start).await {
+            Ok(w) => w,
+            Err(r) => return self.refuse(sub, r),
+        };
         let joined = self.relay.hub.join(log, &channel, &group, |cursor| {
-            start::resolve(log, &channel, start, cursor)
+            start::resolve(log.as_ref(), &channel, wanted, cursor)
         });
         match joined {
             Ok((member, joined)) => {
@@ -378,7 +382,7 @@ impl Connection {
         }
     }
 
-    fn read(
+    async fn read(
         &mut self,
         sub: u32,
         channel: String,
@@ -394,8 +398,13 @@ impl Connection {
             Start::Committed => Start::Earliest,
             s => s,
         };
-        let head = self.relay.log.head(&channel);
-        let next = match start::resolve(&self.relay.log, &channel, start, None) {
+        let log = self.relay.log.clone();
+        let resolved = match start::wanted(log.as_ref(), &channel, start).await {
+            Ok(w) => start::resolve(log.as_ref(), &channel, w, None),
+            Err(r) => Err(r),
+        };
+        let head = log.head(&channel);
+        let next = match resolved {
             Ok(n) => n,
             Err(r) => return self.refuse(sub, r),
         };

@@ -157,7 +157,6 @@ mod tests {
     use crate::common::protocol::{ClientMsg, ServerMsg, Start};
     use crate::common::shutdown::Shutdown;
     use crate::relay::state::{ConnInfo, Relay};
-    use crate::storage::sled::EventLog;
 
     #[tokio::test]
     async fn tokens_grant_their_channels_and_client_certificates_are_enforced() {
@@ -170,7 +169,7 @@ mod tests {
             "test.toml",
         )
         .expect("config");
-        let log = EventLog::open(dir.path()).expect("log");
+        let log = crate::storage::open(dir.path()).expect("log");
         let relay = Relay::new(config, log, Shutdown::new());
         let conn = |client_cert| {
             Some(ConnInfo {

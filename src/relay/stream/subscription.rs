@@ -438,7 +438,7 @@ impl Delivery {
             self.generation = generation;
             let unsettled = self.inflight.drain(..).filter(|e| !e.1).map(|e| e.0);
             self.stale.extend(unsettled);
-            let next = start::retained(&self.relay.log, &self.channel, position);
+            let next = start::retained(self.relay.log.as_ref(), &self.channel, position);
             tracing::info!(channel = %self.channel, group = ?self.group, sub = self.sub, next, stale = self.stale.len(), peer = %self.peer, "stream: group reset; delivery restarts");
             restart = Some(next);
         }
@@ -451,11 +451,11 @@ impl Delivery {
         let Some(group) = self.group.clone() else {
             return Ok(());
         };
-        let log = self.relay.log.clone();
-        let channel = self.channel.clone();
-        let marked = tokio::task::spawn_blocking(move || log.redrives(&channel, &group))
+        let marked = self
+            .relay
+            .log
+            .redrives(&self.channel, &group)
             .await
-            .map_err(|_| Refusal::new(codes::INTERNAL, "the log read was interrupted"))?
             .map_err(internal)?;
         self.redrive_queue = marked
             .into_iter()
@@ -506,17 +506,11 @@ impl Delivery {
     }
 
     async fn read_chunk(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, Refusal> {
-        let log = self.relay.log.clone();
-        let channel = self.channel.clone();
-        // sled may touch the disk for older events; keep that off the async workers.
-        match tokio::task::spawn_blocking(move || log.read_raw(&channel, from, limit)).await {
-            Ok(Ok(events)) => Ok(events),
-            Ok(Err(e)) => Err(internal(e)),
-            Err(_) => Err(Refusal::new(
-                codes::INTERNAL,
-                "the log read was interrupted",
-            )),
-        }
+        self.relay
+            .log
+            .read_raw(&self.channel, from, limit, usize::MAX)
+            .await
+            .map_err(internal)
     }
 
     async fn handle(&mut self, c: SubCtrl) -> Result<(), Refusal> {
@@ -670,6 +664,7 @@ impl Delivery {
             }) => {
                 let before = log
                     .dead_letter(&self.channel, &group, offset)
+                    .await
                     .map_err(internal)?
                     .map_or(0, |d| d.attempts);
                 self.relay

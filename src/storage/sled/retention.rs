@@ -8,37 +8,25 @@
 //!
 //! The clock is a parameter (`now_ms`) so that tests can move time without sleeping.
 
-use super::{keys, EventLog, LogError};
+use std::collections::HashMap;
+
+use super::codec::decode_dedup;
+use super::keys;
+use super::read::{failed, Reader};
+use crate::storage::{Limits, Pass, StorageError};
 
 /// Most keys removed in one sled batch, so a large first pass does not build one huge batch.
 const DELETE_CHUNK: usize = 10_000;
 
-/// Limits for one channel; `None` means unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Limits {
-    pub max_age_ms: Option<u64>,
-    pub max_events: Option<u64>,
-    pub max_bytes: Option<u64>,
-}
-
-/// What one pass removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Pass {
-    /// Events deleted.
-    pub events: u64,
-    /// The first retained offset after the pass.
-    pub earliest: u64,
-}
-
-impl EventLog {
+impl Reader {
     /// Deletes the events of `channel` that fall outside `limits` at time `now_ms`.
     pub fn enforce_retention(
         &self,
         channel: &str,
         limits: Limits,
         now_ms: u64,
-    ) -> Result<Pass, LogError> {
-        let head = self.head(channel);
+    ) -> Result<Pass, StorageError> {
+        let head = self.shared.head(channel);
         let earliest = self.earliest(channel)?;
         // Everything below `keep_from` goes.
         let mut keep_from = earliest;
@@ -68,7 +56,7 @@ impl EventLog {
         from: u64,
         head: u64,
         max_bytes: u64,
-    ) -> Result<u64, LogError> {
+    ) -> Result<u64, StorageError> {
         if from > head {
             return Ok(from);
         }
@@ -76,7 +64,7 @@ impl EventLog {
         let mut total = 0u64;
         let range = keys::event(channel, from)..=keys::event(channel, head);
         for kv in self.tree.range(range).rev() {
-            let (k, v) = kv.map_err(|e| LogError::Storage(e.to_string()))?;
+            let (k, v) = kv.map_err(|e| StorageError::Failed(e.to_string()))?;
             total += (k.len() + v.len()) as u64;
             if total > max_bytes {
                 return Ok(keys::trailing_offset(&k).map(|o| o + 1).unwrap_or(from));
@@ -85,24 +73,29 @@ impl EventLog {
         Ok(from)
     }
 
-    fn delete_below(&self, channel: &str, from: u64, to_exclusive: u64) -> Result<u64, LogError> {
+    fn delete_below(
+        &self,
+        channel: &str,
+        from: u64,
+        to_exclusive: u64,
+    ) -> Result<u64, StorageError> {
         let mut deleted = 0u64;
         let mut start = from;
         while start < to_exclusive {
             let end = to_exclusive.min(start.saturating_add(DELETE_CHUNK as u64));
-            let mut batch = sled::Batch::default();
+            let mut batch = ::sled::Batch::default();
             let mut n = 0u64;
             for k in self
                 .tree
                 .range(keys::event(channel, start)..keys::event(channel, end))
                 .keys()
             {
-                batch.remove(k.map_err(|e| LogError::Storage(e.to_string()))?);
+                batch.remove(k.map_err(|e| StorageError::Failed(e.to_string()))?);
                 n += 1;
             }
             self.tree
                 .apply_batch(batch)
-                .map_err(|e| LogError::Storage(e.to_string()))?;
+                .map_err(|e| StorageError::Failed(e.to_string()))?;
             deleted += n;
             start = end;
         }
@@ -111,14 +104,14 @@ impl EventLog {
 
     /// Dead letters whose event no longer exists cannot be redriven; drop them, and
     /// their pending redrive marks with them.
-    fn drop_orphan_dead_letters(&self, channel: &str, earliest: u64) -> Result<(), LogError> {
-        let mut batch = sled::Batch::default();
+    fn drop_orphan_dead_letters(&self, channel: &str, earliest: u64) -> Result<(), StorageError> {
+        let mut batch = ::sled::Batch::default();
         for kind in [keys::DEAD_LETTER, keys::REDRIVE] {
             let mut prefix = vec![kind, 0];
             prefix.extend_from_slice(channel.as_bytes());
             prefix.push(0);
             for k in self.tree.scan_prefix(&prefix).keys() {
-                let k = k.map_err(|e| LogError::Storage(e.to_string()))?;
+                let k = k.map_err(|e| StorageError::Failed(e.to_string()))?;
                 if keys::trailing_offset(&k).is_some_and(|o| o < earliest) {
                     batch.remove(k);
                 }
@@ -126,7 +119,40 @@ impl EventLog {
         }
         self.tree
             .apply_batch(batch)
-            .map_err(|e| LogError::Storage(e.to_string()))
+            .map_err(|e| StorageError::Failed(e.to_string()))
+    }
+
+    /// Deletes dedup entries older than their channel's window (`windows`: channel →
+    /// ms; channels missing from it keep none). Deletion is compare-and-swap, so an id
+    /// re-recorded meanwhile is kept.
+    pub fn expire_dedup(
+        &self,
+        now_ms: u64,
+        windows: &HashMap<String, u64>,
+    ) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        for kv in self.tree.scan_prefix(keys::dedup_prefix()) {
+            let (k, v) = kv.map_err(failed)?;
+            let channel = k[2..]
+                .split(|&b| b == 0)
+                .next()
+                .map(|c| String::from_utf8_lossy(c).into_owned());
+            let Some(channel) = channel else { continue };
+            let Some((_, at_ms, _)) = decode_dedup(&v) else {
+                continue;
+            };
+            let window = windows.get(&channel).copied().unwrap_or(0);
+            if now_ms.saturating_sub(at_ms) >= window
+                && self
+                    .tree
+                    .compare_and_swap(&k, Some(&v), None as Option<&[u8]>)
+                    .map_err(failed)?
+                    .is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 
@@ -134,8 +160,9 @@ impl EventLog {
 mod tests {
     use bytes::Bytes;
 
+    use super::super::SledStorage;
     use super::*;
-    use crate::storage::{DeadLetter, NewEvent};
+    use crate::storage::{DeadLetter, NewEvent, Storage};
 
     fn event(at: u64, size: usize) -> NewEvent {
         NewEvent {
@@ -150,105 +177,17 @@ mod tests {
         }
     }
 
-    async fn fill(log: &EventLog, n: u64) {
-        for i in 1..=n {
+    #[tokio::test]
+    async fn by_bytes_and_orphan_dead_letters() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = SledStorage::open(dir.path()).expect("open");
+        for i in 1..=10 {
             log.append("c", event(i * 1000, 100), None)
                 .await
                 .expect("append");
         }
-    }
-
-    #[tokio::test]
-    async fn by_count_keeps_the_newest_and_offsets_keep_counting() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let log = EventLog::open(dir.path()).expect("open");
-        fill(&log, 10).await;
-        let pass = log
-            .enforce_retention(
-                "c",
-                Limits {
-                    max_events: Some(3),
-                    ..Limits::default()
-                },
-                0,
-            )
-            .expect("pass");
-        assert_eq!(
-            pass,
-            Pass {
-                events: 7,
-                earliest: 8
-            }
-        );
-        assert_eq!(log.earliest("c").expect("earliest"), 8);
-        assert_eq!(
-            log.read("c", 1, 100)
-                .expect("read")
-                .iter()
-                .map(|r| r.offset)
-                .collect::<Vec<_>>(),
-            vec![8, 9, 10]
-        );
-        // Offsets are never reused, even after everything is deleted and the log reopened.
-        log.enforce_retention(
-            "c",
-            Limits {
-                max_events: Some(1),
-                ..Limits::default()
-            },
-            0,
-        )
-        .expect("pass");
-        log.close().await.expect("close");
-        drop(log);
-        let log = crate::storage::sled::tests::reopen(dir.path());
-        assert_eq!(
-            log.append("c", event(99_000, 1), None)
-                .await
-                .expect("append")
-                .offset,
-            11
-        );
-        assert_eq!(log.earliest("c").expect("earliest"), 10);
-    }
-
-    #[tokio::test]
-    async fn by_age_uses_the_injected_clock() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let log = EventLog::open(dir.path()).expect("open");
-        fill(&log, 10).await; // received at 1000, 2000, ..., 10000 ms
-        let limits = Limits {
-            max_age_ms: Some(3_500),
-            ..Limits::default()
-        };
-        assert_eq!(
-            log.enforce_retention("c", limits, 5_000)
-                .expect("pass")
-                .events,
-            1
-        );
-        assert_eq!(
-            log.enforce_retention("c", limits, 10_000)
-                .expect("pass")
-                .earliest,
-            7
-        );
-        assert_eq!(
-            log.enforce_retention("c", limits, 100_000)
-                .expect("pass")
-                .earliest,
-            11
-        );
-        assert!(log.read("c", 1, 100).expect("read").is_empty());
-        assert_eq!(log.head("c"), 10);
-    }
-
-    #[tokio::test]
-    async fn by_bytes_and_orphan_dead_letters() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let log = EventLog::open(dir.path()).expect("open");
-        fill(&log, 10).await;
         let one = log
+            .reader
             .tree
             .get(keys::event("c", 1))
             .expect("get")
@@ -266,19 +205,20 @@ mod tests {
         log.request_redrive("c", "g", vec![2], 0)
             .await
             .expect("redrive");
-        assert_eq!(log.redrives("c", "g").expect("marks"), vec![2]);
-        let pass = log
-            .enforce_retention(
-                "c",
-                Limits {
-                    max_bytes: Some(one * 4),
-                    ..Limits::default()
-                },
-                0,
-            )
-            .expect("pass");
+        assert_eq!(log.redrives("c", "g").await.expect("marks"), vec![2]);
+        let limits = Limits {
+            max_bytes: Some(one * 4),
+            ..Limits::default()
+        };
+        let pass = log.enforce_retention("c", limits, 0).await.expect("pass");
         assert_eq!(pass.earliest, 7);
-        assert!(log.dead_letters("c", "g").expect("list").is_empty());
-        assert!(log.redrives("c", "g").expect("marks").is_empty());
+        assert_eq!(
+            log.stats()
+                .retention_removed
+                .load(std::sync::atomic::Ordering::Relaxed),
+            6
+        );
+        assert!(log.dead_letters("c", "g").await.expect("list").is_empty());
+        assert!(log.redrives("c", "g").await.expect("marks").is_empty());
     }
 }
