@@ -14,9 +14,11 @@ use bytes::Buf;
 use futures_util::Stream;
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
+use sha2::Digest;
 use warp::{Filter, Reply};
 
 use crate::common::config::ChannelConfig;
+use crate::common::verify::Verified;
 use crate::relay::api_error::{json_ok, ApiError};
 use crate::relay::state::{ConnInfo, Relay};
 use crate::storage::{Dedup, NewEvent};
@@ -126,46 +128,16 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
+    let channel = admit(relay, req)?;
     let limit = relay.config.server.max_body_bytes;
-    if declared_length(&req.headers).is_some_and(|len| len > limit as u64) {
-        return Err(ApiError::payload_too_large(limit));
-    }
-    if !matches!(req.method, Method::POST | Method::PUT | Method::PATCH) {
-        return Err(ApiError::method_not_allowed("POST, PUT and PATCH"));
-    }
-    let channel = relay
-        .config
-        .channel(&req.channel)
-        .ok_or_else(|| ApiError::unknown_channel(&req.channel))?;
-    check_ip(channel, req.peer)?;
-    if let Some(bucket) = relay.limiters.get(&channel.name) {
-        bucket.take(Instant::now()).map_err(|secs| {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("channel {:?} is over its rate limit", channel.name),
-            );
-            e.retry_after = Some(secs);
-            e
-        })?;
-    }
     let body = crate::relay::body::read_limited(body, limit).await?;
-
     let now_ms = crate::common::time::now_unix_ms();
-    let verified = channel
-        .verifier
-        .verify(&req.headers, &body, (now_ms / 1000) as i64)
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), verify_message(e)))?;
-    let delivery_id = verified.delivery_id.or_else(|| {
-        let h = channel.id_header.as_ref()?;
-        let v = req.headers.get(h)?.to_str().ok()?.trim();
-        (!v.is_empty()).then(|| v.to_string())
-    });
-    let dedup = delivery_id.map(|id| Dedup {
+    let verified = verify(relay, channel, req, &body, now_ms)?;
+    spend_channel_budget(relay, channel)?;
+    let dedup = dedup_key(channel, req, verified).map(|id| Dedup {
         id,
         window_ms: channel.dedup_window.as_millis() as u64,
     });
-
     let event = NewEvent {
         method: req.method.as_str().to_string(),
         path: req.suffix.clone(),
@@ -183,10 +155,115 @@ where
     match relay.log.append(&channel.name, event, dedup).await {
         Ok(a) => Ok((a.offset, a.id, a.duplicate)),
         Err(e) => {
-            tracing::error!(channel = %channel.name, error = %e, "append failed; answering 503");
+            if let Some(held) = relay.storage_errors.pass(Instant::now()) {
+                tracing::error!(channel = %channel.name, error = %e, held_back = held, "append failed; answering 503 (one line per interval; held_back counts the others)");
+            }
             Err(ApiError::unavailable())
         }
     }
+}
+
+/// The checks before the body is read, cheapest first: declared size, method,
+/// channel, path, source address.
+fn admit<'r>(relay: &'r Relay, req: &Incoming) -> Result<&'r ChannelConfig, ApiError> {
+    let limit = relay.config.server.max_body_bytes;
+    if declared_length(&req.headers).is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    if !matches!(req.method, Method::POST | Method::PUT | Method::PATCH) {
+        return Err(ApiError::method_not_allowed("POST, PUT and PATCH"));
+    }
+    let channel = relay
+        .config
+        .channel(&req.channel)
+        .ok_or_else(|| ApiError::unknown_channel(&req.channel))?;
+    if has_dot_segment(&req.suffix) {
+        return Err(ApiError::bad_request(
+            "the path suffix has a \".\" or \"..\" segment (also percent-encoded); \
+             it could leave the agent's forward prefix, so it is refused",
+        ));
+    }
+    check_ip(channel, req.peer)?;
+    if let Some(ip) = req.peer.map(|p| p.ip()) {
+        relay.failures.check(ip, Instant::now()).map_err(|secs| {
+            rate_limited(
+                "too many requests from this address failed verification".into(),
+                secs,
+            )
+        })?;
+    }
+    Ok(channel)
+}
+
+/// The signature check; a failure spends the source address's failure budget, never
+/// the channel's (see [`crate::relay::ratelimit`]).
+fn verify(
+    relay: &Relay,
+    channel: &ChannelConfig,
+    req: &Incoming,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<Verified, ApiError> {
+    channel
+        .verifier
+        .verify(&req.headers, body, (now_ms / 1000) as i64)
+        .map_err(|e| {
+            if let Some(ip) = req.peer.map(|p| p.ip()) {
+                relay.failures.charge(ip, Instant::now());
+            }
+            ApiError::new(StatusCode::UNAUTHORIZED, e.code(), verify_message(e))
+        })
+}
+
+/// The channel's rate limit, spent only by requests that passed verification.
+fn spend_channel_budget(relay: &Relay, channel: &ChannelConfig) -> Result<(), ApiError> {
+    let Some(bucket) = relay.limiters.get(&channel.name) else {
+        return Ok(());
+    };
+    bucket.take(Instant::now()).map_err(|secs| {
+        rate_limited(
+            format!("channel {:?} is over its rate limit", channel.name),
+            secs,
+        )
+    })
+}
+
+fn rate_limited(message: String, retry_after_secs: u64) -> ApiError {
+    let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+    e.retry_after = Some(retry_after_secs);
+    e
+}
+
+/// What makes two requests the same delivery: the provider's delivery id, else the
+/// channel's `id_header`, else the signature itself (a replay carries the same
+/// signature; for schemes that sign a timestamp, a new delivery never does).
+fn dedup_key(channel: &ChannelConfig, req: &Incoming, verified: Verified) -> Option<String> {
+    let header = |name: &http::HeaderName| {
+        let v = req.headers.get(name)?.to_str().ok()?.trim();
+        (!v.is_empty()).then(|| v.to_string())
+    };
+    if let Some(id) = verified
+        .delivery_id
+        .or_else(|| channel.id_header.as_ref().and_then(header))
+    {
+        return Some(id);
+    }
+    let signature = req.headers.get(channel.verifier.signature_header()?)?;
+    let digest = sha2::Sha256::digest(signature.as_bytes());
+    Some(format!("sig:{}", hex::encode(digest)))
+}
+
+/// Whether a path suffix has a `.` or `..` segment, as sent or once percent-decoded
+/// (`%2e`, `%2E%2e`), also where a decoded `/` or `\\` splits a segment. A service that
+/// normalises paths would otherwise serve such a request outside the agent's
+/// `--forward` prefix.
+pub fn has_dot_segment(suffix: &str) -> bool {
+    suffix.split('/').any(|segment| {
+        let decoded: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
+        decoded
+            .split(|&b| b == b'/' || b == b'\\')
+            .any(|part| part == b"." || part == b"..")
+    })
 }
 
 fn verify_message(e: crate::common::verify::VerifyError) -> &'static str {
@@ -235,5 +312,39 @@ fn check_ip(channel: &ChannelConfig, peer: Option<SocketAddr>) -> Result<(), Api
                     .unwrap_or_else(|| "this address".into())
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments_are_found_as_sent_and_percent_encoded() {
+        for bad in [
+            "/..",
+            "/../../admin/delete",
+            "/a/./b",
+            "/a/%2e%2e/b",
+            "/%2E%2e",
+            "/%2e",
+            "/a/..%2fadmin",
+            "/a/%2e%2e%5cadmin",
+            "/a/..%5C",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for ok in [
+            "",
+            "/",
+            "/a/b",
+            "/a..b",
+            "/...",
+            "/.well-known/x",
+            "/a/%2e%2e%2e",
+            "/v1.2",
+        ] {
+            assert!(!has_dot_segment(ok), "{ok}");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod body;
 pub mod groups;
 pub mod ingest;
+pub mod log_gate;
 pub mod maintenance;
 pub mod metrics;
 pub mod ratelimit;

@@ -33,12 +33,16 @@ pub const GRACEFUL_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot open the log in {dir}: {source}")]
-    Log { dir: String, source: StorageError },
-    #[error("cannot listen on {addr}: {source}")]
+    // The causes are fields named `cause`, not `source`: a `source` would be both in
+    // the message and in the error chain, and `{:#}` would print it twice.
+    /// The log could not be opened.
+    #[error("cannot open the log in {dir}: {cause}")]
+    Log { dir: String, cause: StorageError },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {cause}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("TLS: {0}")]
     Tls(String),
@@ -55,9 +59,9 @@ impl Server {
     /// Opens the log and binds the listen address (port 0 picks a free port).
     pub async fn bind(config: Config, shutdown: Shutdown) -> Result<Server, StartError> {
         let dir = config.server.data_dir.clone();
-        let log = crate::storage::open(&dir).map_err(|source| StartError::Log {
+        let log = crate::storage::open(&dir).map_err(|cause| StartError::Log {
             dir: dir.display().to_string(),
-            source,
+            cause,
         })?;
         let tls = match &config.server.tls {
             Some(t) => {
@@ -69,7 +73,7 @@ impl Server {
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+            .map_err(|cause| StartError::Bind { addr, cause })?;
         for c in &config.channels {
             if c.verifier.kind == crate::common::verify::SchemeKind::None {
                 tracing::warn!(channel = %c.name, "scheme \"none\": this channel accepts unsigned webhooks from anyone who can reach it");

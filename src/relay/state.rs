@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use crate::common::config::Config;
 use crate::common::shutdown::Shutdown;
 use crate::relay::metrics::Metrics;
-use crate::relay::ratelimit::Bucket;
+use crate::relay::ratelimit::{Bucket, FailureLimiter};
 use std::sync::Arc;
 
 use crate::storage::Storage;
@@ -27,7 +27,13 @@ pub struct Relay {
     /// The durable log (whichever backend the config chose).
     pub log: Arc<dyn Storage>,
     pub metrics: Metrics,
+    /// Per-channel budgets of accepted webhooks.
     pub limiters: HashMap<String, Bucket>,
+    /// Per-address budgets of failed verifications.
+    pub failures: FailureLimiter,
+    /// When ingest last logged a storage failure, so that a failing disk gives one
+    /// line per interval instead of one per request.
+    pub storage_errors: crate::relay::log_gate::LogGate,
     pub shutdown: Shutdown,
     pub hub: crate::relay::groups::Hub,
 }
@@ -44,6 +50,8 @@ impl Relay {
             log,
             metrics: Metrics::new(),
             limiters,
+            failures: FailureLimiter::default(),
+            storage_errors: Default::default(),
             shutdown,
             hub: crate::relay::groups::Hub::default(),
         }

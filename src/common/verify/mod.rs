@@ -292,6 +292,21 @@ impl Verifier {
             SchemeKind::None => Ok(Verified::default()),
         }
     }
+
+    /// The header that carries the signature (`None` for scheme `none`). Where a
+    /// request has no delivery id, the relay deduplicates on this header's value: the
+    /// same signature means the same request (a replay).
+    pub fn signature_header(&self) -> Option<HeaderName> {
+        let name = match self.kind {
+            SchemeKind::Github => "x-hub-signature-256",
+            SchemeKind::Stripe => "stripe-signature",
+            SchemeKind::Slack => "x-slack-signature",
+            SchemeKind::Standard => "webhook-signature",
+            SchemeKind::Hmac => return self.hmac.as_ref().map(|p| p.header.clone()),
+            SchemeKind::None => return None,
+        };
+        Some(HeaderName::from_static(name))
+    }
 }
 
 /// Headers that make `body` pass `kind`'s check with `secret` at time `now_unix`.

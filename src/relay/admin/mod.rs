@@ -33,6 +33,14 @@ impl EventsQuery {
         let mut q = EventsQuery::default();
         for pair in raw.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            // Query strings are percent-encoded: `from=%31` is `from=1`.
+            let decode = |t: &str| {
+                percent_encoding::percent_decode_str(t)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let (name, value) = (decode(name), decode(value));
+            let (name, value) = (name.as_str(), value.as_str());
             let number = || {
                 value.parse::<u64>().map_err(|_| {
                     ApiError::bad_request(format!(
@@ -89,10 +97,29 @@ pub fn routes(
             let relay = relay.clone();
             async move { reply(events(&relay, &channel, auth.as_deref(), &q).await) }
         });
+    let disabled = relay_for_groups.config.server.admin_token.is_none();
     list.or(events)
         .unify()
         .or(crate::relay::admin::groups::routes(relay_for_groups))
         .unify()
+        .or(disabled_admin(disabled))
+        .unify()
+}
+
+/// Without an admin token every admin path is 404 whatever the method, as if the API
+/// did not exist; with one, this never matches, so a wrong method stays 405.
+fn disabled_admin(
+    disabled: bool,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path("v1")
+        .and(warp::path("channels"))
+        .and_then(move || async move {
+            if disabled {
+                Ok(ApiError::not_found().into_response())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
 }
 
 fn reply(r: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
@@ -168,7 +195,9 @@ mod tests {
         assert_eq!((q.from, q.limit), (Some(5), Some(20)));
         let q = EventsQuery::parse("").expect("empty");
         assert_eq!((q.from, q.limit), (None, None));
-        for bad in ["from=abc", "limit=-1", "from=", "from=1.5"] {
+        let q = EventsQuery::parse("from=%31&li%6Dit=%32").expect("percent-encoded");
+        assert_eq!((q.from, q.limit), (Some(1), Some(2)));
+        for bad in ["from=abc", "limit=-1", "from=", "from=1.5", "from=%zz"] {
             let e = EventsQuery::parse(bad).unwrap_err();
             assert_eq!(e.code, "bad_request", "{bad}");
         }
