@@ -235,8 +235,12 @@ fn rate_limited(message: String, retry_after_secs: u64) -> ApiError {
 }
 
 /// What makes two requests the same delivery: the provider's delivery id, else the
-/// channel's `id_header`, else the signature itself (a replay carries the same
-/// signature; for schemes that sign a timestamp, a new delivery never does).
+/// channel's `id_header`, else — for schemes that sign a timestamp — the signature
+/// itself: a replay inside the tolerance carries the same signature, and a new
+/// delivery never does. Schemes that sign only the body (`github` without its delivery
+/// id, `hmac`) get no signature key: two deliveries of the same bytes are legitimately
+/// distinct events there, and a replay cannot be told from a resend (GitHub channels can
+/// refuse requests without `X-GitHub-Delivery` instead).
 fn dedup_key(channel: &ChannelConfig, req: &Incoming, verified: Verified) -> Option<String> {
     let header = |name: &http::HeaderName| {
         let v = req.headers.get(name)?.to_str().ok()?.trim();
@@ -247,6 +251,9 @@ fn dedup_key(channel: &ChannelConfig, req: &Incoming, verified: Verified) -> Opt
         .or_else(|| channel.id_header.as_ref().and_then(header))
     {
         return Some(id);
+    }
+    if !channel.verifier.kind.has_timestamp() {
+        return None;
     }
     let signature = req.headers.get(channel.verifier.signature_header()?)?;
     let digest = sha2::Sha256::digest(signature.as_bytes());
