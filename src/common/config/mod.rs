@@ -1,0 +1,109 @@
+//! Loading and validating `config.toml`.
+//!
+//! The file is parsed into `Raw*` structs that keep the source span of every value, then
+//! validated into [`Config`]. Keeping spans is what lets a refusal name the file, the
+//! line and the key ("config.toml:14: channel[1].scheme: unknown scheme"); the
+//! machinery for that is in `source.rs`, shared with `agent.toml`.
+//! Secrets given as `env:NAME` are read here, once; a missing variable is an error
+//! rather than an empty secret that would let anything through.
+//!
+//! Layout: `server.rs` (`[server]`), `channel.rs` (`[[channel]]`), `tokens.rs`
+//! ([`TokenSet`]), `defaults.rs` (defaults and bounds), `raw.rs` (the file as written).
+
+mod channel;
+mod defaults;
+mod raw;
+mod server;
+pub(crate) mod source;
+mod tokens;
+
+use std::path::Path;
+
+use toml::Spanned;
+
+pub use channel::{valid_channel_name, ChannelConfig, RateLimit, Retention};
+pub use defaults::*;
+pub use server::{ServerConfig, TlsConfig};
+pub use source::FileError;
+pub use tokens::TokenSet;
+
+use raw::{RawChannel, RawConfig};
+use source::Source;
+
+/// The error of [`Config::load`] and [`Config::parse`].
+pub type ConfigError = FileError;
+
+/// A configuration the relay can run with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub channels: Vec<ChannelConfig>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, FileError> {
+        let text = source::read_file(path)?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Validates config text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, FileError> {
+        validate(&Source {
+            text,
+            file,
+            env: &|name| std::env::var(name).ok(),
+        })
+    }
+
+    /// The built-in development configuration used when no file exists: one `demo`
+    /// channel with a GitHub-style signature, on 127.0.0.1 only.
+    pub fn development() -> Config {
+        Self::parse(DEVELOPMENT_CONFIG, "<built-in development defaults>")
+            .unwrap_or_else(|_| unreachable!("the built-in config is valid (tested)"))
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+}
+
+/// The configuration `serve` uses when there is no `config.toml`.
+pub const DEVELOPMENT_CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+data_dir = "./data"
+
+[[channel]]
+name = "demo"
+scheme = "github"
+secrets = ["dev-secret"]
+tokens = ["dev-token"]
+"#;
+
+fn validate(src: &Source) -> Result<Config, FileError> {
+    let raw: RawConfig = toml::from_str(src.text).map_err(|e| src.toml_error(&e))?;
+    let server = server::server(src, raw.server)?;
+    let channels = channels(src, &raw.channels)?;
+    Ok(Config { server, channels })
+}
+
+/// Every `[[channel]]`, with distinct names.
+fn channels(src: &Source, raw: &[Spanned<RawChannel>]) -> Result<Vec<ChannelConfig>, FileError> {
+    let mut channels: Vec<ChannelConfig> = Vec::with_capacity(raw.len());
+    for (i, ch) in raw.iter().enumerate() {
+        let channel = channel::channel(src, i, ch.get_ref(), ch.span())?;
+        if channels.iter().any(|c| c.name == channel.name) {
+            return Err(src.err(
+                0..0,
+                &format!("channel[{i}].name"),
+                format!("channel {:?} is defined twice", channel.name),
+            ));
+        }
+        channels.push(channel);
+    }
+    Ok(channels)
+}
+
+#[cfg(test)]
+mod tests;
