@@ -137,7 +137,7 @@ pub struct AgentFile {
 
 /// Reads and validates an agent file.
 pub fn load(path: &Path, defaults: &RouteDefaults) -> Result<AgentFile, FileError> {
-    let text = read_file(path)?;
+    let text = read_file(path)?.text;
     let file = path.display().to_string();
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&text, &file, base, defaults, &|n| std::env::var(n).ok())

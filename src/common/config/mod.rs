@@ -8,10 +8,12 @@
 //! rather than an empty secret that would let anything through.
 //!
 //! Layout: `server.rs` (`[server]`), `channel.rs` (`[[channel]]`), `tokens.rs`
-//! ([`TokenSet`]), `defaults.rs` (defaults and bounds), `raw.rs` (the file as written).
+//! ([`TokenSet`]), `defaults.rs` (defaults and bounds), `raw.rs` (the file as written),
+//! `permissions.rs` (the warning for readable files with secrets).
 
 mod channel;
 mod defaults;
+mod permissions;
 mod raw;
 mod server;
 pub(crate) mod source;
@@ -41,10 +43,20 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file, warning when it holds secrets and others can
+    /// read it.
     pub fn load(path: &Path) -> Result<Config, FileError> {
-        let text = source::read_file(path)?;
-        Self::parse(&text, &path.display().to_string())
+        let file = source::read_file(path)?;
+        let name = path.display().to_string();
+        let (config, literal_secret) = validate(&Source {
+            text: &file.text,
+            file: &name,
+            env: &|name| std::env::var(name).ok(),
+        })?;
+        if let Some(key) = literal_secret {
+            permissions::warn_if_readable_by_others(&name, file.mode, &key);
+        }
+        Ok(config)
     }
 
     /// Validates config text; `file` names it in errors.
@@ -54,6 +66,7 @@ impl Config {
             file,
             env: &|name| std::env::var(name).ok(),
         })
+        .map(|(config, _)| config)
     }
 
     /// The built-in development configuration used when no file exists: one `demo`
@@ -81,11 +94,13 @@ secrets = ["dev-secret"]
 tokens = ["dev-token"]
 "#;
 
-fn validate(src: &Source) -> Result<Config, FileError> {
+/// The config, and the key of the first secret written in the text itself (if any).
+fn validate(src: &Source) -> Result<(Config, Option<String>), FileError> {
     let raw: RawConfig = toml::from_str(src.text).map_err(|e| src.toml_error(&e))?;
+    let literal_secret = raw.first_literal_secret();
     let server = server::server(src, raw.server)?;
     let channels = channels(src, &raw.channels)?;
-    Ok(Config { server, channels })
+    Ok((Config { server, channels }, literal_secret))
 }
 
 /// Every `[[channel]]`, with distinct names.

@@ -68,3 +68,29 @@ pub struct RawRateLimit {
     pub per_second: Spanned<f64>,
     pub burst: Option<Spanned<f64>>,
 }
+
+impl RawConfig {
+    /// The key of the first secret written into the file itself rather than read from
+    /// the environment (`env:NAME`); a token given as its `sha256:` digest is no secret.
+    pub fn first_literal_secret(&self) -> Option<String> {
+        let literal = |v: &Spanned<String>| !v.get_ref().starts_with("env:");
+        let plain_token = |v: &Spanned<String>| literal(v) && !v.get_ref().starts_with("sha256:");
+        let server = self.server.as_ref().map(|s| s.get_ref());
+        if server
+            .and_then(|s| s.admin_token.as_ref())
+            .is_some_and(plain_token)
+        {
+            return Some("server.admin_token".into());
+        }
+        self.channels.iter().enumerate().find_map(|(i, c)| {
+            let c = c.get_ref();
+            let secret = c.secrets.iter().position(literal);
+            let token = c.tokens.iter().position(plain_token);
+            match (secret, token) {
+                (Some(j), _) => Some(format!("channel[{i}].secrets[{j}]")),
+                (None, Some(j)) => Some(format!("channel[{i}].tokens[{j}]")),
+                (None, None) => None,
+            }
+        })
+    }
+}

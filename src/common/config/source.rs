@@ -6,6 +6,7 @@
 //! `config.toml:14: channel[1].scheme: unknown scheme`, which is the difference between
 //! a config error a person fixes in seconds and one they hunt for.
 
+use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
@@ -35,15 +36,41 @@ impl FileError {
     }
 }
 
+/// A config file's text and its permission bits (`None` where there are none).
+pub struct FileText {
+    pub text: String,
+    pub mode: Option<u32>,
+}
+
 /// Reads a config file.
-pub fn read_file(path: &Path) -> Result<String, FileError> {
-    std::fs::read_to_string(path).map_err(|e| {
+pub fn read_file(path: &Path) -> Result<FileText, FileError> {
+    let unreadable = |e: std::io::Error| {
         FileError::whole_file(
             &path.display().to_string(),
             "-",
             format!("cannot read the file: {e}"),
         )
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    // The mode of the file read, not of whatever the path names a moment later.
+    let meta = file.metadata().map_err(unreadable)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(unreadable)?;
+    Ok(FileText {
+        text,
+        mode: mode_of(&meta),
     })
+}
+
+#[cfg(unix)]
+fn mode_of(meta: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(meta.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &std::fs::Metadata) -> Option<u32> {
+    None
 }
 
 /// Config text being validated: where it came from, and how `env:NAME` is looked up.

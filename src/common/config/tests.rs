@@ -11,6 +11,7 @@ fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
         file: "test.toml",
         env,
     })
+    .map(|(config, _)| config)
 }
 
 #[test]
@@ -203,4 +204,39 @@ fn stream_timers_are_bounded() {
     assert!(e.message.contains("at most"), "{e}");
     let e = Config::parse("[server]\nstream_heartbeat_secs = \"10\"\n", "c.toml").unwrap_err();
     assert_eq!(e.key, "server.stream_heartbeat_secs", "{e}");
+}
+
+#[test]
+fn literal_secrets_are_found_and_env_or_hashed_ones_are_not() {
+    let hash = hex::encode(Sha256::digest(b"tok"));
+    let env = |_: &str| Some("from-env".to_string());
+    let literal = |text: &str| {
+        validate(&Source {
+            text,
+            file: "c",
+            env: &env,
+        })
+        .expect("valid")
+        .1
+    };
+    let channel = |secrets: &str, tokens: &str| {
+        format!("[[channel]]\nname = \"a\"\nscheme = \"github\"\nsecrets = [{secrets}]\ntokens = [{tokens}]\n")
+    };
+    assert_eq!(
+        literal(&channel("\"env:S\"", &format!("\"sha256:{hash}\""))),
+        None
+    );
+    assert_eq!(
+        literal(&channel("\"env:S\", \"s2\"", "")).as_deref(),
+        Some("channel[0].secrets[1]")
+    );
+    assert_eq!(
+        literal(&channel("\"env:S\"", "\"env:T\", \"t\"")).as_deref(),
+        Some("channel[0].tokens[1]")
+    );
+    assert_eq!(
+        literal("[server]\nadmin_token = \"adm\"\n").as_deref(),
+        Some("server.admin_token")
+    );
+    assert_eq!(literal("[server]\nadmin_token = \"env:ADM\"\n"), None);
 }

@@ -1,0 +1,110 @@
+//! `config.toml` as `hookrelay check` and `hookrelay serve` meet it: files that hold
+//! secrets and that others can read, refusals that point at the right line, and the
+//! bounds on what a config may ask for.
+
+mod common;
+#[path = "common/hooks.rs"]
+mod hooks;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{bin, RelayProc};
+use hooks::wait_until;
+
+/// Runs `hookrelay check --config <path>`.
+fn check(path: &Path) -> Output {
+    Command::new(bin())
+        .args(["check", "--config"])
+        .arg(path)
+        .env("HOOKRELAY_LOG", "hookrelay=debug")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hookrelay check")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Writes `body` as `name` in `dir` and returns its path.
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, body).expect("write config");
+    path
+}
+
+#[cfg(unix)]
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A config that serves on a free port with data in `dir`, plus `channels`.
+fn served(dir: &Path, channels: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n{channels}",
+        dir.join("data").display().to_string()
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn readable_config_with_literal_secrets_is_warned_about() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let literal = "[[channel]]\nname = \"a\"\nscheme = \"github\"\nsecrets = [\"s3cret\"]\n";
+    let path = write(dir.path(), "config.toml", &served(dir.path(), literal));
+    let p = path.display().to_string();
+    for mode in [0o644, 0o666, 0o640] {
+        chmod(&path, mode);
+        let out = check(&path);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("WARN")
+                && stderr.contains(&p)
+                && stderr.contains(&format!("mode {mode:04o}"))
+                && stderr.contains("chmod 600"),
+            "mode {mode:04o}: no warning in: {stderr}"
+        );
+        assert!(!stderr.contains("s3cret"), "secret echoed: {stderr}");
+    }
+    // serve warns too, before it is ready.
+    chmod(&path, 0o644);
+    let relay = RelayProc::start_with(dir.path(), &path, &[]);
+    wait_until("the warning", || relay.stderr_text().contains("chmod 600"));
+    drop(relay);
+    // Private files, and readable files whose secrets come from the environment, are fine.
+    chmod(&path, 0o600);
+    let out = check(&path);
+    assert!(
+        !text(&out.stderr).contains("chmod"),
+        "{}",
+        text(&out.stderr)
+    );
+    let relay = RelayProc::start_with(dir.path(), &path, &[]);
+    wait_until("relay ready", || {
+        relay.stderr_text().contains("relay ready")
+    });
+    assert!(
+        !relay.stderr_text().contains("chmod"),
+        "{}",
+        relay.stderr_text()
+    );
+    drop(relay);
+    let from_env = "[[channel]]\nname = \"a\"\nscheme = \"github\"\nsecrets = [\"env:HOOKRELAY_TEST_CONFIG_SECRET\"]\ntokens = [\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"]\n";
+    let path = write(dir.path(), "env.toml", &served(dir.path(), from_env));
+    chmod(&path, 0o644);
+    let out = Command::new(bin())
+        .args(["check", "--config"])
+        .arg(&path)
+        .env("HOOKRELAY_TEST_CONFIG_SECRET", "from-env")
+        .output()
+        .expect("run check");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("chmod"),
+        "{}",
+        text(&out.stderr)
+    );
+}
