@@ -108,3 +108,20 @@ fn readable_config_with_literal_secrets_is_warned_about() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_duplicate_channel_is_reported_at_its_second_definition() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let body = "[[channel]]\nname = \"a\"\nscheme = \"none\"\n\n\
+                [[channel]]\nname = \"b\"\nscheme = \"none\"\n\n\
+                # the same name again\n[[channel]]\nname = \"a\"\nscheme = \"none\"\n";
+    let path = write(dir.path(), "dup.toml", body);
+    let out = check(&path);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "{}:10: channel[2].name: channel \"a\" is defined twice",
+        path.display()
+    );
+    assert!(stderr.contains(&expected), "expected {expected:?} in: {stderr}");
+}

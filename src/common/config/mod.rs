@@ -109,8 +109,9 @@ fn channels(src: &Source, raw: &[Spanned<RawChannel>]) -> Result<Vec<ChannelConf
     for (i, ch) in raw.iter().enumerate() {
         let channel = channel::channel(src, i, ch.get_ref(), ch.span())?;
         if channels.iter().any(|c| c.name == channel.name) {
+            // At the second definition: the first one is where the name belongs.
             return Err(src.err(
-                0..0,
+                ch.span(),
                 &format!("channel[{i}].name"),
                 format!("channel {:?} is defined twice", channel.name),
             ));
