@@ -123,5 +123,68 @@ fn a_duplicate_channel_is_reported_at_its_second_definition() {
         "{}:10: channel[2].name: channel \"a\" is defined twice",
         path.display()
     );
-    assert!(stderr.contains(&expected), "expected {expected:?} in: {stderr}");
+    assert!(
+        stderr.contains(&expected),
+        "expected {expected:?} in: {stderr}"
+    );
+}
+
+/// `n` minimal channels, four lines each: channel `k` starts on line `4k + 1`.
+fn channels(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("[[channel]]\nname = \"c{i:06}\"\nscheme = \"none\"\n\n"))
+        .collect()
+}
+
+#[test]
+fn an_oversized_config_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Not TOML at all: parsing it would fail on line 1 instead.
+    let mut body = String::from("this is not toml\n");
+    body.push_str(&"#".repeat(1024 * 1024 + 1 - body.len()));
+    let path = write(dir.path(), "big.toml", &body);
+    let out = check(&path);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "{}: -: the file is 1048577 bytes; a config file may be at most 1048576 bytes (1 MiB)",
+        path.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "expected {expected:?} in: {stderr}"
+    );
+    // serve refuses it the same way.
+    let out = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run serve");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_channel_count_is_bounded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = write(dir.path(), "max.toml", &channels(10_000));
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok (10000 channels"));
+    let path = write(dir.path(), "over.toml", &channels(10_001));
+    let out = check(&path);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "{}:40001: channel[10000]: too many channels (10001): a config may have at most 10000",
+        path.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "expected {expected:?} in: {stderr}"
+    );
 }

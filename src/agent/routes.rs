@@ -135,7 +135,8 @@ pub struct AgentFile {
     pub routes: Vec<Route>,
 }
 
-/// Reads and validates an agent file.
+/// Reads and validates an agent file (at most
+/// [`crate::common::config::MAX_CONFIG_FILE_BYTES`]).
 pub fn load(path: &Path, defaults: &RouteDefaults) -> Result<AgentFile, FileError> {
     let text = read_file(path)?.text;
     let file = path.display().to_string();

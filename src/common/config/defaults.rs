@@ -17,3 +17,6 @@ pub const DEFAULT_STREAM_IDLE_TIMEOUT_SECS: u64 = crate::common::protocol::IDLE_
 /// Upper bound for the stream timers (one day): longer makes no sense for a heartbeat,
 /// and keeps every deadline computed from them far from overflowing.
 pub const MAX_STREAM_TIMER_SECS: u64 = 86_400;
+/// Most `[[channel]]` tables in one config: far beyond any real relay, and it bounds the
+/// per-channel state (rate limiters, retention tasks) a config can ask for.
+pub const MAX_CHANNELS: usize = 10_000;

@@ -19,6 +19,7 @@ mod server;
 pub(crate) mod source;
 mod tokens;
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use toml::Spanned;
@@ -26,7 +27,7 @@ use toml::Spanned;
 pub use channel::{valid_channel_name, ChannelConfig, RateLimit, Retention};
 pub use defaults::*;
 pub use server::{ServerConfig, TlsConfig};
-pub use source::FileError;
+pub use source::{FileError, MAX_CONFIG_FILE_BYTES};
 pub use tokens::TokenSet;
 
 use raw::{RawChannel, RawConfig};
@@ -43,8 +44,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates a config file, warning when it holds secrets and others can
-    /// read it.
+    /// Reads and validates a config file (at most [`MAX_CONFIG_FILE_BYTES`]), warning
+    /// when it holds secrets and others can read it.
     pub fn load(path: &Path) -> Result<Config, FileError> {
         let file = source::read_file(path)?;
         let name = path.display().to_string();
@@ -103,12 +104,24 @@ fn validate(src: &Source) -> Result<(Config, Option<String>), FileError> {
     Ok((Config { server, channels }, literal_secret))
 }
 
-/// Every `[[channel]]`, with distinct names.
+/// Every `[[channel]]`: at most [`MAX_CHANNELS`] of them, with distinct names.
 fn channels(src: &Source, raw: &[Spanned<RawChannel>]) -> Result<Vec<ChannelConfig>, FileError> {
-    let mut channels: Vec<ChannelConfig> = Vec::with_capacity(raw.len());
+    if let Some(extra) = raw.get(MAX_CHANNELS) {
+        return Err(src.err(
+            extra.span(),
+            &format!("channel[{MAX_CHANNELS}]"),
+            format!(
+                "too many channels ({}): a config may have at most {MAX_CHANNELS}",
+                raw.len()
+            ),
+        ));
+    }
+    // A set: comparing each name with every earlier one is quadratic in the count.
+    let mut names = HashSet::with_capacity(raw.len());
+    let mut channels = Vec::with_capacity(raw.len());
     for (i, ch) in raw.iter().enumerate() {
         let channel = channel::channel(src, i, ch.get_ref(), ch.span())?;
-        if channels.iter().any(|c| c.name == channel.name) {
+        if !names.insert(channel.name.clone()) {
             // At the second definition: the first one is where the name belongs.
             return Err(src.err(
                 ch.span(),

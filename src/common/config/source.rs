@@ -12,6 +12,10 @@ use std::path::Path;
 
 use toml::Spanned;
 
+/// Largest config file read (1 MiB), checked before parsing: a real config is a few
+/// kilobytes, and parsing time and memory grow with the file.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+
 /// A config file that cannot be used, located as precisely as possible.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
@@ -42,20 +46,35 @@ pub struct FileText {
     pub mode: Option<u32>,
 }
 
-/// Reads a config file.
+/// Reads a config file, refusing one over [`MAX_CONFIG_FILE_BYTES`] before parsing.
 pub fn read_file(path: &Path) -> Result<FileText, FileError> {
-    let unreadable = |e: std::io::Error| {
+    let name = path.display().to_string();
+    let unreadable =
+        |e: std::io::Error| FileError::whole_file(&name, "-", format!("cannot read the file: {e}"));
+    let too_large = |size: String| {
         FileError::whole_file(
-            &path.display().to_string(),
+            &name,
             "-",
-            format!("cannot read the file: {e}"),
+            format!(
+                "the file is {size} bytes; a config file may be at most \
+                 {MAX_CONFIG_FILE_BYTES} bytes (1 MiB)"
+            ),
         )
     };
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let file = std::fs::File::open(path).map_err(unreadable)?;
     // The mode of the file read, not of whatever the path names a moment later.
     let meta = file.metadata().map_err(unreadable)?;
+    if meta.len() > MAX_CONFIG_FILE_BYTES {
+        return Err(too_large(meta.len().to_string()));
+    }
+    // The length above may be stale or meaningless (a pipe): bound the read itself too.
     let mut text = String::new();
-    file.read_to_string(&mut text).map_err(unreadable)?;
+    file.take(MAX_CONFIG_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(unreadable)?;
+    if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(too_large(format!("more than {MAX_CONFIG_FILE_BYTES}")));
+    }
     Ok(FileText {
         text,
         mode: mode_of(&meta),
@@ -328,5 +347,18 @@ mod tests {
             source("a\nb").err(2..3, "k", "m").to_string(),
             "f.toml:2: k: m"
         );
+    }
+
+    #[test]
+    fn oversized_files_are_refused_before_parsing() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("big.toml");
+        let size = MAX_CONFIG_FILE_BYTES as usize + 1;
+        std::fs::write(&path, "#".repeat(size)).expect("write");
+        let e = read_file(&path).err().expect("refused");
+        assert_eq!(e.line, None);
+        assert!(e.message.contains(&format!("{size} bytes")), "{e}");
+        std::fs::write(&path, "#".repeat(size - 1)).expect("write");
+        assert_eq!(read_file(&path).expect("at the limit").text.len(), size - 1);
     }
 }
