@@ -188,3 +188,26 @@ fn the_channel_count_is_bounded() {
         "expected {expected:?} in: {stderr}"
     );
 }
+
+#[test]
+fn an_empty_env_name_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for value in ["env:", "env: "] {
+        let body = format!(
+            "[[channel]]\nname = \"a\"\nscheme = \"github\"\nsecrets = [\"s\"]\ntokens = [{value:?}]\n"
+        );
+        let path = write(dir.path(), "env.toml", &body);
+        let out = check(&path);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        let expected = format!(
+            "{}:5: channel[0].tokens[0]: \"env:\" needs a variable name, like \"env:HOOKRELAY_SECRET\"",
+            path.display()
+        );
+        assert!(
+            stderr.contains(&expected),
+            "expected {expected:?} in: {stderr}"
+        );
+        assert!(!stderr.contains("  "), "double space: {stderr}");
+    }
+}

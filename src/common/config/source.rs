@@ -128,6 +128,13 @@ impl Source<'_> {
         let Some(name) = value.get_ref().strip_prefix("env:") else {
             return Ok(value.get_ref().clone());
         };
+        if name.trim().is_empty() {
+            return Err(self.err(
+                value.span(),
+                key,
+                "\"env:\" needs a variable name, like \"env:HOOKRELAY_SECRET\"",
+            ));
+        }
         (self.env)(name).filter(|v| !v.is_empty()).ok_or_else(|| {
             self.err(
                 value.span(),
@@ -337,6 +344,11 @@ mod tests {
             e.message,
             "environment variable UNSET is not set (or empty)"
         );
+        for empty in ["env:", "env: "] {
+            let e = src.resolve(&v(empty), "k").expect_err("no name");
+            assert!(e.message.contains("needs a variable name"), "{e}");
+            assert!(!e.to_string().contains("  "), "{e}");
+        }
     }
 
     #[test]
