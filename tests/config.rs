@@ -211,3 +211,16 @@ fn an_empty_env_name_is_refused_with_a_clear_message() {
         assert!(!stderr.contains("  "), "double space: {stderr}");
     }
 }
+
+#[test]
+fn bodies_up_to_25_mib_are_accepted_by_default() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let channel = "[[channel]]\nname = \"big\"\nscheme = \"none\"\n";
+    let path = write(dir.path(), "config.toml", &served(dir.path(), channel));
+    let relay = RelayProc::start_with(dir.path(), &path, &[]);
+    let http = hooks::Http::new();
+    // GitHub sends payloads of up to 25 MB; the old 1 MiB default refused them.
+    let body = vec![b'x'; 25 * 1024 * 1024];
+    let r = http.post(&relay.url("/hooks/big"), &[], &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+}

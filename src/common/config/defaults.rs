@@ -4,8 +4,9 @@
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default data directory of `serve`.
 pub const DEFAULT_DATA_DIR: &str = "./data";
-/// Default body limit in bytes (1 MiB).
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default body limit in bytes (25 MiB): GitHub sends payloads of up to 25 MB and does
+/// not redeliver one refused with 413 by itself.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 /// Default timestamp tolerance in seconds for schemes that sign a timestamp.
 pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
 /// Default dedup window in seconds (24 h).

@@ -240,3 +240,11 @@ fn literal_secrets_are_found_and_env_or_hashed_ones_are_not() {
     );
     assert_eq!(literal("[server]\nadmin_token = \"env:ADM\"\n"), None);
 }
+
+#[test]
+fn the_body_limit_defaults_to_25_mib() {
+    let c = Config::parse("", "c").expect("ok");
+    assert_eq!(c.server.max_body_bytes, 26_214_400);
+    let c = Config::parse("[server]\nmax_body_bytes = 1024\n", "c").expect("ok");
+    assert_eq!(c.server.max_body_bytes, 1024);
+}
