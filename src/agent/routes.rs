@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::common::config::{valid_channel_name, ConfigError};
+use crate::common::config::source::{read_file, Entry, FileError, Source};
+use crate::common::config::valid_channel_name;
 use crate::common::protocol::{Start, MAX_WINDOW};
 
 /// One channel → local service route.
@@ -134,14 +135,10 @@ pub struct AgentFile {
     pub routes: Vec<Route>,
 }
 
-/// Reads and validates an agent file.
-pub fn load(path: &Path, defaults: &RouteDefaults) -> Result<AgentFile, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.display().to_string(),
-        line: None,
-        key: "-".into(),
-        message: format!("cannot read the file: {e}"),
-    })?;
+/// Reads and validates an agent file (at most
+/// [`crate::common::config::MAX_CONFIG_FILE_BYTES`]).
+pub fn load(path: &Path, defaults: &RouteDefaults) -> Result<AgentFile, FileError> {
+    let text = read_file(path)?.text;
     let file = path.display().to_string();
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&text, &file, base, defaults, &|n| std::env::var(n).ok())
@@ -155,170 +152,23 @@ pub fn parse(
     base: &Path,
     defaults: &RouteDefaults,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<AgentFile, ConfigError> {
-    let line_of = |offset: usize| crate::common::config::line_at(text, offset);
-    let err = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
-        file: file.to_string(),
-        line: Some(line_of(span.start)),
-        key: key.to_string(),
-        message,
-    };
-    let raw: RawFile = toml::from_str(text).map_err(|e| ConfigError {
-        file: file.to_string(),
-        line: e.span().map(|s| line_of(s.start)),
-        key: "-".into(),
-        // A token may be the value that did not parse: never echo values.
-        message: crate::common::config::redact_values(e.message().trim()),
-    })?;
+) -> Result<AgentFile, FileError> {
+    let src = Source { text, file, env };
+    // A token may be the value that did not parse: the error never echoes values.
+    let raw: RawFile = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
     let path_of = |v: &Spanned<String>| base.join(v.get_ref());
-
-    let token = match &raw.token {
-        Some(t) => match t.get_ref().strip_prefix("env:") {
-            Some(name) => Some(env(name).filter(|v| !v.is_empty()).ok_or_else(|| {
-                err(
-                    t.span(),
-                    "token",
-                    format!("environment variable {name} is not set (or empty)"),
-                )
-            })?),
-            None if t.get_ref().is_empty() => {
-                return Err(err(t.span(), "token", "cannot be empty".into()))
-            }
-            None => Some(t.get_ref().clone()),
-        },
-        None => None,
-    };
-    let client_cert = match (&raw.client_cert, &raw.client_key) {
-        (Some(c), Some(k)) => Some((path_of(c), path_of(k))),
-        (None, None) => None,
-        (Some(c), None) => {
-            return Err(err(
-                c.span(),
-                "client_key",
-                "client_cert needs client_key".into(),
-            ))
-        }
-        (None, Some(k)) => {
-            return Err(err(
-                k.span(),
-                "client_cert",
-                "client_key needs client_cert".into(),
-            ))
-        }
-    };
+    let token = raw.token.as_ref().map(|t| token(&src, t)).transpose()?;
+    let client_cert = client_cert(&src, &raw, path_of)?;
     if let Some(r) = &raw.relay {
         super::dial::relay_url(r.get_ref()).map_err(|_| {
-            err(
+            src.err(
                 r.span(),
                 "relay",
-                "expected a ws://, wss://, http:// or https:// URL".into(),
+                "expected a ws://, wss://, http:// or https:// URL",
             )
         })?;
     }
-
-    if raw.routes.is_empty() {
-        return Err(ConfigError {
-            file: file.to_string(),
-            line: None,
-            key: "route".into(),
-            message: "no [[route]]: add at least one with channel and forward".into(),
-        });
-    }
-    let mut routes: Vec<Route> = Vec::new();
-    for (i, r) in raw.routes.iter().enumerate() {
-        let span = r.span();
-        let r = r.get_ref();
-        let key = |k: &str| format!("route[{i}].{k}");
-        let channel = r
-            .channel
-            .as_ref()
-            .ok_or_else(|| err(span.clone(), &key("channel"), "missing".into()))?;
-        if !valid_channel_name(channel.get_ref()) {
-            return Err(err(
-                channel.span(),
-                &key("channel"),
-                "must match [A-Za-z0-9_-]{1,64}".into(),
-            ));
-        }
-        let forward = r
-            .forward
-            .as_ref()
-            .ok_or_else(|| err(span.clone(), &key("forward"), "missing".into()))?;
-        let scheme_ok = reqwest::Url::parse(forward.get_ref())
-            .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .unwrap_or(false);
-        if !scheme_ok {
-            return Err(err(
-                forward.span(),
-                &key("forward"),
-                "expected an http:// or https:// URL".into(),
-            ));
-        }
-        let group = match &r.group {
-            Some(g) if !valid_group(g.get_ref()) => {
-                return Err(err(
-                    g.span(),
-                    &key("group"),
-                    "must match [A-Za-z0-9_-]{1,64}".into(),
-                ))
-            }
-            Some(g) => g.get_ref().clone(),
-            None => defaults.group.clone(),
-        };
-        let start = match &r.from {
-            Some(f) => {
-                let text = match f.get_ref() {
-                    toml::Value::String(s) => s.clone(),
-                    toml::Value::Integer(n) => n.to_string(),
-                    _ => String::from("?"),
-                };
-                parse_start(&text).map_err(|m| err(f.span(), &key("from"), m))?
-            }
-            None => parse_start(&defaults.from)
-                .map_err(|m| err(span.clone(), &key("from"), format!("(from --from) {m}")))?,
-        };
-        let max_in_flight = match &r.max_in_flight {
-            Some(n) => u32::try_from(*n.get_ref())
-                .map_err(|_| format!("must be between 1 and {MAX_WINDOW}"))
-                .and_then(check_window)
-                .map_err(|m| err(n.span(), &key("max_in_flight"), m))?,
-            None => defaults.max_in_flight,
-        };
-        let max_attempts = match &r.max_attempts {
-            Some(n) => match u32::try_from(*n.get_ref()) {
-                Ok(v) if v >= 1 => v,
-                _ => {
-                    return Err(err(
-                        n.span(),
-                        &key("max_attempts"),
-                        "must be a positive integer".into(),
-                    ))
-                }
-            },
-            None => defaults.max_attempts,
-        };
-        if routes
-            .iter()
-            .any(|o| o.channel == *channel.get_ref() && o.group == group)
-        {
-            return Err(err(
-                span.clone(),
-                &key("channel"),
-                format!(
-                    "channel {:?} with group {group:?} is routed twice",
-                    channel.get_ref()
-                ),
-            ));
-        }
-        routes.push(Route {
-            channel: channel.get_ref().clone(),
-            forward: forward.get_ref().clone(),
-            group,
-            start,
-            max_in_flight,
-            max_attempts,
-        });
-    }
+    let routes = routes(&src, &raw.routes, defaults)?;
     Ok(AgentFile {
         relay: raw.relay.map(|r| r.into_inner()),
         token,
@@ -326,6 +176,144 @@ pub fn parse(
         client_cert,
         routes,
     })
+}
+
+/// The token itself, or `env:NAME`; never empty.
+fn token(src: &Source, raw: &Spanned<String>) -> Result<String, FileError> {
+    if raw.get_ref().is_empty() {
+        return Err(src.err(raw.span(), "token", "cannot be empty"));
+    }
+    src.resolve(raw, "token")
+}
+
+/// `client_cert` and `client_key` come together or not at all.
+fn client_cert(
+    src: &Source,
+    raw: &RawFile,
+    path_of: impl Fn(&Spanned<String>) -> PathBuf,
+) -> Result<Option<(PathBuf, PathBuf)>, FileError> {
+    match (&raw.client_cert, &raw.client_key) {
+        (Some(c), Some(k)) => Ok(Some((path_of(c), path_of(k)))),
+        (None, None) => Ok(None),
+        (Some(c), None) => Err(src.err(c.span(), "client_key", "client_cert needs client_key")),
+        (None, Some(k)) => Err(src.err(k.span(), "client_cert", "client_key needs client_cert")),
+    }
+}
+
+/// Every `[[route]]`: at least one, and no channel routed twice for one group.
+fn routes(
+    src: &Source,
+    raw: &[Spanned<RawRoute>],
+    defaults: &RouteDefaults,
+) -> Result<Vec<Route>, FileError> {
+    if raw.is_empty() {
+        return Err(FileError::whole_file(
+            src.file,
+            "route",
+            "no [[route]]: add at least one with channel and forward",
+        ));
+    }
+    let mut routes: Vec<Route> = Vec::with_capacity(raw.len());
+    for (index, r) in raw.iter().enumerate() {
+        let at = Entry {
+            src,
+            array: "route",
+            index,
+            span: r.span(),
+        };
+        let route = route(&at, r.get_ref(), defaults)?;
+        if routes
+            .iter()
+            .any(|o| o.channel == route.channel && o.group == route.group)
+        {
+            return Err(at.err_here(
+                "channel",
+                format!(
+                    "channel {:?} with group {:?} is routed twice",
+                    route.channel, route.group
+                ),
+            ));
+        }
+        routes.push(route);
+    }
+    Ok(routes)
+}
+
+/// One `[[route]]`; keys it leaves out come from `defaults` (the command line).
+fn route(at: &Entry, r: &RawRoute, defaults: &RouteDefaults) -> Result<Route, FileError> {
+    let channel = r
+        .channel
+        .as_ref()
+        .ok_or_else(|| at.err_here("channel", "missing"))?;
+    if !valid_channel_name(channel.get_ref()) {
+        return Err(at.err(channel.span(), "channel", "must match [A-Za-z0-9_-]{1,64}"));
+    }
+    let forward = forward(at, r)?;
+    let group = match &r.group {
+        Some(g) if !valid_group(g.get_ref()) => {
+            return Err(at.err(g.span(), "group", "must match [A-Za-z0-9_-]{1,64}"))
+        }
+        Some(g) => g.get_ref().clone(),
+        None => defaults.group.clone(),
+    };
+    let start = start(at, r, defaults)?;
+    let max_in_flight = match &r.max_in_flight {
+        Some(n) => u32::try_from(*n.get_ref())
+            .map_err(|_| format!("must be between 1 and {MAX_WINDOW}"))
+            .and_then(check_window)
+            .map_err(|m| at.err(n.span(), "max_in_flight", m))?,
+        None => defaults.max_in_flight,
+    };
+    let max_attempts = match &r.max_attempts {
+        Some(n) => u32::try_from(*n.get_ref())
+            .ok()
+            .filter(|&v| v >= 1)
+            .ok_or_else(|| at.err(n.span(), "max_attempts", "must be a positive integer"))?,
+        None => defaults.max_attempts,
+    };
+    Ok(Route {
+        channel: channel.get_ref().clone(),
+        forward,
+        group,
+        start,
+        max_in_flight,
+        max_attempts,
+    })
+}
+
+/// The local service: an http(s) URL with a host.
+fn forward(at: &Entry, r: &RawRoute) -> Result<String, FileError> {
+    let forward = r
+        .forward
+        .as_ref()
+        .ok_or_else(|| at.err_here("forward", "missing"))?;
+    let scheme_ok = reqwest::Url::parse(forward.get_ref())
+        .map(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .unwrap_or(false);
+    if !scheme_ok {
+        return Err(at.err(
+            forward.span(),
+            "forward",
+            "expected an http:// or https:// URL",
+        ));
+    }
+    Ok(forward.get_ref().clone())
+}
+
+/// `from`: a word or an offset, as a string or an integer; else `--from`.
+fn start(at: &Entry, r: &RawRoute, defaults: &RouteDefaults) -> Result<Start, FileError> {
+    match &r.from {
+        Some(f) => {
+            let text = match f.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                _ => String::from("?"),
+            };
+            parse_start(&text).map_err(|m| at.err(f.span(), "from", m))
+        }
+        None => parse_start(&defaults.from)
+            .map_err(|m| at.err_here("from", format!("(from --from) {m}"))),
+    }
 }
 
 #[cfg(test)]
@@ -341,14 +329,11 @@ mod tests {
         }
     }
 
-    fn parse_env(
-        text: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<AgentFile, ConfigError> {
+    fn parse_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<AgentFile, FileError> {
         parse(text, "agent.toml", Path::new("/etc/hr"), &defaults(), env)
     }
 
-    fn parse_text(text: &str) -> Result<AgentFile, ConfigError> {
+    fn parse_text(text: &str) -> Result<AgentFile, FileError> {
         parse_env(text, &|_| None)
     }
 
@@ -411,7 +396,7 @@ mod tests {
             ("[[route]]\nforward = \"http://h\"\n", Some(1), "route[0].channel"),
             ("relay = \"ftp://x\"\n[[route]]\nchannel = \"a\"\nforward = \"http://h\"\n", Some(1), "relay"),
             ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\n[[route]]\nchannel = \"a\"\nforward = \"http://i\"\n", Some(4), "route[1].channel"),
-            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nfoo = 1\n", Some(4), "-"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nfoo = 1\n", Some(4), "route[0].foo"),
             ("relay = \"ws://h\"\n", None, "route"),
         ] {
             let e = parse_text(text).err().unwrap_or_else(|| panic!("accepted: {text}"));

@@ -1,0 +1,268 @@
+//! One `[[channel]]` table: its name, how its signatures are checked, who may read it,
+//! and the limits on what it accepts and keeps.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use toml::Spanned;
+
+use super::defaults::{DEFAULT_DEDUP_WINDOW_SECS, DEFAULT_TOLERANCE_SECS};
+use super::raw::{RawChannel, RawRateLimit, RawRetention};
+use super::source::{Entry, FileError, Source};
+use super::tokens::{parse_tokens, TokenSet};
+use crate::common::verify::{Encoding, HmacParams, SchemeKind, Secret, Verifier};
+
+/// One webhook channel: where a provider posts and what an agent subscribes to.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub verifier: Verifier,
+    /// Header that carries the delivery id where the scheme defines none.
+    pub id_header: Option<http::HeaderName>,
+    pub dedup_window: Duration,
+    pub retention: Retention,
+    pub allow_ips: Vec<IpNet>,
+    pub rate_limit: Option<RateLimit>,
+    pub tokens: TokenSet,
+}
+
+/// How much of a channel's history to keep; `None` keeps everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub max_age_secs: Option<u64>,
+    pub max_events: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+/// Token bucket parameters for a channel's ingest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+/// `[A-Za-z0-9_-]{1,64}`: names appear in URLs and storage keys, so they stay plain.
+pub fn valid_channel_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Validates the `index`th `[[channel]]` table, found at `span`.
+pub fn channel(
+    src: &Source,
+    index: usize,
+    raw: &RawChannel,
+    span: Range<usize>,
+) -> Result<ChannelConfig, FileError> {
+    let at = Entry {
+        src,
+        array: "channel",
+        index,
+        span,
+    };
+    let name = name(&at, raw)?;
+    let verifier = verifier(&at, raw)?;
+    let id_header = match &raw.id_header {
+        Some(h) => Some(header_name(&at, h, "id_header")?),
+        None => None,
+    };
+    let dedup_window = Duration::from_secs(match &raw.dedup_window_secs {
+        Some(w) => src.positive(w, &at.key("dedup_window_secs"))?,
+        None => DEFAULT_DEDUP_WINDOW_SECS,
+    });
+    Ok(ChannelConfig {
+        name,
+        verifier,
+        id_header,
+        dedup_window,
+        retention: match &raw.retention {
+            Some(r) => retention(&at, r.get_ref())?,
+            None => Retention::default(),
+        },
+        allow_ips: allow_ips(&at, &raw.allow_ips)?,
+        rate_limit: raw
+            .rate_limit
+            .as_ref()
+            .map(|r| rate_limit(&at, r))
+            .transpose()?,
+        tokens: parse_tokens(src, &raw.tokens, &at.key("tokens"))?,
+    })
+}
+
+fn name(at: &Entry, raw: &RawChannel) -> Result<String, FileError> {
+    let name = raw
+        .name
+        .as_ref()
+        .ok_or_else(|| at.err_here("name", "missing (every channel needs a name)"))?;
+    if !valid_channel_name(name.get_ref()) {
+        return Err(at.err(name.span(), "name", "must match [A-Za-z0-9_-]{1,64}"));
+    }
+    Ok(name.get_ref().clone())
+}
+
+/// `scheme`, `secrets` and the keys that only some schemes take.
+fn verifier(at: &Entry, raw: &RawChannel) -> Result<Verifier, FileError> {
+    let scheme = raw.scheme.as_ref().ok_or_else(|| {
+        at.err_here(
+            "scheme",
+            "missing: one of github, stripe, slack, standard, hmac, none",
+        )
+    })?;
+    let kind = SchemeKind::parse(scheme.get_ref()).ok_or_else(|| {
+        at.err(
+            scheme.span(),
+            "scheme",
+            format!(
+                "unknown scheme {:?}: expected github, stripe, slack, standard, hmac or none",
+                scheme.get_ref()
+            ),
+        )
+    })?;
+    let secrets = secrets(at, kind, scheme, &raw.secrets)?;
+    let hmac = if kind == SchemeKind::Hmac {
+        Some(hmac_params(at, raw)?)
+    } else {
+        refuse_hmac_keys(at, raw)?;
+        None
+    };
+    let tolerance_secs = match &raw.tolerance_secs {
+        Some(t) => at.src.positive(t, &at.key("tolerance_secs"))?,
+        None => DEFAULT_TOLERANCE_SECS,
+    };
+    Ok(Verifier {
+        kind,
+        hmac,
+        secrets,
+        tolerance_secs,
+    })
+}
+
+/// The signing secrets (several = rotation): none for scheme `none`, else at least one.
+fn secrets(
+    at: &Entry,
+    kind: SchemeKind,
+    scheme: &Spanned<String>,
+    raw: &[Spanned<String>],
+) -> Result<Vec<Secret>, FileError> {
+    let mut secrets = Vec::new();
+    for (j, s) in raw.iter().enumerate() {
+        let key = format!("secrets[{j}]");
+        let plain = at.src.resolve(s, &at.key(&key))?;
+        let secret =
+            Secret::for_scheme(kind, &plain).map_err(|e| at.err(s.span(), &key, e.to_string()))?;
+        secrets.push(secret);
+    }
+    if kind == SchemeKind::None && !secrets.is_empty() {
+        return Err(at.err(
+            scheme.span(),
+            "secrets",
+            "scheme \"none\" checks no signature; remove secrets or pick a scheme",
+        ));
+    }
+    if kind != SchemeKind::None && secrets.is_empty() {
+        return Err(at.err_here(
+            "secrets",
+            format!("scheme {:?} needs at least one secret", kind.as_str()),
+        ));
+    }
+    Ok(secrets)
+}
+
+/// `header`, `prefix` and `encoding` of scheme `hmac`.
+fn hmac_params(at: &Entry, raw: &RawChannel) -> Result<HmacParams, FileError> {
+    let header = raw
+        .header
+        .as_ref()
+        .ok_or_else(|| at.err_here("header", "scheme \"hmac\" needs the signature header name"))?;
+    let header = header_name(at, header, "header")?;
+    let encoding = match raw.encoding.as_ref() {
+        None => Encoding::Hex,
+        Some(e) => match e.get_ref().as_str() {
+            "hex" => Encoding::Hex,
+            "base64" => Encoding::Base64,
+            _ => return Err(at.err(e.span(), "encoding", "expected \"hex\" or \"base64\"")),
+        },
+    };
+    Ok(HmacParams {
+        header,
+        prefix: raw
+            .prefix
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .unwrap_or_default(),
+        encoding,
+    })
+}
+
+/// Keys only scheme `hmac` reads are refused elsewhere rather than silently ignored.
+fn refuse_hmac_keys(at: &Entry, raw: &RawChannel) -> Result<(), FileError> {
+    for (field, value) in [
+        ("header", &raw.header),
+        ("prefix", &raw.prefix),
+        ("encoding", &raw.encoding),
+    ] {
+        if let Some(v) = value {
+            return Err(at.err(v.span(), field, "only used with scheme = \"hmac\""));
+        }
+    }
+    Ok(())
+}
+
+fn header_name(
+    at: &Entry,
+    value: &Spanned<String>,
+    key: &str,
+) -> Result<http::HeaderName, FileError> {
+    http::HeaderName::from_bytes(value.get_ref().as_bytes())
+        .map_err(|_| at.err(value.span(), key, "not a valid HTTP header name"))
+}
+
+fn retention(at: &Entry, raw: &RawRetention) -> Result<Retention, FileError> {
+    let limit = |v: &Option<Spanned<i64>>, key: &str| {
+        v.as_ref()
+            .map(|v| at.src.positive(v, &at.key(key)))
+            .transpose()
+    };
+    Ok(Retention {
+        max_age_secs: limit(&raw.max_age_secs, "retention.max_age_secs")?,
+        max_events: limit(&raw.max_events, "retention.max_events")?,
+        max_bytes: limit(&raw.max_bytes, "retention.max_bytes")?,
+    })
+}
+
+/// Addresses (`10.0.0.1`) and CIDR ranges (`10.0.0.0/8`) allowed to post.
+fn allow_ips(at: &Entry, raw: &[Spanned<String>]) -> Result<Vec<IpNet>, FileError> {
+    raw.iter()
+        .enumerate()
+        .map(|(j, a)| {
+            let text = a.get_ref();
+            text.parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    at.err(
+                        a.span(),
+                        &format!("allow_ips[{j}]"),
+                        format!("{text:?} is not an IP address or CIDR range"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// `burst` defaults to `per_second` (one second's worth).
+fn rate_limit(at: &Entry, raw: &Spanned<RawRateLimit>) -> Result<RateLimit, FileError> {
+    let r = raw.get_ref();
+    let per_second = *r.per_second.get_ref();
+    let burst = r.burst.as_ref().map(|b| *b.get_ref()).unwrap_or(per_second);
+    if !(per_second > 0.0 && per_second.is_finite() && burst >= 1.0 && burst.is_finite()) {
+        return Err(at.err(
+            raw.span(),
+            "rate_limit",
+            "per_second must be > 0 and burst >= 1",
+        ));
+    }
+    Ok(RateLimit { per_second, burst })
+}

@@ -1,0 +1,23 @@
+//! The values `config.toml` falls back to, and the bounds it is held to.
+
+/// Default listen address of `serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data directory of `serve`.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Default body limit in bytes (25 MiB): GitHub sends payloads of up to 25 MB and does
+/// not redeliver one refused with 413 by itself.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+/// Default timestamp tolerance in seconds for schemes that sign a timestamp.
+pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
+/// Default dedup window in seconds (24 h).
+pub const DEFAULT_DEDUP_WINDOW_SECS: u64 = 86_400;
+/// Default seconds between the relay's heartbeats on an agent stream.
+pub const DEFAULT_STREAM_HEARTBEAT_SECS: u64 = crate::common::protocol::HEARTBEAT_INTERVAL_SECS;
+/// Default seconds of silence after which the relay drops an agent stream.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT_SECS: u64 = crate::common::protocol::IDLE_TIMEOUT_SECS;
+/// Upper bound for the stream timers (one day): longer makes no sense for a heartbeat,
+/// and keeps every deadline computed from them far from overflowing.
+pub const MAX_STREAM_TIMER_SECS: u64 = 86_400;
+/// Most `[[channel]]` tables in one config: far beyond any real relay, and it bounds the
+/// per-channel state (rate limiters, retention tasks) a config can ask for.
+pub const MAX_CHANNELS: usize = 10_000;

@@ -1,0 +1,138 @@
+//! The `[server]` table: where the relay listens, keeps its log, and how it treats
+//! bodies, admin calls, TLS and agent streams.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use toml::Spanned;
+
+use super::defaults::{
+    DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_STREAM_HEARTBEAT_SECS,
+    DEFAULT_STREAM_IDLE_TIMEOUT_SECS, MAX_STREAM_TIMER_SECS,
+};
+use super::raw::{RawServer, RawTls};
+use super::source::{FileError, Source};
+use super::tokens::{parse_tokens, TokenSet};
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+    pub admin_token: Option<TokenSet>,
+    pub tls: Option<TlsConfig>,
+    /// Seconds between the relay's `Ping`s on an agent stream (announced to the agent in
+    /// `Welcome.heartbeat_secs`, which paces the agent's own pings and idle timeout).
+    pub stream_heartbeat_secs: u64,
+    /// Seconds without any frame after which the relay drops an agent stream with
+    /// `idle_timeout`; always more than `stream_heartbeat_secs`.
+    pub stream_idle_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Validates `[server]`; every key has a default, and so does the whole table.
+pub fn server(src: &Source, raw: Option<Spanned<RawServer>>) -> Result<ServerConfig, FileError> {
+    let raw = raw.map(Spanned::into_inner);
+    let raw = raw.as_ref();
+    let listen = listen(src, raw.and_then(|r| r.listen.as_ref()))?;
+    let max_body_bytes = match raw.and_then(|r| r.max_body_bytes.as_ref()) {
+        Some(v) => src.positive(v, "server.max_body_bytes")? as usize,
+        None => DEFAULT_MAX_BODY_BYTES,
+    };
+    let admin_token = match raw.and_then(|r| r.admin_token.as_ref()) {
+        Some(t) => Some(parse_tokens(
+            src,
+            std::slice::from_ref(t),
+            "server.admin_token",
+        )?),
+        None => None,
+    };
+    let (stream_heartbeat_secs, stream_idle_timeout_secs) = stream_timers(src, raw)?;
+    Ok(ServerConfig {
+        listen,
+        data_dir: raw
+            .and_then(|r| r.data_dir.as_ref())
+            .map(|d| PathBuf::from(d.get_ref()))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        max_body_bytes,
+        admin_token,
+        tls: raw.and_then(|r| r.tls.as_ref()).map(|t| tls(t.get_ref())),
+        stream_heartbeat_secs,
+        stream_idle_timeout_secs,
+    })
+}
+
+fn listen(src: &Source, raw: Option<&Spanned<String>>) -> Result<SocketAddr, FileError> {
+    match raw {
+        Some(l) => l.get_ref().parse().map_err(|_| {
+            src.err(
+                l.span(),
+                "server.listen",
+                "expected an address like 127.0.0.1:8080",
+            )
+        }),
+        None => Ok(DEFAULT_LISTEN
+            .parse()
+            .unwrap_or_else(|_| unreachable!("constant address parses"))),
+    }
+}
+
+/// The files are read when the relay starts (and by `check`), not here.
+fn tls(raw: &RawTls) -> TlsConfig {
+    TlsConfig {
+        cert: PathBuf::from(raw.cert.get_ref()),
+        key: PathBuf::from(raw.key.get_ref()),
+        client_ca: raw.client_ca.as_ref().map(|c| PathBuf::from(c.get_ref())),
+    }
+}
+
+/// `server.stream_heartbeat_secs` and `server.stream_idle_timeout_secs`: positive, at
+/// most [`MAX_STREAM_TIMER_SECS`], and the timeout longer than the heartbeat — else a
+/// healthy but quiet agent would be dropped between two heartbeats.
+fn stream_timers(src: &Source, raw: Option<&RawServer>) -> Result<(u64, u64), FileError> {
+    let heartbeat = raw.and_then(|r| r.stream_heartbeat_secs.as_ref());
+    let idle = raw.and_then(|r| r.stream_idle_timeout_secs.as_ref());
+    let heartbeat_secs = match heartbeat {
+        Some(v) => stream_timer(src, v, "server.stream_heartbeat_secs")?,
+        None => DEFAULT_STREAM_HEARTBEAT_SECS,
+    };
+    let idle_secs = match idle {
+        Some(v) => stream_timer(src, v, "server.stream_idle_timeout_secs")?,
+        None => DEFAULT_STREAM_IDLE_TIMEOUT_SECS,
+    };
+    if idle_secs <= heartbeat_secs {
+        // Point at the key that was written; with both written, at the timeout.
+        let (span, key) = match (idle, heartbeat) {
+            (Some(v), _) => (v.span(), "server.stream_idle_timeout_secs"),
+            (None, Some(v)) => (v.span(), "server.stream_heartbeat_secs"),
+            (None, None) => (0..0, "server.stream_idle_timeout_secs"),
+        };
+        return Err(src.err(
+            span,
+            key,
+            format!(
+                "stream_idle_timeout_secs ({idle_secs}) must be greater than \
+                 stream_heartbeat_secs ({heartbeat_secs})"
+            ),
+        ));
+    }
+    Ok((heartbeat_secs, idle_secs))
+}
+
+fn stream_timer(src: &Source, v: &Spanned<i64>, key: &str) -> Result<u64, FileError> {
+    let n = src.positive(v, key)?;
+    if n > MAX_STREAM_TIMER_SECS {
+        return Err(src.err(
+            v.span(),
+            key,
+            format!("must be at most {MAX_STREAM_TIMER_SECS} (one day)"),
+        ));
+    }
+    Ok(n)
+}
