@@ -209,3 +209,52 @@ fn admin_query_values_are_percent_decoded() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["offset"], 2);
 }
+
+#[test]
+fn a_github_channel_can_require_the_delivery_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let channel = format!(
+        "[[channel]]\nname = \"gh\"\nscheme = \"github\"\nsecrets = [\"{GH_SECRET}\"]\nrequire_delivery_id = true\n"
+    );
+    let relay = RelayProc::start(dir.path(), &format!("admin_token = \"{ADMIN}\""), &channel);
+    let http = Http::new();
+    let url = relay.url("/hooks/gh");
+    let first = http.post(&url, &github(GH_SECRET, b"{}", Some("d-1")), b"{}");
+    assert_eq!(first.status, 200, "{}", first.text());
+    // The same request with its delivery id dropped: refused, not stored again.
+    let replay = http.post(&url, &github(GH_SECRET, b"{}", None), b"{}");
+    replay.assert_error(400, "bad_request");
+    assert!(
+        replay.text().contains("x-github-delivery"),
+        "{}",
+        replay.text()
+    );
+    // A forgery without the id is still a signature failure first.
+    let forged = http.post(&url, &github("wrong", b"{}", None), b"{}");
+    forged.assert_error(401, "invalid_signature");
+    assert_eq!(head(&http, &relay, "gh"), 1);
+}
+
+#[test]
+fn the_disk_reserve_is_configurable_and_its_refusals_are_logged_once_per_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A reserve no disk here has: every append is refused, nothing is stored.
+    let relay = RelayProc::start(
+        dir.path(),
+        &format!("admin_token = \"{ADMIN}\"\ndisk_reserve_bytes = 1000000000000000000"),
+        "[[channel]]\nname = \"open\"\nscheme = \"none\"\n",
+    );
+    let http = Http::new();
+    for _ in 0..20 {
+        let r = http.post(&relay.url("/hooks/open"), &[], b"{}");
+        r.assert_error(503, "unavailable");
+    }
+    assert_eq!(head(&http, &relay, "open"), 0);
+    let stderr = relay.stderr_text();
+    let lines = stderr
+        .lines()
+        .filter(|l| l.contains("append failed"))
+        .count();
+    assert_eq!(lines, 1, "one ERROR line for 20 refusals:\n{stderr}");
+    assert!(stderr.contains("kept in reserve"), "{stderr}");
+}

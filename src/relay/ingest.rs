@@ -18,7 +18,7 @@ use sha2::Digest;
 use warp::{Filter, Reply};
 
 use crate::common::config::ChannelConfig;
-use crate::common::verify::Verified;
+use crate::common::verify::{SchemeKind, Verified};
 use crate::relay::api_error::{json_ok, ApiError};
 use crate::relay::state::{ConnInfo, Relay};
 use crate::storage::{Dedup, NewEvent};
@@ -134,7 +134,7 @@ where
     let now_ms = crate::common::time::now_unix_ms();
     let verified = verify(relay, channel, req, &body, now_ms)?;
     spend_channel_budget(relay, channel)?;
-    let dedup = dedup_key(channel, req, verified).map(|id| Dedup {
+    let dedup = dedup_key(channel, req, verified)?.map(|id| Dedup {
         id,
         window_ms: channel.dedup_window.as_millis() as u64,
     });
@@ -241,7 +241,11 @@ fn rate_limited(message: String, retry_after_secs: u64) -> ApiError {
 /// id, `hmac`) get no signature key: two deliveries of the same bytes are legitimately
 /// distinct events there, and a replay cannot be told from a resend (GitHub channels can
 /// refuse requests without `X-GitHub-Delivery` instead).
-fn dedup_key(channel: &ChannelConfig, req: &Incoming, verified: Verified) -> Option<String> {
+fn dedup_key(
+    channel: &ChannelConfig,
+    req: &Incoming,
+    verified: Verified,
+) -> Result<Option<String>, ApiError> {
     let header = |name: &http::HeaderName| {
         let v = req.headers.get(name)?.to_str().ok()?.trim();
         (!v.is_empty()).then(|| v.to_string())
@@ -250,8 +254,29 @@ fn dedup_key(channel: &ChannelConfig, req: &Incoming, verified: Verified) -> Opt
         .delivery_id
         .or_else(|| channel.id_header.as_ref().and_then(header))
     {
-        return Some(id);
+        return Ok(Some(id));
     }
+    if channel.require_delivery_id {
+        return Err(ApiError::bad_request(format!(
+            "this channel requires a delivery id ({}); a request without one could be a replay",
+            delivery_id_header(channel)
+        )));
+    }
+    Ok(signature_key(channel, req))
+}
+
+/// The header a channel's delivery id comes from, for messages.
+fn delivery_id_header(channel: &ChannelConfig) -> String {
+    match (&channel.id_header, channel.verifier.kind) {
+        (Some(h), _) => h.as_str().to_string(),
+        (None, SchemeKind::Github) => "x-github-delivery".into(),
+        (None, SchemeKind::Standard) => "webhook-id".into(),
+        (None, _) => "set id_header".into(),
+    }
+}
+
+/// `sig:<sha256 of the signature header>`, for schemes that sign a timestamp.
+fn signature_key(channel: &ChannelConfig, req: &Incoming) -> Option<String> {
     if !channel.verifier.kind.has_timestamp() {
         return None;
     }

@@ -59,10 +59,13 @@ impl Server {
     /// Opens the log and binds the listen address (port 0 picks a free port).
     pub async fn bind(config: Config, shutdown: Shutdown) -> Result<Server, StartError> {
         let dir = config.server.data_dir.clone();
-        let log = crate::storage::open(&dir).map_err(|cause| StartError::Log {
-            dir: dir.display().to_string(),
-            cause,
-        })?;
+        let log =
+            crate::storage::open(&dir, config.server.disk_reserve_bytes).map_err(|cause| {
+                StartError::Log {
+                    dir: dir.display().to_string(),
+                    cause,
+                }
+            })?;
         let tls = match &config.server.tls {
             Some(t) => {
                 let cfg = crate::common::tls::server_config(t).map_err(|e| StartError::Tls(e.0))?;

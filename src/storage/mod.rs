@@ -47,11 +47,15 @@ use crate::common::event::Record;
 pub use error::StorageError;
 pub use types::{Appended, DeadLetter, Dedup, Limits, NewEvent, Pass, StorageStats};
 
-/// Opens the configured backend. Today that is the embedded log in `data_dir`; this is
+/// Opens the configured backend. Today that is the embedded log in `data_dir`, which
+/// refuses appends (503) while its disk has less than `disk_reserve_bytes` free. This is
 /// the one place outside a backend's folder that knows which backends exist, so the
 /// relay and its tests never name one.
-pub fn open(data_dir: &Path) -> Result<Arc<dyn Storage>, StorageError> {
-    Ok(Arc::new(self::sled::SledStorage::open(data_dir)?))
+pub fn open(data_dir: &Path, disk_reserve_bytes: u64) -> Result<Arc<dyn Storage>, StorageError> {
+    Ok(Arc::new(self::sled::SledStorage::open_with_reserve(
+        data_dir,
+        disk_reserve_bytes,
+    )?))
 }
 
 /// A boxed future, as the dyn-compatible methods of this module return.

@@ -21,6 +21,9 @@ pub struct ChannelConfig {
     /// Header that carries the delivery id where the scheme defines none.
     pub id_header: Option<http::HeaderName>,
     pub dedup_window: Duration,
+    /// Refuse requests that carry no delivery id (the scheme's, or `id_header`): a
+    /// replay with the id dropped would otherwise be stored again.
+    pub require_delivery_id: bool,
     pub retention: Retention,
     pub allow_ips: Vec<IpNet>,
     pub rate_limit: Option<RateLimit>,
@@ -78,6 +81,10 @@ pub fn channel(
         verifier,
         id_header,
         dedup_window,
+        require_delivery_id: raw
+            .require_delivery_id
+            .as_ref()
+            .is_some_and(|v| *v.get_ref()),
         retention: match &raw.retention {
             Some(r) => retention(&at, r.get_ref())?,
             None => Retention::default(),

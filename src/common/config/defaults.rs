@@ -21,3 +21,7 @@ pub const MAX_STREAM_TIMER_SECS: u64 = 86_400;
 /// Most `[[channel]]` tables in one config: far beyond any real relay, and it bounds the
 /// per-channel state (rate limiters, retention tasks) a config can ask for.
 pub const MAX_CHANNELS: usize = 10_000;
+/// Default free-space reserve of the data directory's disk (64 MiB): appends stop there
+/// (503) rather than let the embedded log hit a full disk, which it cannot survive
+/// in-process.
+pub const DEFAULT_DISK_RESERVE_BYTES: u64 = 64 * 1024 * 1024;

@@ -23,6 +23,7 @@ pub struct RawServer {
     pub tls: Option<Spanned<RawTls>>,
     pub stream_heartbeat_secs: Option<Spanned<i64>>,
     pub stream_idle_timeout_secs: Option<Spanned<i64>>,
+    pub disk_reserve_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +49,7 @@ pub struct RawChannel {
     pub encoding: Option<Spanned<String>>,
     pub id_header: Option<Spanned<String>>,
     pub dedup_window_secs: Option<Spanned<i64>>,
+    pub require_delivery_id: Option<Spanned<bool>>,
     pub retention: Option<Spanned<RawRetention>>,
     #[serde(default)]
     pub allow_ips: Vec<Spanned<String>>,

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 use super::defaults::{
-    DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_STREAM_HEARTBEAT_SECS,
-    DEFAULT_STREAM_IDLE_TIMEOUT_SECS, MAX_STREAM_TIMER_SECS,
+    DEFAULT_DATA_DIR, DEFAULT_DISK_RESERVE_BYTES, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_STREAM_HEARTBEAT_SECS, DEFAULT_STREAM_IDLE_TIMEOUT_SECS, MAX_STREAM_TIMER_SECS,
 };
 use super::raw::{RawServer, RawTls};
 use super::source::{FileError, Source};
@@ -27,6 +27,9 @@ pub struct ServerConfig {
     /// Seconds without any frame after which the relay drops an agent stream with
     /// `idle_timeout`; always more than `stream_heartbeat_secs`.
     pub stream_idle_timeout_secs: u64,
+    /// Free space, in bytes, that appends never eat into on the disk holding the data
+    /// directory (webhooks get 503 instead, until space is freed).
+    pub disk_reserve_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +68,10 @@ pub fn server(src: &Source, raw: Option<Spanned<RawServer>>) -> Result<ServerCon
         tls: raw.and_then(|r| r.tls.as_ref()).map(|t| tls(t.get_ref())),
         stream_heartbeat_secs,
         stream_idle_timeout_secs,
+        disk_reserve_bytes: match raw.and_then(|r| r.disk_reserve_bytes.as_ref()) {
+            Some(v) => src.non_negative(v, "server.disk_reserve_bytes")?,
+            None => DEFAULT_DISK_RESERVE_BYTES,
+        },
     })
 }
 

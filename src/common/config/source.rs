@@ -151,6 +151,12 @@ impl Source<'_> {
             _ => Err(self.err(v.span(), key, "must be a positive integer")),
         }
     }
+
+    /// A count that may be 0.
+    pub fn non_negative(&self, v: &Spanned<i64>, key: &str) -> Result<u64, FileError> {
+        u64::try_from(*v.get_ref())
+            .map_err(|_| self.err(v.span(), key, "must be a non-negative integer"))
+    }
 }
 
 /// One entry of an array of tables (`[[channel]]`, `[[route]]`): its errors are keyed

@@ -120,7 +120,7 @@ mod tests {
     #[tokio::test]
     async fn cursor_wins_and_offsets_are_checked() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = crate::storage::open(dir.path()).expect("open");
+        let log = crate::storage::open(dir.path(), 0).expect("open");
         for _ in 0..3 {
             log.append("c", event(), None).await.expect("append");
         }

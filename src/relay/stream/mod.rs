@@ -169,7 +169,7 @@ mod tests {
             "test.toml",
         )
         .expect("config");
-        let log = crate::storage::open(dir.path()).expect("log");
+        let log = crate::storage::open(dir.path(), 0).expect("log");
         let relay = Relay::new(config, log, Shutdown::new());
         let conn = |client_cert| {
             Some(ConnInfo {

@@ -19,7 +19,6 @@
 //! earlier and without failing, so that it never comes to that (see [`super::disk`]).
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -195,7 +194,7 @@ impl Committer {
         shared: Arc<Shared>,
         heads: HashMap<String, u64>,
         last_ms: HashMap<String, u64>,
-        dir: &Path,
+        disk: DiskGuard,
     ) -> Committer {
         Committer {
             db,
@@ -203,7 +202,7 @@ impl Committer {
             shared,
             heads,
             last_ms,
-            disk: DiskGuard::new(dir),
+            disk,
         }
     }
 

@@ -29,7 +29,7 @@ fn fixture() -> Fixture {
         shared.clone(),
         HashMap::new(),
         HashMap::new(),
-        dir.path(),
+        crate::storage::sled::disk::DiskGuard::new(dir.path(), 0),
     );
     Fixture {
         _dir: dir,

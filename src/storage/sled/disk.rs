@@ -13,7 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// Free space, in bytes, that appends never eat into.
+/// Free space, in bytes, that appends never eat into, unless `[server]
+/// disk_reserve_bytes` says otherwise.
 pub const DISK_RESERVE_MIN_BYTES: u64 = 64 * 1024 * 1024;
 /// How many of the largest records the reserve must hold at least: sled leaves split
 /// beyond 16 entries and a split rewrites the leaf, values included.
@@ -25,15 +26,18 @@ const WRITE_AMPLIFICATION: u64 = 3;
 /// Tracks the reserve for one data directory.
 pub(crate) struct DiskGuard {
     dir: PathBuf,
+    /// The configured reserve (the floor of [`DiskGuard::reserve`]).
+    min_reserve: u64,
     largest_record: u64,
     /// Whether the last check refused, so that only changes are logged.
     refusing: bool,
 }
 
 impl DiskGuard {
-    pub fn new(dir: &Path) -> DiskGuard {
+    pub fn new(dir: &Path, min_reserve: u64) -> DiskGuard {
         DiskGuard {
             dir: dir.to_path_buf(),
+            min_reserve,
             largest_record: 0,
             refusing: false,
         }
@@ -77,7 +81,8 @@ impl DiskGuard {
     }
 
     fn reserve(&self) -> u64 {
-        DISK_RESERVE_MIN_BYTES.max(self.largest_record.saturating_mul(LEAF_REWRITE_RECORDS))
+        self.min_reserve
+            .max(self.largest_record.saturating_mul(LEAF_REWRITE_RECORDS))
     }
 }
 
@@ -114,7 +119,7 @@ mod tests {
     fn free_space_is_readable_and_the_reserve_grows_with_records() {
         let dir = tempfile::tempdir().expect("tmp");
         assert!(free_bytes(dir.path()).is_some_and(|b| b > 0));
-        let mut g = DiskGuard::new(dir.path());
+        let mut g = DiskGuard::new(dir.path(), DISK_RESERVE_MIN_BYTES);
         assert_eq!(g.reserve(), DISK_RESERVE_MIN_BYTES);
         let huge = 1u64 << 40;
         assert!(

@@ -21,7 +21,7 @@
 mod backend;
 mod codec;
 mod commit;
-mod disk;
+pub(crate) mod disk;
 mod heads;
 pub mod keys;
 mod read;
@@ -57,8 +57,14 @@ pub struct SledStorage {
 }
 
 impl SledStorage {
-    /// Opens (or creates) the log in `dir` and starts its committer thread.
+    /// Opens (or creates) the log in `dir` with the default disk reserve.
     pub fn open(dir: &Path) -> Result<SledStorage, StorageError> {
+        Self::open_with_reserve(dir, DISK_RESERVE_MIN_BYTES)
+    }
+
+    /// Opens (or creates) the log in `dir` and starts its committer thread; appends are
+    /// refused while the disk has less than `reserve_bytes` free (see `disk`).
+    pub fn open_with_reserve(dir: &Path, reserve_bytes: u64) -> Result<SledStorage, StorageError> {
         let db = ::sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
@@ -71,7 +77,8 @@ impl SledStorage {
         let (heads, last_ms) = load_heads(&tree)?;
         let shared = Arc::new(Shared::new(heads.clone()));
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let committer = Committer::new(db, tree.clone(), shared.clone(), heads, last_ms, dir);
+        let disk = disk::DiskGuard::new(dir, reserve_bytes);
+        let committer = Committer::new(db, tree.clone(), shared.clone(), heads, last_ms, disk);
         std::thread::Builder::new()
             .name("log-committer".into())
             .spawn(move || committer.run(rx))
