@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{DeadLetter, Dedup, Limits, NewEvent, Storage};
+use super::api::Storage;
+use super::types::{DeadLetter, Dedup, Limits, NewEvent};
 
 /// Opens the backend under test; every call after the first reopens the same data.
 #[async_trait::async_trait]

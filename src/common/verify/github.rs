@@ -7,7 +7,9 @@
 use http::{HeaderMap, HeaderName};
 
 use super::hmac::{check_body, encode_body_mac};
-use super::{header_str, Encoding, Secret, Verified, VerifyError};
+use super::scheme::{Encoding, Verified, VerifyError};
+use super::secret::Secret;
+use super::util::header_str;
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
 const DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");

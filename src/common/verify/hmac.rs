@@ -7,9 +7,10 @@
 
 use http::{HeaderMap, HeaderName};
 
-use super::{
-    any_secret_matches, decode_base64_tag, decode_hex_tag, required_header, tags_equal, Encoding,
-    HmacParams, Secret, Verified, VerifyError, BASE64,
+use super::scheme::{Encoding, HmacParams, Verified, VerifyError};
+use super::secret::{Secret, BASE64};
+use super::util::{
+    any_secret_matches, decode_base64_tag, decode_hex_tag, required_header, tags_equal,
 };
 use base64::Engine as _;
 

@@ -34,193 +34,19 @@
 //!   piece by piece; signatures are decoded into fixed 32-byte arrays. The only
 //!   allocation on success is the delivery id string.
 
-use std::fmt;
-
-use ::hmac::{Hmac, Mac};
-use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine as _;
 use http::{HeaderMap, HeaderName};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 mod github;
 mod hmac;
+mod scheme;
+mod secret;
 mod slack;
 mod standard;
 mod stripe;
+mod util;
 
-/// HMAC-SHA256, the MAC of every scheme.
-pub(crate) type HmacSha256 = Hmac<Sha256>;
-
-/// A decoded HMAC-SHA256 tag.
-pub(crate) type Tag = [u8; 32];
-
-/// Standard base64 alphabet; encodes with padding, decodes with or without it.
-pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// Which provider convention a channel uses (`scheme = "..."` in `[[channel]]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SchemeKind {
-    /// `X-Hub-Signature-256: sha256=<hex>` over the body.
-    Github,
-    /// `Stripe-Signature: t=<unix>,v1=<hex>...` over `"{t}.{body}"`.
-    Stripe,
-    /// `X-Slack-Signature: v0=<hex>` over `"v0:{ts}:{body}"`.
-    Slack,
-    /// Standard Webhooks / Svix: `webhook-signature: v1,<base64>...` over `"{id}.{ts}.{body}"`.
-    Standard,
-    /// Generic HMAC-SHA256 over the body, see [`HmacParams`].
-    Hmac,
-    /// No verification (explicit opt-in).
-    None,
-}
-
-impl SchemeKind {
-    /// All schemes, in the order the spec lists them.
-    pub const ALL: [SchemeKind; 6] = [
-        SchemeKind::Github,
-        SchemeKind::Stripe,
-        SchemeKind::Slack,
-        SchemeKind::Standard,
-        SchemeKind::Hmac,
-        SchemeKind::None,
-    ];
-
-    /// Parses a config name (`github`, `stripe`, `slack`, `standard`, `hmac`, `none`),
-    /// ASCII case-insensitively.
-    pub fn parse(s: &str) -> Option<SchemeKind> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(s))
-    }
-
-    /// The canonical (lowercase) config name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SchemeKind::Github => "github",
-            SchemeKind::Stripe => "stripe",
-            SchemeKind::Slack => "slack",
-            SchemeKind::Standard => "standard",
-            SchemeKind::Hmac => "hmac",
-            SchemeKind::None => "none",
-        }
-    }
-
-    /// Whether the scheme signs a timestamp (and so uses `tolerance_secs`).
-    pub fn has_timestamp(self) -> bool {
-        matches!(
-            self,
-            SchemeKind::Stripe | SchemeKind::Slack | SchemeKind::Standard
-        )
-    }
-}
-
-impl fmt::Display for SchemeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How the generic `hmac` scheme spells the MAC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// Hexadecimal, either case.
-    Hex,
-    /// Standard base64, padding optional.
-    Base64,
-}
-
-/// Generic HMAC scheme parameters (scheme `hmac`): the signature is
-/// `<prefix><encoded HMAC-SHA256(body)>` in `header`. The prefix may be empty and is
-/// matched ASCII case-insensitively.
-#[derive(Debug, Clone)]
-pub struct HmacParams {
-    /// The header carrying the signature.
-    pub header: HeaderName,
-    /// Text before the encoded MAC, e.g. `sha256=`; may be empty.
-    pub prefix: String,
-    /// Hex or base64.
-    pub encoding: Encoding,
-}
-
-/// A signing secret, held as a keyed HMAC-SHA256 state (the configured string itself
-/// is not kept). Its `Debug`/`Display` print `Secret(<redacted>)`.
-#[derive(Clone)]
-pub struct Secret {
-    keyed: HmacSha256,
-}
-
-/// Why a configured secret cannot be used. Messages never contain the secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SecretError {
-    /// The secret (or, for `standard`, its decoded key) is empty.
-    #[error("the secret is empty")]
-    Empty,
-    /// A `standard` secret is not base64 after its optional `whsec_` prefix.
-    #[error("a \"standard\" secret must be \"whsec_\" followed by base64 (the part after the prefix is not valid base64)")]
-    InvalidBase64,
-}
-
-impl Secret {
-    /// Builds the HMAC key for the scheme from the configured string: for `standard`,
-    /// `whsec_<base64>` (the prefix is optional) is base64-decoded and the key is the
-    /// decoded bytes; for every other scheme the whole string's bytes are the key
-    /// (Stripe's `whsec_...` is *not* decoded).
-    pub fn for_scheme(kind: SchemeKind, raw: &str) -> Result<Secret, SecretError> {
-        if raw.is_empty() {
-            return Err(SecretError::Empty);
-        }
-        if kind == SchemeKind::Standard {
-            let b64 = raw.strip_prefix("whsec_").unwrap_or(raw);
-            let key = BASE64.decode(b64).map_err(|_| SecretError::InvalidBase64)?;
-            Self::from_key(&key)
-        } else {
-            Self::from_key(raw.as_bytes())
-        }
-    }
-
-    /// A secret whose HMAC key is exactly `key`.
-    pub fn from_key(key: &[u8]) -> Result<Secret, SecretError> {
-        if key.is_empty() {
-            return Err(SecretError::Empty);
-        }
-        // HMAC accepts keys of any length, so this never fails in practice; the error
-        // path exists only so that no `expect` is needed.
-        let keyed = HmacSha256::new_from_slice(key).map_err(|_| SecretError::Empty)?;
-        Ok(Secret { keyed })
-    }
-
-    /// A fresh MAC keyed with this secret, ready to absorb signed content.
-    pub(crate) fn mac(&self) -> HmacSha256 {
-        self.keyed.clone()
-    }
-
-    /// The HMAC-SHA256 tag of the concatenation of `parts`.
-    pub(crate) fn tag(&self, parts: &[&[u8]]) -> Tag {
-        let mut mac = self.mac();
-        for p in parts {
-            mac.update(p);
-        }
-        mac.finalize().into_bytes().into()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use scheme::{Encoding, HmacParams, SchemeKind, Verified, VerifyError};
+pub use secret::{Secret, SecretError};
 
 /// Everything needed to check one channel's requests.
 #[derive(Debug, Clone)]
@@ -233,40 +59,6 @@ pub struct Verifier {
     pub secrets: Vec<Secret>,
     /// Allowed distance, in either direction, between a signed timestamp and now.
     pub tolerance_secs: u64,
-}
-
-/// What a successful check learnt.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Verified {
-    /// The provider's delivery id when the scheme defines one (`X-GitHub-Delivery`;
-    /// `webhook-id` or `svix-id`).
-    pub delivery_id: Option<String>,
-}
-
-/// Why a request was refused. Each maps to a stable error code (HTTP 401).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    /// A signature (or signed timestamp/id) header is absent or empty.
-    #[error("the request carries no signature for this channel's scheme")]
-    MissingSignature,
-    /// The signature is malformed or matches none of the channel's secrets.
-    #[error("the signature is malformed or does not match")]
-    InvalidSignature,
-    /// Correctly signed, but the signed timestamp is too old or in the future.
-    #[error("the signed timestamp is outside the allowed tolerance")]
-    TimestampOutOfTolerance,
-}
-
-impl VerifyError {
-    /// Stable error code: `missing_signature` | `invalid_signature` |
-    /// `timestamp_out_of_tolerance`.
-    pub fn code(self) -> &'static str {
-        match self {
-            VerifyError::MissingSignature => "missing_signature",
-            VerifyError::InvalidSignature => "invalid_signature",
-            VerifyError::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
-        }
-    }
 }
 
 impl Verifier {
@@ -334,80 +126,6 @@ pub fn sign(
     }
 }
 
-// ---- helpers shared by the scheme files ----
-
-/// The first value of header `name`, trimmed. `Ok(None)` when absent or empty;
-/// `InvalidSignature` when it is not visible ASCII.
-pub(crate) fn header_str<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'a str>, VerifyError> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(v) => {
-            let s = v
-                .to_str()
-                .map_err(|_| VerifyError::InvalidSignature)?
-                .trim();
-            Ok((!s.is_empty()).then_some(s))
-        }
-    }
-}
-
-/// Like [`header_str`], but absence is `MissingSignature`.
-pub(crate) fn required_header<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-) -> Result<&'a str, VerifyError> {
-    header_str(headers, name)?.ok_or(VerifyError::MissingSignature)
-}
-
-/// A unix timestamp in plain decimal digits; anything else is `InvalidSignature`.
-pub(crate) fn parse_timestamp(s: &str) -> Result<i64, VerifyError> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(VerifyError::InvalidSignature);
-    }
-    s.parse().map_err(|_| VerifyError::InvalidSignature)
-}
-
-/// Refuses timestamps more than `tolerance_secs` away from `now`, in either direction.
-pub(crate) fn check_tolerance(ts: i64, now: i64, tolerance_secs: u64) -> Result<(), VerifyError> {
-    if ts.abs_diff(now) > tolerance_secs {
-        Err(VerifyError::TimestampOutOfTolerance)
-    } else {
-        Ok(())
-    }
-}
-
-/// Constant-time equality of two tags.
-pub(crate) fn tags_equal(a: &Tag, b: &Tag) -> bool {
-    a.ct_eq(b).into()
-}
-
-/// Decodes a 64-digit hex tag (either case); `None` for anything else.
-pub(crate) fn decode_hex_tag(s: &str) -> Option<Tag> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
-    Some(out)
-}
-
-/// Decodes a base64 tag of exactly 32 bytes (padding optional); `None` for anything else.
-pub(crate) fn decode_base64_tag(s: &str) -> Option<Tag> {
-    let mut buf = [0u8; 48];
-    let n = BASE64.decode_slice(s, &mut buf).ok()?;
-    buf.get(..n)?.try_into().ok()
-}
-
-/// Whether any secret's tag over the concatenation of `parts` satisfies `matches`
-/// (which compares against the request's candidate signatures in constant time).
-pub(crate) fn any_secret_matches(
-    secrets: &[Secret],
-    parts: &[&[u8]],
-    mut matches: impl FnMut(&Tag) -> bool,
-) -> bool {
-    secrets.iter().any(|s| matches(&s.tag(parts)))
-}
-
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Helpers for the scheme tests.
@@ -454,8 +172,11 @@ pub(crate) mod testutil {
 
 #[cfg(test)]
 mod tests {
+    use super::secret::*;
     use super::testutil::*;
+    use super::util::*;
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn scheme_names_round_trip() {

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName};
 
-use super::{
-    any_secret_matches, check_tolerance, decode_base64_tag, header_str, parse_timestamp,
-    tags_equal, Secret, Verified, VerifyError, BASE64,
+use super::scheme::{Verified, VerifyError};
+use super::secret::{Secret, BASE64};
+use super::util::{
+    any_secret_matches, check_tolerance, decode_base64_tag, header_str, parse_timestamp, tags_equal,
 };
 
 const ID: HeaderName = HeaderName::from_static("webhook-id");

@@ -8,9 +8,11 @@
 
 use http::{HeaderMap, HeaderName};
 
-use super::{
+use super::scheme::{Verified, VerifyError};
+use super::secret::Secret;
+use super::util::{
     any_secret_matches, check_tolerance, decode_hex_tag, parse_timestamp, required_header,
-    tags_equal, Secret, Verified, VerifyError,
+    tags_equal,
 };
 
 const SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");

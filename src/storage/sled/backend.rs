@@ -9,10 +9,9 @@ use tokio::sync::{oneshot, watch};
 use super::commit::{Op, STORAGE_FAILED};
 use super::{dir_bytes, SledCursorSlot, SledStorage, APPEND_TIMEOUT};
 use crate::common::event::Record;
-use crate::storage::{
-    Appended, CursorSlot, DeadLetter, Dedup, Limits, NewEvent, Pass, Storage, StorageError,
-    StorageStats,
-};
+use crate::storage::api::{CursorSlot, Storage};
+use crate::storage::error::StorageError;
+use crate::storage::types::{Appended, DeadLetter, Dedup, Limits, NewEvent, Pass, StorageStats};
 
 /// A fresh event id: `evt_` and a random UUID, so ids never collide across restarts.
 fn new_event_id() -> String {

@@ -2,7 +2,7 @@
 //! entries. (Events are [`crate::common::event::Record`]s; keys are in `keys`.)
 
 use super::keys;
-use crate::storage::DeadLetter;
+use crate::storage::types::DeadLetter;
 
 /// A dead letter as stored (bincode).
 pub(crate) fn encode_dead_letter(d: &DeadLetter) -> Vec<u8> {

@@ -30,7 +30,8 @@ use super::disk::DiskGuard;
 use super::heads::Shared;
 use super::keys;
 use crate::common::event::RecordRef;
-use crate::storage::{Appended, DeadLetter, Dedup, NewEvent, StorageError};
+use crate::storage::error::StorageError;
+use crate::storage::types::{Appended, DeadLetter, Dedup, NewEvent};
 
 /// Most ops folded into one batch and one flush; bounds the latency of the batch.
 pub const MAX_BATCH_OPS: usize = 4096;

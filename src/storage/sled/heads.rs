@@ -9,7 +9,7 @@ use std::sync::RwLock;
 
 use tokio::sync::watch;
 
-use crate::storage::StorageStats;
+use crate::storage::types::StorageStats;
 
 /// State shared by the committer and every reader.
 pub(crate) struct Shared {

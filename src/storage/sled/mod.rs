@@ -34,7 +34,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::common::event::Record;
-use crate::storage::{BoxFuture, CursorSlot, StorageError};
+use crate::storage::api::{BoxFuture, CursorSlot};
+use crate::storage::error::StorageError;
 use commit::{Committer, Op};
 use heads::Shared;
 use read::{failed, Reader};

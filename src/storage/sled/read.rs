@@ -12,7 +12,8 @@ use super::codec::decode_dead_letter;
 use super::heads::Shared;
 use super::keys;
 use crate::common::event::Record;
-use crate::storage::{DeadLetter, StorageError};
+use crate::storage::error::StorageError;
+use crate::storage::types::DeadLetter;
 
 /// A handle for reads; shares the tree and the published heads with the committer.
 #[derive(Clone)]

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use super::codec::decode_dedup;
 use super::keys;
 use super::read::{failed, Reader};
-use crate::storage::{Limits, Pass, StorageError};
+use crate::storage::error::StorageError;
+use crate::storage::types::{Limits, Pass};
 
 /// Most keys removed in one sled batch, so a large first pass does not build one huge batch.
 const DELETE_CHUNK: usize = 10_000;
