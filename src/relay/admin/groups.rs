@@ -255,16 +255,7 @@ where
 {
     check(relay, channel, Some(group), auth)?;
     let body = crate::relay::body::read_limited(body, MAX_ADMIN_BODY_BYTES).await?;
-    let wanted = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let parsed: RedriveBody = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "expected {{\"offsets\": [N, ...]}} (or no body for all): {e}"
-            ))
-        })?;
-        parsed.offsets
-    };
+    let wanted = redrive_request(&body)?;
     let letters: BTreeSet<u64> = relay
         .log
         .dead_letters(channel, group)
@@ -273,31 +264,7 @@ where
         .into_iter()
         .map(|d| d.offset)
         .collect();
-    let offsets: Vec<u64> = match wanted {
-        None => letters.into_iter().collect(),
-        Some(list) if list.is_empty() => {
-            return Err(ApiError::bad_request(
-                "offsets is empty: name dead-letter offsets, or send no body to redrive all",
-            ))
-        }
-        Some(list) => {
-            let missing: Vec<String> = list
-                .iter()
-                .filter(|o| !letters.contains(o))
-                .map(u64::to_string)
-                .collect();
-            if !missing.is_empty() {
-                return Err(ApiError::bad_request(format!(
-                    "not dead letters of group {group:?}: {}; nothing was redriven",
-                    missing.join(", ")
-                )));
-            }
-            list.into_iter()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect()
-        }
-    };
+    let offsets = redrive_offsets(wanted, letters, group)?;
     if !offsets.is_empty() {
         relay
             .log
@@ -325,6 +292,52 @@ where
         // Without a connected agent the redrive waits, durably, for the next one.
         "active": active,
     })))
+}
+
+/// The offsets a redrive body names; `None` (an empty body) means all.
+fn redrive_request(body: &[u8]) -> Result<Option<Vec<u64>>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let parsed: RedriveBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"offsets\": [N, ...]}} (or no body for all): {e}"
+        ))
+    })?;
+    Ok(parsed.offsets)
+}
+
+/// The offsets to redrive, sorted and unique: all dead letters, or the named ones —
+/// each of which must be a dead letter of the group, else nothing is redriven.
+fn redrive_offsets(
+    wanted: Option<Vec<u64>>,
+    letters: BTreeSet<u64>,
+    group: &str,
+) -> Result<Vec<u64>, ApiError> {
+    let Some(list) = wanted else {
+        return Ok(letters.into_iter().collect());
+    };
+    if list.is_empty() {
+        return Err(ApiError::bad_request(
+            "offsets is empty: name dead-letter offsets, or send no body to redrive all",
+        ));
+    }
+    let missing: Vec<String> = list
+        .iter()
+        .filter(|o| !letters.contains(o))
+        .map(u64::to_string)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "not dead letters of group {group:?}: {}; nothing was redriven",
+            missing.join(", ")
+        )));
+    }
+    Ok(list
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect())
 }
 
 async fn reset<S, B>(

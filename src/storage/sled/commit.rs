@@ -365,6 +365,21 @@ impl Committer {
             let _ = reply.send(Err(StorageError::Failed(why.clone())));
             return;
         }
+        let appended = self.stage_event(channel, id, &event, dedup, batch);
+        batch.replies.push(Reply::Append(reply, appended));
+    }
+
+    /// A new event: the next offset, the record, the channel's head and the dedup entry,
+    /// all in the batch.
+    fn stage_event(
+        &mut self,
+        channel: String,
+        id: String,
+        event: &NewEvent,
+        dedup: Option<Dedup>,
+        batch: &mut Batch,
+    ) -> Appended {
+        let now = event.received_at_ms;
         let (offset, received_at_ms) = self.assign(&channel, now);
         let record = RecordRef {
             id: &id,
@@ -389,12 +404,11 @@ impl Committer {
             batch.insert(keys::dedup(&channel, &d.id), encode_dedup(offset, now, &id));
         }
         batch.appended += 1;
-        let appended = Appended {
+        Appended {
             offset,
             id,
             duplicate: false,
-        };
-        batch.replies.push(Reply::Append(reply, appended));
+        }
     }
 
     /// The original append when `d`'s id was seen within its window.
