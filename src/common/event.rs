@@ -20,16 +20,21 @@ const MAX_RECORD_BYTES: usize = 256 * 1024 * 1024;
 pub struct Record {
     /// Event id, stable across redeliveries: the idempotency key the agent forwards.
     pub id: String,
+    /// Name of the channel the webhook arrived on.
     pub channel: String,
+    /// Position in the channel's log: 1, 2, 3, … with no gap and no reuse.
     pub offset: u64,
     /// Unix milliseconds, non-decreasing within a channel.
     pub received_at_ms: u64,
+    /// HTTP method of the webhook request, as received.
     pub method: String,
     /// Path suffix after `/hooks/{channel}`, with its leading `/`, or empty.
     pub path: String,
     /// Raw query string without the `?`, or empty.
     pub query: String,
+    /// Every request header in the order received: lowercase name, raw value bytes.
     pub headers: Vec<(String, Vec<u8>)>,
+    /// The exact request body bytes; forwarded byte for byte, never re-serialized.
     pub body: Vec<u8>,
     /// Address of the sender as the relay saw it.
     pub peer: String,
@@ -42,16 +47,27 @@ pub struct Record {
 /// buffers instead of first copying the body into an owned `Record`.
 #[derive(Encode)]
 pub struct RecordRef<'a> {
+    /// [`Record::id`]: the event id.
     pub id: &'a str,
+    /// [`Record::channel`]: the channel name.
     pub channel: &'a str,
+    /// [`Record::offset`]: position in the channel's log.
     pub offset: u64,
+    /// [`Record::received_at_ms`]: unix milliseconds when the relay received it.
     pub received_at_ms: u64,
+    /// [`Record::method`]: the HTTP method.
     pub method: &'a str,
+    /// [`Record::path`]: path suffix after `/hooks/{channel}`, or empty.
     pub path: &'a str,
+    /// [`Record::query`]: raw query string without the `?`, or empty.
     pub query: &'a str,
+    /// [`Record::headers`]: lowercase names and raw values, in order received.
     pub headers: &'a [(String, Vec<u8>)],
+    /// [`Record::body`]: the exact body bytes.
     pub body: &'a [u8],
+    /// [`Record::peer`]: the sender's address as the relay saw it.
     pub peer: &'a str,
+    /// [`Record::scheme`]: the scheme that verified the event.
     pub scheme: &'a str,
 }
 
@@ -85,6 +101,7 @@ fn config() -> impl bincode::config::Config {
 }
 
 impl Record {
+    /// The stored form: version byte, then the bincode of the fields.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.body.len() + 256);
         out.push(RECORD_VERSION);
@@ -95,6 +112,7 @@ impl Record {
         out
     }
 
+    /// Reads a stored record; an unknown version byte or a malformed body is an error.
     pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         match bytes.split_first() {
             Some((&RECORD_VERSION, rest)) => bincode::decode_from_slice(rest, config())
@@ -136,16 +154,26 @@ impl Record {
 /// `{"channel","offset","id","received_at","method","path","query","headers","body"}`.
 #[derive(Debug, Serialize)]
 pub struct EventJson<'a> {
+    /// The channel name.
     pub channel: &'a str,
+    /// Position in the channel's log.
     pub offset: u64,
+    /// The event id (`evt_...`).
     pub id: &'a str,
+    /// When the relay received it, RFC 3339 UTC with milliseconds.
     pub received_at: String,
+    /// HTTP method of the webhook.
     pub method: &'a str,
+    /// Path suffix after `/hooks/{channel}`, or empty.
     pub path: &'a str,
+    /// Raw query string without the `?`, or empty.
     pub query: &'a str,
+    /// Headers in order received; values decoded as UTF-8 lossily, for reading only.
     pub headers: Vec<(&'a str, String)>,
+    /// The body as text when it is valid UTF-8; omitted otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<&'a str>,
+    /// The body in standard base64 when it is not valid UTF-8; omitted otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_base64: Option<String>,
 }

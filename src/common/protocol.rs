@@ -71,6 +71,7 @@ pub enum Start {
 pub enum ClientMsg {
     /// First frame on a connection: the protocol versions the agent speaks.
     Hello {
+        /// Every protocol version the agent speaks; the relay picks the highest shared one.
         versions: Vec<u16>,
         /// Free-form agent name and version, for the relay's logs.
         agent: String,
@@ -78,42 +79,70 @@ pub enum ClientMsg {
     /// Start receiving a channel as a member of a consumer group. `sub` is chosen by the
     /// agent, unique on the connection, and tags every frame about this subscription.
     Subscribe {
+        /// Subscription id chosen by the agent, unique on the connection.
         sub: u32,
+        /// The channel to receive; the connection's token must grant it.
         channel: String,
+        /// Consumer group name, `[A-Za-z0-9_-]{1,64}`; the group owns the cursor.
         group: String,
+        /// Where to start if the group has no committed cursor yet.
         start: Start,
         /// Most unacknowledged events the agent accepts at once (1 = strict order).
         window: u32,
     },
     /// The local service accepted the event at `offset` (2xx).
-    Ack { sub: u32, offset: u64 },
+    Ack {
+        /// The subscription the event was delivered on.
+        sub: u32,
+        /// Offset of the acknowledged event.
+        offset: u64,
+    },
     /// The agent gave up on the event at `offset`; the relay records a dead letter for
     /// the group and counts the event as done, so the stream goes on.
     Nack {
+        /// The subscription the event was delivered on.
         sub: u32,
+        /// Offset of the event given up on.
         offset: u64,
+        /// Why the agent gave up, for the dead letter (the relay keeps 1 024 bytes).
         reason: String,
+        /// How many delivery attempts the agent made.
         attempts: u32,
         /// Last HTTP status from the local service, if it answered at all.
         last_status: Option<u16>,
     },
     /// Stop a subscription; unacknowledged events will be redelivered to the group.
-    Unsubscribe { sub: u32 },
+    Unsubscribe {
+        /// The subscription to end; an unknown id is ignored.
+        sub: u32,
+    },
     /// Heartbeat; the relay answers `Pong` with the same nonce.
-    Ping { nonce: u64 },
+    Ping {
+        /// Arbitrary value echoed back in the `Pong`.
+        nonce: u64,
+    },
     /// Answer to the relay's `Ping`.
-    Pong { nonce: u64 },
+    Pong {
+        /// The nonce of the `Ping` being answered.
+        nonce: u64,
+    },
     /// Read a channel without a consumer group (replay, tail): no cursor is read or
     /// moved and there is no standby; acks only return window credit, nacks are
-    /// ignored. `start` is `Earliest`, `Latest` or `Offset` (`Committed` means
+    /// ignored. `start` is `Earliest`, `Latest`, `Time` or `Offset` (`Committed` means
     /// `Earliest`). Delivery stops after `to` (inclusive) if given; otherwise, without
     /// `follow`, at the head as of the subscription, with an `End` frame either way.
     Read {
+        /// Subscription id chosen by the agent, unique on the connection.
         sub: u32,
+        /// The channel to read; the connection's token must grant it.
         channel: String,
+        /// First event to deliver (`Committed` means `Earliest`).
         start: Start,
+        /// Last offset to deliver (inclusive), or `None` for no upper bound.
         to: Option<u64>,
+        /// Keep delivering live events after the head instead of ending there.
         follow: bool,
+        /// Most unacknowledged events the agent accepts at once.
         window: u32,
     },
     /// The local service accepted every event from `first` to `last` (inclusive): the
@@ -121,7 +150,14 @@ pub enum ClientMsg {
     /// must be in flight. An agent coalesces acks of consecutive offsets into it, so a
     /// fast consumer sends one frame per burst instead of one per event. Protocol
     /// version 2; added at the end so that every version-1 encoding is unchanged.
-    AckRange { sub: u32, first: u64, last: u64 },
+    AckRange {
+        /// The subscription the events were delivered on.
+        sub: u32,
+        /// First acknowledged offset (inclusive).
+        first: u64,
+        /// Last acknowledged offset (inclusive); never below `first`.
+        last: u64,
+    },
 }
 
 /// Relay → agent.
@@ -129,6 +165,7 @@ pub enum ClientMsg {
 pub enum ServerMsg {
     /// Answer to `Hello`: the version chosen for this connection.
     Welcome {
+        /// The protocol version chosen for this connection.
         version: u16,
         /// The relay's name and version.
         relay: String,
@@ -138,6 +175,7 @@ pub enum ServerMsg {
     /// The subscription exists. When `active` is false the agent is a hot standby for
     /// the group and receives nothing until an `Active` frame.
     Subscribed {
+        /// The agent's subscription id from `Subscribe` or `Read`.
         sub: u32,
         /// The first offset that will be delivered when active.
         next: u64,
@@ -145,33 +183,60 @@ pub enum ServerMsg {
         head: u64,
         /// The window granted (the requested one, clamped to [`MAX_WINDOW`]).
         window: u32,
+        /// Whether this subscription is the group's active consumer (false: hot standby).
         active: bool,
     },
     /// A standby subscription became the group's active consumer; delivery starts at `next`.
-    Active { sub: u32, next: u64 },
+    Active {
+        /// The standby subscription that is now active.
+        sub: u32,
+        /// The first offset that will be delivered: the group's acknowledged prefix + 1.
+        next: u64,
+    },
     /// One event. `record` is the stored record encoding: a version byte (1) followed by
     /// the bincode of [`crate::common::event::Record`].
     Event {
+        /// The subscription this event is delivered on.
         sub: u32,
+        /// The event's offset in its channel.
         offset: u64,
+        /// The stored record bytes: version byte, then the bincode of the record.
         record: Vec<u8>,
     },
     /// Every durable event up to `head` has been sent; later events follow live.
-    CaughtUp { sub: u32, head: u64 },
+    CaughtUp {
+        /// The subscription that caught up.
+        sub: u32,
+        /// The channel's durable head; every event up to it has been sent.
+        head: u64,
+    },
     /// A refusal. With `sub`, it concerns that subscription (which is closed); without
     /// it, the connection, which the relay closes after this frame.
     Error {
+        /// The subscription refused (and closed), or `None` for the whole connection.
         sub: Option<u32>,
         /// A stable code, listed in `docs/protocol.md`.
         code: String,
+        /// A human-readable explanation; never holds a token.
         message: String,
     },
     /// Heartbeat; the agent answers `Pong` with the same nonce.
-    Ping { nonce: u64 },
+    Ping {
+        /// Arbitrary value echoed back in the `Pong`.
+        nonce: u64,
+    },
     /// Answer to the agent's `Ping`.
-    Pong { nonce: u64 },
+    Pong {
+        /// The nonce of the `Ping` being answered.
+        nonce: u64,
+    },
     /// A `Read` subscription delivered its whole range; the relay sends nothing more for it.
-    End { sub: u32, last: u64 },
+    End {
+        /// The `Read` subscription that finished.
+        sub: u32,
+        /// The last offset of the range (the upper bound, whether or not an event had it).
+        last: u64,
+    },
 }
 
 /// Stable error codes of `ServerMsg::Error`.
@@ -215,6 +280,7 @@ fn config() -> impl bincode::config::Config {
 pub struct FrameError(String);
 
 impl ClientMsg {
+    /// Encodes the message as one binary frame.
     pub fn encode(&self) -> Vec<u8> {
         bincode::encode_to_vec(self, config()).unwrap_or_default()
     }
@@ -226,10 +292,12 @@ impl ClientMsg {
 }
 
 impl ServerMsg {
+    /// Encodes the message as one binary frame.
     pub fn encode(&self) -> Vec<u8> {
         bincode::encode_to_vec(self, config()).unwrap_or_default()
     }
 
+    /// Decodes one frame; trailing bytes are an error (a frame is exactly one message).
     pub fn decode(bytes: &[u8]) -> Result<ServerMsg, FrameError> {
         decode_exact(bytes)
     }
@@ -332,11 +400,14 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Refusal {
+    /// The stable code, one of [`codes`].
     pub code: &'static str,
+    /// What was refused and why, for a person.
     pub message: String,
 }
 
 impl Refusal {
+    /// A refusal with `code` (one of [`codes`]) and a message for a person.
     pub fn new(code: &'static str, message: impl Into<String>) -> Refusal {
         Refusal {
             code,

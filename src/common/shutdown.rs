@@ -6,6 +6,8 @@
 
 use tokio::sync::watch;
 
+/// A cloneable one-way stop signal: once triggered it stays triggered, and every clone
+/// sees it.
 #[derive(Clone, Debug)]
 pub struct Shutdown {
     tx: std::sync::Arc<watch::Sender<bool>>,
@@ -19,6 +21,7 @@ impl Default for Shutdown {
 }
 
 impl Shutdown {
+    /// A signal that has not fired yet.
     pub fn new() -> Shutdown {
         let (tx, rx) = watch::channel(false);
         Shutdown {
@@ -27,10 +30,12 @@ impl Shutdown {
         }
     }
 
+    /// Fires the signal for every clone; firing again changes nothing.
     pub fn trigger(&self) {
         self.tx.send_replace(true);
     }
 
+    /// Whether the signal has fired.
     pub fn is_triggered(&self) -> bool {
         *self.rx.borrow()
     }

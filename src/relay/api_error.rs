@@ -11,8 +11,11 @@ use serde::Serialize;
 /// A refusal with its HTTP status and stable code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP status of the response.
     pub status: StatusCode,
+    /// Stable machine-readable code, sent as `error` in the JSON body.
     pub code: &'static str,
+    /// Explanation for a person, sent as `message`; never holds a secret or token.
     pub message: String,
     /// Seconds for a `Retry-After` header (rate limiting).
     pub retry_after: Option<u64>,
@@ -25,6 +28,7 @@ struct Body<'a> {
 }
 
 impl ApiError {
+    /// A refusal with any status and code, without `Retry-After`.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
@@ -34,18 +38,22 @@ impl ApiError {
         }
     }
 
+    /// 400 `bad_request`: the request is malformed.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// 401 `unauthorized`: a token or client certificate is missing or wrong.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 404 `not_found`: no such route (also the admin API when it is disabled).
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
     }
 
+    /// 404 `unknown_channel`: no channel of that name is configured.
     pub fn unknown_channel(name: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -54,6 +62,7 @@ impl ApiError {
         )
     }
 
+    /// 405 `method_not_allowed`; `allowed` names the methods the route takes.
     pub fn method_not_allowed(allowed: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -62,6 +71,7 @@ impl ApiError {
         )
     }
 
+    /// 413 `payload_too_large`: the body exceeds `limit` bytes.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -70,6 +80,8 @@ impl ApiError {
         )
     }
 
+    /// 503 `unavailable`: storage failed and the event was not stored; the sender
+    /// should retry.
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

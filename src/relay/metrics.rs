@@ -11,6 +11,8 @@ use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, 
 
 use crate::storage::Storage;
 
+/// The relay's Prometheus registry and the counters handlers bump; log and head
+/// figures are read from storage at scrape time instead.
 pub struct Metrics {
     registry: Registry,
     /// Ingest requests by channel and result (`ok`, `duplicate` or an error code).
@@ -41,6 +43,7 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 }
 
 impl Metrics {
+    /// A fresh registry with every metric at zero.
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let ingest = counter(

@@ -16,6 +16,7 @@ use crate::storage::Storage;
 /// Facts about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnInfo {
+    /// The TCP peer's address (never taken from a forwarding header).
     pub peer: SocketAddr,
     /// A verified client certificate was presented (TLS with `client_ca` only).
     pub client_cert: bool,
@@ -23,9 +24,11 @@ pub struct ConnInfo {
 
 /// Everything a request handler needs.
 pub struct Relay {
+    /// The validated configuration the relay was started with.
     pub config: Config,
     /// The durable log (whichever backend the config chose).
     pub log: Arc<dyn Storage>,
+    /// Prometheus counters and gauges, rendered by `/metrics`.
     pub metrics: Metrics,
     /// Per-channel budgets of accepted webhooks.
     pub limiters: HashMap<String, Bucket>,
@@ -34,11 +37,14 @@ pub struct Relay {
     /// When ingest last logged a storage failure, so that a failing disk gives one
     /// line per interval instead of one per request.
     pub storage_errors: crate::relay::log_gate::LogGate,
+    /// Fires when the relay stops: handlers and streams stop taking new work.
     pub shutdown: Shutdown,
+    /// Consumer groups (active and standby members) and open stream connections.
     pub hub: crate::relay::groups::Hub,
 }
 
 impl Relay {
+    /// The state for `config` over an opened log, with one rate limiter per limited channel.
     pub fn new(config: Config, log: Arc<dyn Storage>, shutdown: Shutdown) -> Relay {
         let limiters = config
             .channels

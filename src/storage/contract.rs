@@ -9,6 +9,9 @@
 //! The checks panic on failure, like assertions in a test; they are ordinary code
 //! (not `#[cfg(test)]`) so that integration tests of a networked backend can use them.
 
+// Test-support code: a failed `expect` here is a failed contract check, like an assertion.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -16,32 +16,45 @@ use crate::common::verify::{Encoding, HmacParams, SchemeKind, Secret, Verifier};
 /// One webhook channel: where a provider posts and what an agent subscribes to.
 #[derive(Debug, Clone)]
 pub struct ChannelConfig {
+    /// Channel name, `[A-Za-z0-9_-]{1,64}`: the `{channel}` of `/hooks/{channel}`.
     pub name: String,
+    /// How the channel's signatures are checked: scheme, secrets, tolerance.
     pub verifier: Verifier,
     /// Header that carries the delivery id where the scheme defines none.
     pub id_header: Option<http::HeaderName>,
+    /// How long a delivery id is remembered: a repeat within it is answered as a
+    /// duplicate and not stored again (24 h by default).
     pub dedup_window: Duration,
     /// Refuse requests that carry no delivery id (the scheme's, or `id_header`): a
     /// replay with the id dropped would otherwise be stored again.
     pub require_delivery_id: bool,
+    /// How much history the channel keeps; unlimited by default.
     pub retention: Retention,
+    /// Sender addresses and CIDR ranges allowed to post (the TCP peer); empty allows all.
     pub allow_ips: Vec<IpNet>,
+    /// Ingest rate limit for the channel; `None` is unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// Consumer tokens: a stream connection with one of them may read this channel.
     pub tokens: TokenSet,
 }
 
 /// How much of a channel's history to keep; `None` keeps everything.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
+    /// Drop events received more than this many seconds ago.
     pub max_age_secs: Option<u64>,
+    /// Keep at most this many of the newest events.
     pub max_events: Option<u64>,
+    /// Keep at most this many bytes of the newest events (stored key + record sizes).
     pub max_bytes: Option<u64>,
 }
 
 /// Token bucket parameters for a channel's ingest.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
+    /// Tokens added to the bucket per second (> 0): the sustained requests per second.
     pub per_second: f64,
+    /// Bucket size (>= 1): requests allowed at once after a quiet spell.
     pub burst: f64,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The file is parsed into `Raw*` structs that keep the source span of every value, then
 //! validated into [`Config`]. Keeping spans is what lets a refusal name the file, the
-//! line and the key ("config.toml:14: channel[1].scheme: unknown scheme"); the
+//! line and the key (`config.toml:14: channel[1].scheme: unknown scheme`); the
 //! machinery for that is in `source.rs`, shared with `agent.toml`.
 //! Secrets given as `env:NAME` are read here, once; a missing variable is an error
 //! rather than an empty secret that would let anything through.
@@ -39,7 +39,9 @@ pub type ConfigError = FileError;
 /// A configuration the relay can run with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The `[server]` table: listen address, data directory, limits, TLS.
     pub server: ServerConfig,
+    /// The `[[channel]]` entries, in file order; names are unique.
     pub channels: Vec<ChannelConfig>,
 }
 
@@ -77,6 +79,7 @@ impl Config {
             .unwrap_or_else(|_| unreachable!("the built-in config is valid (tested)"))
     }
 
+    /// The channel called `name`, if one is configured.
     pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
         self.channels.iter().find(|c| c.name == name)
     }

@@ -14,12 +14,18 @@ use super::raw::{RawServer, RawTls};
 use super::source::{FileError, Source};
 use super::tokens::{parse_tokens, TokenSet};
 
+/// The validated `[server]` table.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Address the relay listens on for webhooks, streams and admin calls.
     pub listen: SocketAddr,
+    /// Directory of the relay's durable log (created if missing).
     pub data_dir: PathBuf,
+    /// Largest webhook body accepted, in bytes; larger ones get 413 (25 MiB by default).
     pub max_body_bytes: usize,
+    /// Bearer token(s) of the admin API; `None` disables it (every admin route is 404).
     pub admin_token: Option<TokenSet>,
+    /// `[server.tls]`: serve HTTPS/WSS instead of plain HTTP when set.
     pub tls: Option<TlsConfig>,
     /// Seconds between the relay's `Ping`s on an agent stream (announced to the agent in
     /// `Welcome.heartbeat_secs`, which paces the agent's own pings and idle timeout).
@@ -32,10 +38,15 @@ pub struct ServerConfig {
     pub disk_reserve_bytes: u64,
 }
 
+/// `[server.tls]`: PEM file paths, read when the relay starts.
 #[derive(Debug, Clone)]
 pub struct TlsConfig {
+    /// PEM certificate chain the relay presents.
     pub cert: PathBuf,
+    /// PEM private key of `cert`.
     pub key: PathBuf,
+    /// PEM CA bundle: when set, agent streams (`/v1/stream`) must present a client
+    /// certificate signed by it; webhook posts need none.
     pub client_ca: Option<PathBuf>,
 }
 

@@ -20,11 +20,13 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
 pub struct FileError {
+    /// The file's name as given (a path, or a label for built-in text).
     pub file: String,
     /// 1-based; `None` when the problem is the whole file.
     pub line: Option<usize>,
     /// Dotted key path (`server.listen`, `channel[1].secrets[0]`), `-` when unknown.
     pub key: String,
+    /// What is wrong and, where it helps, what is expected instead.
     pub message: String,
 }
 

@@ -28,6 +28,7 @@ impl TokenSet {
         bool::from(found)
     }
 
+    /// Whether the set holds no token at all (then nothing matches).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -74,6 +74,8 @@ struct GroupInfo {
     lag: u64,
 }
 
+/// Every admin route (channels, events, groups, dead letters), each checking the admin
+/// token; all of them 404 when no `admin_token` is configured.
 pub fn routes(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {

@@ -6,10 +6,15 @@
 //! group names are `[A-Za-z0-9_-]`, so the `\0` separator can never occur inside them,
 //! and offsets are big-endian so that byte order is numeric order.
 
+/// Kind byte of an event key: `e\0{channel}\0{offset}`, value the stored record.
 pub const EVENT: u8 = b'e';
+/// Kind byte of a channel head key: `h\0{channel}`, value the last assigned offset.
 pub const HEAD: u8 = b'h';
+/// Kind byte of a dedup key: `d\0{channel}\0{delivery id}`, remembering a delivery id.
 pub const DEDUP: u8 = b'd';
+/// Kind byte of a cursor key: `c\0{channel}\0{group}`, value the group's committed offset.
 pub const CURSOR: u8 = b'c';
+/// Kind byte of a dead-letter key: `l\0{channel}\0{group}\0{offset}`.
 pub const DEAD_LETTER: u8 = b'l';
 /// A dead letter an operator asked to redeliver (redrive), until that delivery settles.
 pub const REDRIVE: u8 = b'r';
@@ -32,6 +37,7 @@ pub fn event_prefix(channel: &str) -> Vec<u8> {
     k
 }
 
+/// `e\0{channel}\0{offset}` — the key of one stored event.
 pub fn event(channel: &str, offset: u64) -> Vec<u8> {
     key(EVENT, &[channel.as_bytes(), &offset.to_be_bytes()])
 }
@@ -52,30 +58,36 @@ pub fn head(channel: &str) -> Vec<u8> {
     key(HEAD, &[channel.as_bytes()])
 }
 
+/// `d\0` — the prefix of every dedup entry, of all channels (for expiry sweeps).
 pub fn dedup_prefix() -> Vec<u8> {
     key(DEDUP, &[])
 }
 
+/// `d\0{channel}\0{delivery_id}` — a delivery id seen on a channel.
 pub fn dedup(channel: &str, delivery_id: &str) -> Vec<u8> {
     key(DEDUP, &[channel.as_bytes(), delivery_id.as_bytes()])
 }
 
+/// `c\0{channel}\0` — every consumer group cursor of a channel.
 pub fn cursor_prefix(channel: &str) -> Vec<u8> {
     let mut k = key(CURSOR, &[channel.as_bytes()]);
     k.push(0);
     k
 }
 
+/// `c\0{channel}\0{group}` — a group's committed cursor (last acknowledged offset).
 pub fn cursor(channel: &str, group: &str) -> Vec<u8> {
     key(CURSOR, &[channel.as_bytes(), group.as_bytes()])
 }
 
+/// `l\0{channel}\0{group}\0` — a group's dead letters, in offset order.
 pub fn dead_letter_prefix(channel: &str, group: &str) -> Vec<u8> {
     let mut k = key(DEAD_LETTER, &[channel.as_bytes(), group.as_bytes()]);
     k.push(0);
     k
 }
 
+/// The dead letter a group recorded for the event at `offset`.
 pub fn dead_letter(channel: &str, group: &str, offset: u64) -> Vec<u8> {
     key(
         DEAD_LETTER,
@@ -98,10 +110,12 @@ pub fn redrive(channel: &str, group: &str, offset: u64) -> Vec<u8> {
     )
 }
 
+/// A stored number (head, cursor, redrive time): 8 bytes big-endian.
 pub fn encode_u64(v: u64) -> [u8; 8] {
     v.to_be_bytes()
 }
 
+/// Reads [`encode_u64`]'s form from the first 8 bytes; `None` when there are fewer.
 pub fn decode_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
 }
