@@ -243,36 +243,32 @@ fn check(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn send(a: SendArgs) -> Result<(), Failure> {
+/// `hookrelay send`'s flags as a request; every problem is a usage error.
+fn send_request(a: &SendArgs) -> Result<crate::cli::send::SendRequest, Failure> {
     use crate::cli::send::{parse_encoding, parse_header, read_data, SendRequest};
     use crate::common::verify::{HmacParams, SchemeKind};
+    let usage = |m: String| Failure::usage(anyhow::anyhow!(m));
     let scheme = SchemeKind::parse(&a.scheme).ok_or_else(|| {
-        Failure::usage(anyhow::anyhow!(
+        usage(format!(
             "--scheme {:?}: expected github, stripe, slack, standard, hmac or none",
             a.scheme
         ))
     })?;
     let secret = match a.secret.strip_prefix("env:") {
-        Some(var) => std::env::var(var).map_err(|_| {
-            Failure::usage(anyhow::anyhow!(
-                "--secret: environment variable {var} is not set"
-            ))
-        })?,
+        Some(var) => std::env::var(var)
+            .map_err(|_| usage(format!("--secret: environment variable {var} is not set")))?,
         None => a.secret.clone(),
     };
     if scheme != SchemeKind::None && secret.is_empty() {
-        return Err(Failure::usage(anyhow::anyhow!(
+        return Err(usage(format!(
             "--secret is required for scheme {}",
             scheme.as_str()
         )));
     }
     let hmac = match &a.signature_header {
         Some(h) => Some(HmacParams {
-            header: http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
-                Failure::usage(anyhow::anyhow!(
-                    "--signature-header {h:?} is not a header name"
-                ))
-            })?,
+            header: http::HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| usage(format!("--signature-header {h:?} is not a header name")))?,
             prefix: a.prefix.clone(),
             encoding: parse_encoding(&a.encoding).map_err(Failure::usage)?,
         }),
@@ -285,8 +281,8 @@ async fn send(a: SendArgs) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(Failure::usage)?;
     let method = http::Method::from_bytes(a.method.as_bytes())
-        .map_err(|_| Failure::usage(anyhow::anyhow!("-X {:?} is not a method", a.method)))?;
-    let req = SendRequest {
+        .map_err(|_| usage(format!("-X {:?} is not a method", a.method)))?;
+    Ok(SendRequest {
         url: a.url.clone(),
         scheme,
         secret,
@@ -295,7 +291,11 @@ async fn send(a: SendArgs) -> Result<(), Failure> {
         method,
         hmac,
         delivery_id: a.id.clone(),
-    };
+    })
+}
+
+async fn send(a: SendArgs) -> Result<(), Failure> {
+    let req = send_request(&a)?;
     let resp = crate::cli::send::send(req).await.map_err(|e| match e {
         crate::cli::send::SendError::Usage(_) => Failure::usage(e),
         other => Failure::from(other),
