@@ -16,6 +16,7 @@ use crate::relay::server::Server;
 pub mod admin;
 pub mod bench;
 pub mod exit;
+pub mod logging;
 pub mod send;
 
 use exit::{Failure, EXIT_FAILURE, EXIT_USAGE};
@@ -115,7 +116,7 @@ pub fn main() -> ExitCode {
         }
     };
     // A benchmark's own output is the table; the embedded relay's info lines would bury it.
-    init_tracing(if matches!(cli.command, Command::Bench(_)) {
+    logging::init(if matches!(cli.command, Command::Bench(_)) {
         "warn"
     } else {
         "info"
@@ -144,16 +145,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
-}
-
-fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKRELAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
