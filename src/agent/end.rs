@@ -2,6 +2,7 @@
 //! no reconnect fixes (a bad token, an unknown channel) is fatal (exit code 2);
 //! anything else is a lost connection that the supervisor dials again.
 
+use super::clip::{clip, MAX_RELAY_CODE_BYTES, MAX_RELAY_MESSAGE_BYTES};
 use super::sub::Sub;
 use crate::common::protocol::codes;
 
@@ -43,9 +44,17 @@ pub struct SessionResult {
 /// Maps an `Error` frame to how the session ends: fatal for a refusal no reconnect
 /// fixes (of subscription `target`, or of the connection when there is none), lost
 /// otherwise.
+/// The relay's code and message are clipped ([`crate::agent::clip`]): they end up in
+/// the log and in the run's final error.
 pub fn refusal(target: Option<&Sub>, code: &str, message: &str) -> SessionEnd {
+    let fatal = match target {
+        Some(_) => FATAL_SUB_CODES.contains(&code),
+        None => FATAL_CONN_CODES.contains(&code),
+    };
+    let code = clip(code, MAX_RELAY_CODE_BYTES);
+    let message = clip(message, MAX_RELAY_MESSAGE_BYTES);
     match target {
-        Some(t) if FATAL_SUB_CODES.contains(&code) => SessionEnd::Fatal(match t.group() {
+        Some(t) if fatal => SessionEnd::Fatal(match t.group() {
             Some(g) => format!(
                 "the relay refused channel {:?} (group {g:?}): {code}: {message}",
                 t.channel
@@ -55,7 +64,7 @@ pub fn refusal(target: Option<&Sub>, code: &str, message: &str) -> SessionEnd {
                 t.channel
             ),
         }),
-        None if FATAL_CONN_CODES.contains(&code) => SessionEnd::Fatal(format!(
+        None if fatal => SessionEnd::Fatal(format!(
             "the relay refused the connection: {code}: {message}"
         )),
         _ => SessionEnd::Lost(format!("the relay reported {code}: {message}")),
@@ -120,5 +129,26 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn the_relays_text_is_clipped() {
+        let group = sub(SubKind::Group { group: "g".into() });
+        let long = "m".repeat(1 << 20);
+        let code = "c".repeat(1000);
+        for end in [
+            refusal(Some(&group), codes::UNKNOWN_CHANNEL, &long),
+            refusal(None, &code, &long),
+        ] {
+            let (SessionEnd::Fatal(m) | SessionEnd::Lost(m)) = end else {
+                panic!("{end:?}")
+            };
+            assert!(m.len() < 1024, "{} bytes", m.len());
+            assert!(m.contains("… (1048576 bytes)"), "{m}");
+        }
+        let SessionEnd::Lost(m) = refusal(None, "internal", "a\nforged") else {
+            panic!("not lost")
+        };
+        assert_eq!(m, "the relay reported internal: a\\nforged");
     }
 }

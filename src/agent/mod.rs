@@ -20,6 +20,7 @@
 
 pub mod args;
 pub mod backoff;
+pub mod clip;
 pub mod dial;
 pub mod end;
 mod error;

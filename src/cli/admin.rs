@@ -479,6 +479,7 @@ impl Client {
 
 /// A relay refusal as a failure: exit 2 for what the user must fix, 1 otherwise.
 fn refusal(status: u16, json: &Value, had_token: bool) -> Failure {
+    use crate::agent::clip::{clip, MAX_RELAY_CODE_BYTES, MAX_RELAY_MESSAGE_BYTES};
     let code = json["error"].as_str().unwrap_or("unknown");
     let message = json["message"].as_str().unwrap_or("(no message)");
     let hint = match (status, code) {
@@ -488,6 +489,11 @@ fn refusal(status: u16, json: &Value, had_token: bool) -> Failure {
         }
         _ => "",
     };
+    // The relay's words are printed as they come: clipped to one short line.
+    let (code, message) = (
+        clip(code, MAX_RELAY_CODE_BYTES),
+        clip(message, MAX_RELAY_MESSAGE_BYTES),
+    );
     let error = anyhow::anyhow!("the relay answered {status}: {code}: {message}{hint}");
     if (400..500).contains(&status) {
         Failure::usage(error)
@@ -560,5 +566,9 @@ mod tests {
         );
         let f = refusal(401, &serde_json::json!({"error": "unauthorized"}), false);
         assert!(f.error.to_string().contains("HOOKRELAY_ADMIN_TOKEN"));
+        let long = serde_json::json!({"error": "e", "message": "x\n".repeat(1 << 19)});
+        let f = refusal(500, &long, true).error.to_string();
+        assert!(f.len() < 1024 && f.ends_with("… (1048576 bytes)"), "{f}");
+        assert!(!f.contains('\n'));
     }
 }

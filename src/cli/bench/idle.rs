@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::report::PhaseResult;
-use super::target::{BenchError, Target, Ws};
+use super::target::{relay_error, BenchError, Target, Ws};
 use crate::common::protocol::{ClientMsg, ServerMsg, Start};
 
 /// Connections being set up at once (a connect storm of 10,000 would hit the accept queue).
@@ -51,7 +51,7 @@ async fn subscribe(target: &Target, i: usize) -> Result<(Tx, Rx), BenchError> {
             Some(Ok(Message::Binary(b))) => match ServerMsg::decode(&b).map_err(err)? {
                 ServerMsg::Subscribed { .. } => return Ok((tx, rx)),
                 ServerMsg::Error { code, message, .. } => {
-                    return Err(err(format!("{code}: {message}")))
+                    return Err(err(relay_error(&code, &message)))
                 }
                 _ => {}
             },

@@ -11,7 +11,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::report::PhaseResult;
-use super::target::{BenchError, Target, Ws};
+use super::target::{relay_error, BenchError, Target, Ws};
 use crate::agent::progress::Progress;
 use crate::common::protocol::{ClientMsg, ServerMsg, Start, MAX_WINDOW};
 
@@ -118,7 +118,7 @@ async fn burst(
                     .await
                     .map_err(err)?,
                 ServerMsg::Error { code, message, .. } => {
-                    return Err(err(format!("{code}: {message}")))
+                    return Err(err(relay_error(&code, &message)))
                 }
                 _ => {}
             }

@@ -127,6 +127,16 @@ pub(crate) async fn connect(target: &Target, agent: &str) -> Result<Ws, String> 
     Ok(ws)
 }
 
+/// A relay's `Error` frame for a message, clipped (it comes from the other end).
+pub fn relay_error(code: &str, message: &str) -> String {
+    use crate::agent::clip::{clip, MAX_RELAY_CODE_BYTES, MAX_RELAY_MESSAGE_BYTES};
+    format!(
+        "{}: {}",
+        clip(code, MAX_RELAY_CODE_BYTES),
+        clip(message, MAX_RELAY_MESSAGE_BYTES)
+    )
+}
+
 /// A bench body of `size` bytes: JSON padded with spaces.
 pub fn body(size: usize) -> Vec<u8> {
     let mut b = br#"{"action":"bench","pad":""}"#.to_vec();
