@@ -232,12 +232,13 @@ fn request_target_reaches_the_service_as_the_provider_sent_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let relay = start_relay(dir.path(), &open_channel("c"));
     let target = Target::ok();
-    // Quotes and every sub-delimiter a URL parser would normalise or percent-encode,
-    // plus already-encoded bytes that must not be decoded. (Dot segments are refused
-    // at ingest: they could leave the forward prefix; see tests/ingest_hardening.rs.)
+    // Double slashes, dots inside names, quotes and every sub-delimiter a URL parser
+    // would normalise or percent-encode, plus already-encoded bytes that must not be
+    // decoded. (Dot segments are refused at ingest, tests/ingest_hardening.rs, and
+    // dead-lettered by the agent, tests/agent_paths.rs.)
     let suffixes = [
-        "/a/b/c'd?q='it''s'&r=!$()*+,;:@/?&s=%27%2e",
-        "/%2e%2E%2e/x%20y/..a",
+        "/a//b/.c/d../c'd?q='it''s'&r=!$()*+,;:@/?&s=%27%2e&t=/../",
+        "/%2e%2Ex/%41%2F/x%20y",
         "?k='v'",
     ];
     let mut offsets = Vec::new();

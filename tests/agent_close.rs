@@ -7,48 +7,17 @@
 //! must instead read (and discard) until the relay's close reply, so the connection
 //! ends with a FIN and nothing it sent is lost.
 
+mod agent_script;
 mod common;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+use agent_script::{accept_agent, record, recv, send};
 use common::*;
-use hookrelay::common::event::Record;
 use hookrelay::common::protocol::{ClientMsg, ServerMsg, PROTOCOL_VERSION};
-use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
-
-fn record(offset: u64, body: &[u8]) -> Vec<u8> {
-    Record {
-        id: format!("evt_{offset}"),
-        channel: "c".into(),
-        offset,
-        received_at_ms: 1,
-        method: "POST".into(),
-        path: String::new(),
-        query: String::new(),
-        headers: vec![],
-        body: body.to_vec(),
-        peer: "127.0.0.1:1".into(),
-        scheme: "none".into(),
-    }
-    .encode()
-}
-
-fn send(ws: &mut WebSocket<TcpStream>, msg: ServerMsg) {
-    ws.send(Message::binary(msg.encode())).expect("send");
-}
-
-/// The next protocol frame from the agent (WebSocket-level frames skipped).
-fn recv(ws: &mut WebSocket<TcpStream>) -> ClientMsg {
-    loop {
-        match ws.read().expect("read from the agent") {
-            Message::Binary(b) => return ClientMsg::decode(&b).expect("agent frame decodes"),
-            Message::Close(_) => panic!("the agent closed early"),
-            _ => continue,
-        }
-    }
-}
+use tokio_tungstenite::tungstenite::Message;
 
 /// Size of the event the scripted relay sends right behind the ack: far more than the
 /// socket buffers hold, so an agent that stops reading after its last ack cannot
@@ -66,34 +35,6 @@ struct Ending {
 /// Plays the relay for one agent connection: one event in flight, whose ack is
 /// followed at once by the next event (as a relay returning window credit would do),
 /// which a stopping agent must read and drop rather than leave in its socket.
-/// Accepts one agent connection and answers its `Hello` (which must offer `version`)
-/// with `Welcome{version}`. Returns the socket and a second handle on its TCP stream.
-fn accept_agent(
-    listener: &TcpListener,
-    version: u16,
-) -> Result<(WebSocket<TcpStream>, TcpStream), String> {
-    let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(DEADLINE))
-        .map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(DEADLINE))
-        .map_err(|e| e.to_string())?;
-    let probe = tcp.try_clone().map_err(|e| e.to_string())?;
-    let mut ws = tungstenite::accept(tcp).map_err(|e| e.to_string())?;
-    match recv(&mut ws) {
-        ClientMsg::Hello { versions, .. } if versions.contains(&version) => {}
-        other => return Err(format!("expected Hello offering {version}, got {other:?}")),
-    }
-    send(
-        &mut ws,
-        ServerMsg::Welcome {
-            version,
-            relay: "scripted".into(),
-            heartbeat_secs: 10,
-        },
-    );
-    Ok((ws, probe))
-}
-
 fn scripted_relay(listener: TcpListener) -> Result<Ending, String> {
     let (mut ws, probe) = accept_agent(&listener, PROTOCOL_VERSION)?;
     let sub = match recv(&mut ws) {

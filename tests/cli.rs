@@ -524,3 +524,72 @@ fn secrets_never_appear_in_logs_metrics_or_api_output() {
         assert!(!seen.contains(secret), "{secret:?} in an output:\n{seen}");
     }
 }
+
+/// `--relay http://user:TOKEN@host` gives the admin commands their token when neither
+/// `--admin-token` nor `HOOKRELAY_ADMIN_TOKEN` does; a flag wins over the URL, and a
+/// user name without a password is a usage error rather than an anonymous request.
+#[test]
+fn admin_commands_take_the_token_from_the_relay_urls_password() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = secret_relay(dir.path());
+    let host = relay.base.trim_start_matches("http://");
+    let with_password = format!("http://admin:{ADMIN_TOKEN}@{host}");
+    let no_token: &[(&str, &str)] = &[];
+    let out = run(
+        &[
+            "groups",
+            "list",
+            "--relay",
+            &with_password,
+            "--channel",
+            "gh",
+        ],
+        no_token,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("GROUP"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The token is percent-decoded like any userinfo.
+    let encoded = format!("http://admin:{}@{host}", ADMIN_TOKEN.replace('-', "%2D"));
+    let out = run(
+        &["dlq", "list", "--relay", &encoded, "--channel", "gh"],
+        no_token,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // A flag or the environment wins over the URL.
+    let wrong = format!("http://admin:wrong@{host}");
+    let out = run(
+        &["groups", "list", "--relay", &wrong, "--channel", "gh"],
+        &[("HOOKRELAY_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(
+        &[
+            "groups",
+            "list",
+            "--relay",
+            &with_password,
+            "--admin-token",
+            "wrong",
+            "--channel",
+            "gh",
+        ],
+        no_token,
+    );
+    assert_eq!(out.status.code(), Some(2), "the flag's wrong token is used");
+
+    // A user name alone: refused before anything is sent, without echoing it.
+    let user_only = format!("http://{ADMIN_TOKEN}@{host}");
+    let out = run(
+        &["groups", "list", "--relay", &user_only, "--channel", "gh"],
+        no_token,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("password"), "{err}");
+    assert!(!err.contains(ADMIN_TOKEN), "{err}");
+}

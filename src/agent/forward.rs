@@ -246,8 +246,16 @@ impl Forwarder {
         self.base.display.clone()
     }
 
-    /// Builds the request for `record` (delivered as event `offset`).
+    /// Builds the request for `record` (delivered as event `offset`). A path suffix
+    /// with a dot segment is refused (see [`leaves_prefix`]): the request would leave
+    /// the forward URL's path.
     pub fn prepare(&self, record: Record, offset: u64) -> Result<Prepared, String> {
+        if let Some(why) = leaves_prefix(&record.path) {
+            return Err(format!(
+                "the stored path suffix has {why}, which could leave the forward path {:?}: not sent",
+                self.base.path
+            ));
+        }
         let method = Method::from_bytes(record.method.as_bytes())
             .map_err(|_| format!("stored method {:?} is not valid", record.method))?;
         let target = path_and_query(
@@ -436,6 +444,40 @@ fn parse_base(base: &str) -> Result<Base, ForwardError> {
     })
 }
 
+/// Rounds of percent-decoding a path suffix is checked through: a service, or a proxy
+/// in front of it, may decode more than once (`%252e` -> `%2e` -> `.`).
+const PATH_DECODE_ROUNDS: usize = 3;
+
+/// Why appending the stored path `suffix` to the forward path could reach outside it,
+/// if it could: a segment that is `.` or `..` as the service may see it. That is also
+/// after percent-decoding (up to [`PATH_DECODE_ROUNDS`] times, so `%2e%2e` and
+/// `%252e%252e` count), with a backslash or a decoded `%2f`/`%5c` splitting segments
+/// as some servers do, and without `;` path parameters, which some servers drop
+/// (`..;x` is `..` to them). The suffix is otherwise sent as stored, so this only has
+/// to catch the climb itself.
+fn leaves_prefix(suffix: &str) -> Option<&'static str> {
+    let mut text = std::borrow::Cow::Borrowed(suffix);
+    for _ in 0..=PATH_DECODE_ROUNDS {
+        if has_dot_segment(&text) {
+            return Some("a dot segment (\".\" or \"..\", maybe percent-encoded)");
+        }
+        let decoded = percent_encoding::percent_decode_str(&text).decode_utf8_lossy();
+        if decoded == text {
+            return None;
+        }
+        text = std::borrow::Cow::Owned(decoded.into_owned());
+    }
+    Some("percent-encoding nested too deep to check for dot segments")
+}
+
+/// Whether `path`, split at `/` and `\`, has a `.` or `..` segment (ignoring `;params`).
+fn has_dot_segment(path: &str) -> bool {
+    path.split(['/', '\\']).any(|segment| {
+        let name = segment.split(';').next().unwrap_or_default();
+        name == "." || name == ".."
+    })
+}
+
 /// The request target: the base path + the event's `path` suffix + the base query and
 /// the event's `query`, joined by `&`. The suffix has a leading `/` or is empty; a
 /// trailing `/` of the base is not doubled. The event's parts are copied as stored.
@@ -585,18 +627,73 @@ mod tests {
                 "a=%2F&b",
                 "http://h:1/x/%E2%9C%93?a=%2F&b",
             ),
-            // What a URL parser would rewrite is sent as stored.
+            // What a URL parser would rewrite is sent as stored (dot segments are
+            // refused instead: see `paths_that_leave_the_prefix_are_refused`).
             (
                 "http://h:1/x",
-                "/./a/../b",
-                "q='it''s'&r=!$()*+,;:@/?",
-                "http://h:1/x/./a/../b?q='it''s'&r=!$()*+,;:@/?",
+                "/a//b/.c/d./..e/%7E",
+                "q='it''s'&r=!$()*+,;:@/?&s=/../",
+                "http://h:1/x/a//b/.c/d./..e/%7E?q='it''s'&r=!$()*+,;:@/?&s=/../",
             ),
             ("https://[::1]:8443/h", "/p", "", "https://[::1]:8443/h/p"),
             ("https://h/", "", "", "https://h/"),
         ];
         for (base, path, query, want) in cases {
             assert_eq!(uri(base, path, query), want, "{base} + {path} + {query}");
+        }
+    }
+
+    #[test]
+    fn paths_that_leave_the_prefix_are_refused() {
+        let fwd = Forwarder::new("http://h:1/webhook", 1, 1).expect("forwarder");
+        for path in [
+            "/../../admin/delete",
+            "/..",
+            "/.",
+            "/./a",
+            "..",
+            "../x",
+            "/a/../../b",
+            "/%2e%2e/admin",
+            "/%2E%2e/admin",
+            "/.%2E/admin",
+            "/a/%2e",
+            "/%252e%252e/admin",
+            "/a/..%2fadmin",
+            "/a/..%2Fadmin",
+            "/a/%2e%2e%2f%2e%2e%2fadmin",
+            "/a/..%5cadmin",
+            "/a\\..\\admin",
+            "/..;/admin",
+            "/..;jsessionid=1/admin",
+        ] {
+            let reason = fwd.prepare(record(path, ""), 1).unwrap_err();
+            assert!(reason.contains("dot segment"), "{path}: {reason}");
+            assert!(reason.contains("\"/webhook\""), "{reason}");
+        }
+        let nested = fwd.prepare(record("/%2525252525", ""), 1).unwrap_err();
+        assert!(nested.contains("too deep"), "{nested}");
+        for path in [
+            "", "/", "/a.b", "/..a/b..", "/a/.../b", "/%2e%2ea", "/a%2fb", "/;/x",
+        ] {
+            assert!(fwd.prepare(record(path, ""), 1).is_ok(), "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_path_fails_without_an_attempt() {
+        // Port 1 refuses: an attempt would fail with a connection error instead.
+        let fwd = Forwarder::new("http://127.0.0.1:1/webhook", 3, 1).expect("forwarder");
+        let outcome = fwd
+            .deliver(record("/../admin", ""), 1, &Shutdown::new())
+            .await;
+        match outcome {
+            Outcome::Failed {
+                reason,
+                attempts: 0,
+                last_status: None,
+            } => assert!(reason.contains("dot segment"), "{reason}"),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -9,7 +9,9 @@
 
 use super::backoff::{Backoff, RECONNECT_BASE_DELAY, RECONNECT_MAX_DELAY};
 use super::dial::Endpoint;
-use super::session::{self, Ctx, SessionEnd, Sub};
+use super::end::SessionEnd;
+use super::session::{self, Ctx};
+use super::sub::Sub;
 
 /// How a supervised run ended without an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,10 +5,14 @@
 //! as soon as it is written, which returns window credit. stdout is written with
 //! explicit error handling, so a closed pipe (`| head -1`) ends the run cleanly.
 
-use super::session::{Ctx, Handler, Sub, SubKind};
+use super::args::TailArgs;
+use super::error::AgentError;
+use super::plan::{endpoint, signal_shutdown};
+use super::routes;
+use super::session::Ctx;
+use super::sink::Handler;
+use super::sub::{Sub, SubKind};
 use super::supervisor::{self, Finish};
-use super::AgentError;
-use super::{endpoint, routes, signal_shutdown, TailArgs};
 
 /// Events the relay may send ahead of the printer.
 const TAIL_WINDOW: u32 = 1024;

@@ -4,7 +4,10 @@
 //! These talk plain HTTP(S) to the relay with the admin token — not the agent
 //! WebSocket — so `--relay` is the relay's base URL; `ws://`/`wss://` (what agents are
 //! given) are accepted and mapped to `http://`/`https://`, and a trailing `/v1/stream`
-//! is dropped, so the same URL works for every subcommand. Output is a table for a
+//! is dropped, so the same URL works for every subcommand. The admin token comes from
+//! `--admin-token`/`HOOKRELAY_ADMIN_TOKEN`, or else from the password of the URL
+//! (`https://admin:TOKEN@relay`, sent as `Authorization: Bearer TOKEN`, never as Basic
+//! auth); a user name without a password is refused. Output is a table for a
 //! person, or the API's JSON with `--json` for scripts. A refusal by the relay prints
 //! its code and message; exit 2 when the request itself is wrong (token, channel,
 //! offset), 1 when the relay could not be reached or failed.
@@ -25,9 +28,11 @@ pub const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Args)]
 pub struct AdminConn {
     /// The relay's base URL: http(s)://host:port (ws(s):// is mapped to http(s)://).
+    /// A password in it (https://admin:TOKEN@host) is the admin token when
+    /// --admin-token is not given; a user name without a password is refused.
     #[arg(long)]
     pub relay: String,
-    /// The relay's admin token.
+    /// The relay's admin token (default: the password of the --relay URL).
     #[arg(long, env = "HOOKRELAY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// PEM file of a CA to trust for https:// (instead of the web PKI roots).
@@ -352,7 +357,37 @@ fn print_table(rows: &[Vec<String>]) {
     }
 }
 
-/// The relay's admin API base: `http(s)://host:port[/prefix]`.
+/// The admin API base of `relay` (without userinfo) and the admin token: `flag_token`
+/// (from `--admin-token` or the environment) when given, else the URL's password.
+pub fn admin_target(
+    relay: &str,
+    flag_token: Option<&str>,
+) -> Result<(Url, Option<String>), String> {
+    let mut base = http_base(relay)?;
+    let password = base.password().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let has_user = !base.username().is_empty();
+    // Dropped in any case: the HTTP client would send it as Basic auth.
+    let _ = base.set_username("");
+    let _ = base.set_password(None);
+    let token = match flag_token.filter(|t| !t.is_empty()) {
+        Some(t) => Some(t.to_string()),
+        None if password.is_none() && has_user => {
+            return Err(format!(
+                "--relay {:?}: a user name without a password; give the admin token as the \
+                 password (https://admin:TOKEN@host) or with --admin-token",
+                crate::common::redact::redact(relay)
+            ))
+        }
+        None => password.filter(|p| !p.is_empty()),
+    };
+    Ok((base, token))
+}
+
+/// The relay's admin API base: `http(s)://host:port[/prefix]` (userinfo kept).
 pub fn http_base(input: &str) -> Result<Url, String> {
     let bad = || {
         format!(
@@ -381,7 +416,8 @@ struct Client {
 
 impl Client {
     fn new(conn: &AdminConn) -> Result<Client, Failure> {
-        let base = http_base(&conn.relay).map_err(|m| Failure::usage(anyhow::anyhow!(m)))?;
+        let (base, token) = admin_target(&conn.relay, conn.admin_token.as_deref())
+            .map_err(|m| Failure::usage(anyhow::anyhow!(m)))?;
         let mut builder = reqwest::Client::builder().timeout(ADMIN_REQUEST_TIMEOUT);
         if let Some(ca) = &conn.ca_cert {
             let tls = crate::common::tls::client_config(&crate::common::tls::TlsFiles {
@@ -394,11 +430,7 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| Failure::from(anyhow::anyhow!("cannot set up the HTTP client: {e}")))?;
-        Ok(Client {
-            base,
-            token: conn.admin_token.clone().filter(|t| !t.is_empty()),
-            http,
-        })
+        Ok(Client { base, token, http })
     }
 
     fn url(&self, path: &str) -> Result<Url, Failure> {
@@ -447,6 +479,7 @@ impl Client {
 
 /// A relay refusal as a failure: exit 2 for what the user must fix, 1 otherwise.
 fn refusal(status: u16, json: &Value, had_token: bool) -> Failure {
+    use crate::agent::clip::{clip, MAX_RELAY_CODE_BYTES, MAX_RELAY_MESSAGE_BYTES};
     let code = json["error"].as_str().unwrap_or("unknown");
     let message = json["message"].as_str().unwrap_or("(no message)");
     let hint = match (status, code) {
@@ -456,6 +489,11 @@ fn refusal(status: u16, json: &Value, had_token: bool) -> Failure {
         }
         _ => "",
     };
+    // The relay's words are printed as they come: clipped to one short line.
+    let (code, message) = (
+        clip(code, MAX_RELAY_CODE_BYTES),
+        clip(message, MAX_RELAY_MESSAGE_BYTES),
+    );
     let error = anyhow::anyhow!("the relay answered {status}: {code}: {message}{hint}");
     if (400..500).contains(&status) {
         Failure::usage(error)
@@ -490,6 +528,35 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_token_comes_from_the_flag_or_the_urls_password() {
+        let (base, token) = admin_target("https://admin:s%40cret@h:1/p", None).expect("ok");
+        assert_eq!(
+            base.as_str(),
+            "https://h:1/p/",
+            "no userinfo left for Basic auth"
+        );
+        assert_eq!(token.as_deref(), Some("s@cret"));
+        let (base, token) = admin_target("ws://:tok@h:1", None).expect("ok");
+        assert_eq!(
+            (base.as_str(), token.as_deref()),
+            ("http://h:1/", Some("tok"))
+        );
+        let (_, token) = admin_target("http://admin:url@h", Some("flag")).expect("ok");
+        assert_eq!(token.as_deref(), Some("flag"), "the flag wins");
+        let (_, token) = admin_target("http://admin:url@h", Some("")).expect("ok");
+        assert_eq!(token.as_deref(), Some("url"), "an empty flag is no flag");
+        let (_, token) = admin_target("http://h", None).expect("ok");
+        assert_eq!(token, None);
+        let (base, token) = admin_target("http://someone@h", Some("flag")).expect("ok");
+        assert_eq!(
+            (base.as_str(), token.as_deref()),
+            ("http://h/", Some("flag"))
+        );
+        let e = admin_target("http://s3cret-user@h/x?k=v", None).unwrap_err();
+        assert!(e.contains("password") && !e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
     fn refusals_map_to_exit_codes() {
         let json = serde_json::json!({"error": "offset_out_of_range", "message": "m"});
         assert_eq!(refusal(400, &json, true).code, crate::cli::exit::EXIT_USAGE);
@@ -499,5 +566,9 @@ mod tests {
         );
         let f = refusal(401, &serde_json::json!({"error": "unauthorized"}), false);
         assert!(f.error.to_string().contains("HOOKRELAY_ADMIN_TOKEN"));
+        let long = serde_json::json!({"error": "e", "message": "x\n".repeat(1 << 19)});
+        let f = refusal(500, &long, true).error.to_string();
+        assert!(f.len() < 1024 && f.ends_with("… (1048576 bytes)"), "{f}");
+        assert!(!f.contains('\n'));
     }
 }

@@ -16,6 +16,7 @@ use crate::relay::server::Server;
 pub mod admin;
 pub mod bench;
 pub mod exit;
+pub mod logging;
 pub mod send;
 
 use exit::{Failure, EXIT_FAILURE, EXIT_USAGE};
@@ -115,7 +116,7 @@ pub fn main() -> ExitCode {
         }
     };
     // A benchmark's own output is the table; the embedded relay's info lines would bury it.
-    init_tracing(if matches!(cli.command, Command::Bench(_)) {
+    logging::init(if matches!(cli.command, Command::Bench(_)) {
         "warn"
     } else {
         "info"
@@ -144,16 +145,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
-}
-
-fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKRELAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
@@ -243,36 +234,32 @@ fn check(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn send(a: SendArgs) -> Result<(), Failure> {
+/// `hookrelay send`'s flags as a request; every problem is a usage error.
+fn send_request(a: &SendArgs) -> Result<crate::cli::send::SendRequest, Failure> {
     use crate::cli::send::{parse_encoding, parse_header, read_data, SendRequest};
     use crate::common::verify::{HmacParams, SchemeKind};
+    let usage = |m: String| Failure::usage(anyhow::anyhow!(m));
     let scheme = SchemeKind::parse(&a.scheme).ok_or_else(|| {
-        Failure::usage(anyhow::anyhow!(
+        usage(format!(
             "--scheme {:?}: expected github, stripe, slack, standard, hmac or none",
             a.scheme
         ))
     })?;
     let secret = match a.secret.strip_prefix("env:") {
-        Some(var) => std::env::var(var).map_err(|_| {
-            Failure::usage(anyhow::anyhow!(
-                "--secret: environment variable {var} is not set"
-            ))
-        })?,
+        Some(var) => std::env::var(var)
+            .map_err(|_| usage(format!("--secret: environment variable {var} is not set")))?,
         None => a.secret.clone(),
     };
     if scheme != SchemeKind::None && secret.is_empty() {
-        return Err(Failure::usage(anyhow::anyhow!(
+        return Err(usage(format!(
             "--secret is required for scheme {}",
             scheme.as_str()
         )));
     }
     let hmac = match &a.signature_header {
         Some(h) => Some(HmacParams {
-            header: http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
-                Failure::usage(anyhow::anyhow!(
-                    "--signature-header {h:?} is not a header name"
-                ))
-            })?,
+            header: http::HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| usage(format!("--signature-header {h:?} is not a header name")))?,
             prefix: a.prefix.clone(),
             encoding: parse_encoding(&a.encoding).map_err(Failure::usage)?,
         }),
@@ -285,8 +272,8 @@ async fn send(a: SendArgs) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(Failure::usage)?;
     let method = http::Method::from_bytes(a.method.as_bytes())
-        .map_err(|_| Failure::usage(anyhow::anyhow!("-X {:?} is not a method", a.method)))?;
-    let req = SendRequest {
+        .map_err(|_| usage(format!("-X {:?} is not a method", a.method)))?;
+    Ok(SendRequest {
         url: a.url.clone(),
         scheme,
         secret,
@@ -295,7 +282,11 @@ async fn send(a: SendArgs) -> Result<(), Failure> {
         method,
         hmac,
         delivery_id: a.id.clone(),
-    };
+    })
+}
+
+async fn send(a: SendArgs) -> Result<(), Failure> {
+    let req = send_request(&a)?;
     let resp = crate::cli::send::send(req).await.map_err(|e| match e {
         crate::cli::send::SendError::Usage(_) => Failure::usage(e),
         other => Failure::from(other),

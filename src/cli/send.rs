@@ -69,15 +69,12 @@ pub fn parse_encoding(s: &str) -> Result<Encoding, SendError> {
     }
 }
 
-/// Signs and posts; any HTTP answer is returned, not turned into an error.
-pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
-    // Scheme "none" signs nothing, so it needs no secret.
+/// The signature headers of `req` (none for scheme "none", which needs no secret).
+fn signature(req: &SendRequest) -> Result<Vec<(http::HeaderName, String)>, SendError> {
     let secret = match req.scheme {
-        SchemeKind::None => None,
-        kind => Some(
-            Secret::for_scheme(kind, &req.secret)
-                .map_err(|e| SendError::Usage(format!("--secret: {e}")))?,
-        ),
+        SchemeKind::None => return Ok(Vec::new()),
+        kind => Secret::for_scheme(kind, &req.secret)
+            .map_err(|e| SendError::Usage(format!("--secret: {e}")))?,
     };
     if req.scheme == SchemeKind::Hmac && req.hmac.is_none() {
         return Err(SendError::Usage(
@@ -89,24 +86,25 @@ pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
         matches!(req.scheme, SchemeKind::Github | SchemeKind::Standard)
             .then(|| format!("msg_{}", uuid::Uuid::new_v4().simple()))
     });
-    let signed = match &secret {
-        Some(secret) => verify::sign(
-            req.scheme,
-            req.hmac.as_ref(),
-            secret,
-            &req.body,
-            now,
-            delivery_id.as_deref(),
-        ),
-        None => Vec::new(),
-    };
+    Ok(verify::sign(
+        req.scheme,
+        req.hmac.as_ref(),
+        &secret,
+        &req.body,
+        now,
+        delivery_id.as_deref(),
+    ))
+}
 
-    let client = reqwest::Client::builder()
-        .build()
-        .map_err(|source| SendError::Http {
-            url: req.url.clone(),
-            source,
-        })?;
+/// Signs and posts; any HTTP answer is returned, not turned into an error.
+pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
+    let signed = signature(&req)?;
+    let url = req.url.clone();
+    let failed = |source| SendError::Http {
+        url: url.clone(),
+        source,
+    };
+    let client = reqwest::Client::builder().build().map_err(failed)?;
     let mut builder = client.request(req.method.clone(), &req.url);
     let has_content_type = req
         .headers
@@ -121,18 +119,8 @@ pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
     for (n, v) in signed {
         builder = builder.header(n, v);
     }
-    let resp = builder
-        .body(req.body)
-        .send()
-        .await
-        .map_err(|source| SendError::Http {
-            url: req.url.clone(),
-            source,
-        })?;
+    let resp = builder.body(req.body).send().await.map_err(failed)?;
     let status = resp.status().as_u16();
-    let body = resp.text().await.map_err(|source| SendError::Http {
-        url: req.url.clone(),
-        source,
-    })?;
+    let body = resp.text().await.map_err(failed)?;
     Ok(SendResponse { status, body })
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::report::PhaseResult;
-use super::{BenchError, Target};
+use super::target::{BenchError, Target};
 use crate::common::protocol::Start;
 
 /// Longest wait for the whole backlog to arrive.
@@ -50,6 +50,44 @@ impl Counter {
             self.notify.notify_waiters();
         }
     }
+
+    /// Waits until every expected event arrived, or `timeout`.
+    async fn wait_all(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if self.arrived.load(Ordering::Acquire) >= self.expected {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The phase's result: the backlog's arrival rate, from the first arrival to the
+    /// last, and the time from `started` (the agent's start) to the first.
+    fn result(&self, started: Instant, body_size: usize) -> Result<PhaseResult, BenchError> {
+        let arrived = self.arrived.load(Ordering::Acquire);
+        let first_at = self.first.lock().ok().and_then(|f| *f);
+        let last_at = self.last.lock().ok().and_then(|l| *l);
+        let (Some(first_at), Some(last_at)) = (first_at, last_at) else {
+            return Err(err("no event arrived (check --token)"));
+        };
+        let draining = last_at
+            .duration_since(first_at)
+            .max(Duration::from_micros(1));
+        let mut result = PhaseResult::new(
+            "drain",
+            arrived,
+            self.expected.saturating_sub(arrived),
+            draining,
+            arrived * body_size as u64,
+            None,
+        );
+        result.first_event_ms = Some(first_at.duration_since(started).as_secs_f64() * 1000.0);
+        Ok(result)
+    }
 }
 
 /// The offset the relay gave one synchronously posted event.
@@ -78,7 +116,7 @@ pub async fn run(
     service_delay: Duration,
 ) -> Result<PhaseResult, BenchError> {
     // The backlog: offsets first+1 ..= first+count (nothing else posts meanwhile).
-    let first = post_one(target, &super::body(body_size)).await?;
+    let first = post_one(target, &super::target::body(body_size)).await?;
     let ingest = super::ingest::run(target, count, concurrency, body_size).await?;
     if ingest.errors > 0 {
         return Err(err(format!("{} backlog posts failed", ingest.errors)));
@@ -92,45 +130,16 @@ pub async fn run(
         .await
         .map_err(err)?;
     let started = Instant::now();
-    let (stop, agent) = super::spawn_agent(
+    let (stop, agent) = super::target::spawn_agent(
         target,
         service_url,
         "bench-drain",
         Start::Offset(first + 1),
         max_in_flight,
     );
-    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
-    loop {
-        let notified = counter.notify.notified();
-        if counter.arrived.load(Ordering::Acquire) >= count {
-            break;
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            break;
-        }
-    }
+    counter.wait_all(DRAIN_TIMEOUT).await;
     stop.trigger();
     let _ = agent.await;
     service.abort();
-    let arrived = counter.arrived.load(Ordering::Acquire);
-    let first_at = counter.first.lock().ok().and_then(|f| *f);
-    let last_at = counter.last.lock().ok().and_then(|l| *l);
-    let (Some(first_at), Some(last_at)) = (first_at, last_at) else {
-        return Err(err("no event arrived (check --token)"));
-    };
-    let to_first = first_at.duration_since(started);
-    // Rate over the drain itself: from the first arrival to the last.
-    let draining = last_at
-        .duration_since(first_at)
-        .max(Duration::from_micros(1));
-    let mut result = PhaseResult::new(
-        "drain",
-        arrived,
-        count.saturating_sub(arrived),
-        draining,
-        arrived * body_size as u64,
-        None,
-    );
-    result.first_event_ms = Some(to_first.as_secs_f64() * 1000.0);
-    Ok(result)
+    counter.result(started, body_size)
 }

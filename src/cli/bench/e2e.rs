@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::report::{histogram, PhaseResult};
-use super::{BenchError, Target};
+use super::target::{BenchError, Target};
 use crate::agent::progress::Progress;
 use crate::common::protocol::Start;
 
@@ -46,6 +46,18 @@ struct Arrivals {
 }
 
 impl Arrivals {
+    /// Slots for `total` events, the first `warmup` of them not measured.
+    fn new(epoch: Instant, total: u64, warmup: u64) -> Arrivals {
+        Arrivals {
+            epoch,
+            at: (0..total).map(|_| AtomicU64::new(0)).collect(),
+            measured_from: warmup as usize,
+            any: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+            notify: tokio::sync::Notify::new(),
+        }
+    }
+
     fn record(&self, seq: usize) {
         let ns = self.epoch.elapsed().as_nanos().max(1) as u64;
         // Redeliveries keep the first arrival.
@@ -78,54 +90,49 @@ impl Arrivals {
     }
 }
 
-pub async fn run(
-    target: &Arc<Target>,
-    rate: u64,
-    duration_secs: u64,
-    body_size: usize,
-) -> Result<PhaseResult, BenchError> {
-    let rate = rate.max(1);
-    let total = WARMUP_EVENTS + rate * duration_secs.max(1);
-    let epoch = Instant::now();
-    let arrivals = Arc::new(Arrivals {
-        epoch,
-        at: (0..total).map(|_| AtomicU64::new(0)).collect(),
-        measured_from: WARMUP_EVENTS as usize,
-        any: AtomicU64::new(0),
-        count: AtomicU64::new(0),
-        notify: tokio::sync::Notify::new(),
-    });
-    let recorder = arrivals.clone();
-    let (service_url, service) = super::service::start(Duration::ZERO, move |headers| {
-        let seq = headers
-            .get(SEQ_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if let Some(seq) = seq {
-            recorder.record(seq);
-        }
-    })
-    .await
-    .map_err(err)?;
+/// Posts numbered events and notes when each was sent.
+struct Poster {
+    client: reqwest::Client,
+    target: Arc<Target>,
+    body: bytes::Bytes,
+    epoch: Instant,
+    /// Send times (ns since `epoch`, 0 = not sent) indexed by sequence number.
+    sent: Arc<Vec<AtomicU64>>,
+    /// Posts the relay did not accept.
+    errors: Arc<AtomicU64>,
+}
 
-    // A fresh group starting at the head: earlier events in the channel are not ours.
-    let (stop, agent) = super::spawn_agent(target, service_url, "bench-e2e", Start::Latest, 1);
+impl Poster {
+    fn new(
+        target: &Arc<Target>,
+        epoch: Instant,
+        total: u64,
+        body_size: usize,
+    ) -> Result<Poster, BenchError> {
+        let client = reqwest::Client::builder()
+            .http1_only()
+            .tcp_nodelay(true)
+            .build()
+            .map_err(err)?;
+        Ok(Poster {
+            client,
+            target: target.clone(),
+            body: bytes::Bytes::from(super::target::body(body_size)),
+            epoch,
+            sent: Arc::new((0..total).map(|_| AtomicU64::new(0)).collect()),
+            errors: Arc::new(AtomicU64::new(0)),
+        })
+    }
 
-    let client = reqwest::Client::builder()
-        .http1_only()
-        .tcp_nodelay(true)
-        .build()
-        .map_err(err)?;
-    let body = bytes::Bytes::from(super::body(body_size));
-    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
-    let errors = Arc::new(AtomicU64::new(0));
-    let post = |seq: u64| {
-        let (client, body, sent, errors, target) = (
-            client.clone(),
-            body.clone(),
-            sent.clone(),
-            errors.clone(),
-            target.clone(),
+    /// The post of event `seq`, as a future that owns what it needs (to be spawned).
+    fn post(&self, seq: u64) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (client, body, sent, errors, target, epoch) = (
+            self.client.clone(),
+            self.body.clone(),
+            self.sent.clone(),
+            self.errors.clone(),
+            self.target.clone(),
+            self.epoch,
         );
         async move {
             let mut req = client
@@ -145,19 +152,39 @@ pub async fn run(
                 }
             }
         }
-    };
+    }
+}
 
-    // Warm-up: the agent starts at the head, so an event posted before it subscribed
-    // never arrives; post one at a time until one does, then the rest of the warm-up.
+/// The local service, recording each arrival by its sequence header.
+async fn start_service(
+    arrivals: &Arc<Arrivals>,
+) -> Result<(String, tokio::task::JoinHandle<()>), BenchError> {
+    let recorder = arrivals.clone();
+    super::service::start(Duration::ZERO, move |headers| {
+        let seq = headers
+            .get(SEQ_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if let Some(seq) = seq {
+            recorder.record(seq);
+        }
+    })
+    .await
+    .map_err(err)
+}
+
+/// Warm-up: the agent starts at the head, so an event posted before it subscribed
+/// never arrives; posts one at a time until one does, then the rest of the warm-up,
+/// and waits for them.
+async fn warm_up(poster: &Poster, arrivals: &Arrivals) -> Result<(), BenchError> {
     let mut seq = 0u64;
     while arrivals.any.load(Ordering::Acquire) == 0 {
         if seq >= WARMUP_EVENTS {
-            stop.trigger();
             return Err(err(
                 "the agent did not start receiving (check --token and the channel)",
             ));
         }
-        post(seq).await;
+        poster.post(seq).await;
         seq += 1;
         arrivals
             .wait_for(&arrivals.any, 1, Duration::from_millis(500))
@@ -166,11 +193,20 @@ pub async fn run(
     // Counted before posting: the rest of the warm-up starts arriving while it is posted.
     let warm = arrivals.any.load(Ordering::Acquire) + (WARMUP_EVENTS - seq);
     for s in seq..WARMUP_EVENTS {
-        post(s).await;
+        poster.post(s).await;
     }
     arrivals.wait_for(&arrivals.any, warm, DRAIN_TIMEOUT).await;
+    Ok(())
+}
 
-    // Offered load: open loop at `rate`.
+/// The offered load: events `WARMUP_EVENTS..total`, open loop at `rate` per second.
+/// Returns whether all arrived before [`DRAIN_TIMEOUT`], and the time it took.
+async fn offer_load(
+    poster: &Poster,
+    arrivals: &Arrivals,
+    rate: u64,
+    total: u64,
+) -> (bool, Duration) {
     let measured = total - WARMUP_EVENTS;
     let progress = Progress::start("e2e", Some(measured));
     let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
@@ -178,7 +214,7 @@ pub async fn run(
     let started = Instant::now();
     for s in WARMUP_EVENTS..total {
         tick.tick().await;
-        tokio::spawn(post(s));
+        tokio::spawn(poster.post(s));
         progress.add(1);
     }
     let all_arrived = arrivals
@@ -186,33 +222,61 @@ pub async fn run(
         .await;
     let elapsed = started.elapsed();
     progress.finish();
-    stop.trigger();
-    let _ = agent.await;
-    service.abort();
+    (all_arrived, elapsed)
+}
 
+/// Latencies of the measured events (send to arrival), and how many never arrived.
+fn latencies(sent: &[AtomicU64], arrivals: &Arrivals) -> (hdrhistogram::Histogram<u64>, u64) {
     let mut h = histogram();
     let mut missing = 0u64;
-    for s in WARMUP_EVENTS as usize..total as usize {
-        let (tx, rx) = (
-            sent[s].load(Ordering::Acquire),
-            arrivals.at[s].load(Ordering::Acquire),
-        );
+    for (s, sent_at) in sent.iter().enumerate().skip(arrivals.measured_from) {
+        let tx = sent_at.load(Ordering::Acquire);
+        let rx = arrivals.at.get(s).map_or(0, |a| a.load(Ordering::Acquire));
         if tx == 0 || rx == 0 {
             missing += 1;
         } else {
             let _ = h.record((rx.saturating_sub(tx) / 1000).max(1));
         }
     }
+    (h, missing)
+}
+
+pub async fn run(
+    target: &Arc<Target>,
+    rate: u64,
+    duration_secs: u64,
+    body_size: usize,
+) -> Result<PhaseResult, BenchError> {
+    let rate = rate.max(1);
+    let total = WARMUP_EVENTS + rate * duration_secs.max(1);
+    let epoch = Instant::now();
+    let arrivals = Arc::new(Arrivals::new(epoch, total, WARMUP_EVENTS));
+    let (service_url, service) = start_service(&arrivals).await?;
+    // A fresh group starting at the head: earlier events in the channel are not ours.
+    let (stop, agent) =
+        super::target::spawn_agent(target, service_url, "bench-e2e", Start::Latest, 1);
+    let poster = Poster::new(target, epoch, total, body_size)?;
+    if let Err(e) = warm_up(&poster, &arrivals).await {
+        stop.trigger();
+        return Err(e);
+    }
+    let (all_arrived, elapsed) = offer_load(&poster, &arrivals, rate, total).await;
+    stop.trigger();
+    let _ = agent.await;
+    service.abort();
+
+    let (h, missing) = latencies(&poster.sent, &arrivals);
     if !all_arrived {
         tracing::warn!(
             missing,
             "some events did not arrive before the drain timeout"
         );
     }
+    let measured = total - WARMUP_EVENTS;
     Ok(PhaseResult::new(
         "e2e",
         measured - missing,
-        missing + errors.load(Ordering::Relaxed),
+        missing + poster.errors.load(Ordering::Relaxed),
         elapsed,
         (measured - missing) * body_size as u64,
         Some(&h),

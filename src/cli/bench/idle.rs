@@ -8,11 +8,12 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::report::PhaseResult;
-use super::{BenchError, Target};
+use super::target::{relay_error, BenchError, Target, Ws};
 use crate::common::protocol::{ClientMsg, ServerMsg, Start};
 
 /// Connections being set up at once (a connect storm of 10,000 would hit the accept queue).
@@ -25,58 +26,44 @@ fn err(message: impl std::fmt::Display) -> BenchError {
     }
 }
 
-/// Opens one connection, subscribes, and answers pings until `hold` ends.
-async fn agent(
-    target: &Target,
-    i: usize,
-    ready: tokio::sync::mpsc::Sender<bool>,
-    release: tokio::sync::watch::Receiver<bool>,
-) {
-    let ok = async {
-        let ws = super::connect(target, "hookrelay-bench-idle")
-            .await
-            .map_err(err)?;
-        let (mut tx, mut rx) = ws.split();
-        let send = |m: ClientMsg| Message::Binary(m.encode().into());
-        tx.send(send(ClientMsg::Subscribe {
-            sub: 1,
-            channel: target.channel.clone(),
-            group: format!("idle-{i}"),
-            start: Start::Latest,
-            window: 1,
-        }))
+type Tx = SplitSink<Ws, Message>;
+type Rx = SplitStream<Ws>;
+
+/// Opens connection `i` and subscribes a group of its own at the head; returns once the
+/// relay confirmed (then it holds the full per-subscription state).
+async fn subscribe(target: &Target, i: usize) -> Result<(Tx, Rx), BenchError> {
+    let ws = super::target::connect(target, "hookrelay-bench-idle")
         .await
         .map_err(err)?;
-        // Subscribed means the relay holds the full per-subscription state.
-        loop {
-            match rx.next().await {
-                Some(Ok(Message::Binary(b))) => match ServerMsg::decode(&b).map_err(err)? {
-                    ServerMsg::Subscribed { .. } => break,
-                    ServerMsg::Error { code, message, .. } => {
-                        return Err(err(format!("{code}: {message}")))
-                    }
-                    _ => {}
-                },
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(err(e)),
-                None => return Err(err("closed")),
-            }
-        }
-        Ok((tx, rx))
-    }
-    .await;
-    let (mut tx, mut rx) = match ok {
-        Ok(pair) => {
-            let _ = ready.send(true).await;
-            pair
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "idle connection failed");
-            let _ = ready.send(false).await;
-            return;
-        }
+    let (mut tx, mut rx) = ws.split();
+    let subscribe = ClientMsg::Subscribe {
+        sub: 1,
+        channel: target.channel.clone(),
+        group: format!("idle-{i}"),
+        start: Start::Latest,
+        window: 1,
     };
-    let mut release = release;
+    tx.send(Message::Binary(subscribe.encode().into()))
+        .await
+        .map_err(err)?;
+    loop {
+        match rx.next().await {
+            Some(Ok(Message::Binary(b))) => match ServerMsg::decode(&b).map_err(err)? {
+                ServerMsg::Subscribed { .. } => return Ok((tx, rx)),
+                ServerMsg::Error { code, message, .. } => {
+                    return Err(err(relay_error(&code, &message)))
+                }
+                _ => {}
+            },
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(err(e)),
+            None => return Err(err("closed")),
+        }
+    }
+}
+
+/// Answers pings until `release` turns true or the connection ends, then closes.
+async fn hold(mut tx: Tx, mut rx: Rx, mut release: tokio::sync::watch::Receiver<bool>) {
     loop {
         tokio::select! {
             // The guard `wait_for` returns is not Send: drop it inside.
@@ -93,6 +80,26 @@ async fn agent(
         }
     }
     let _ = tx.send(Message::Close(None)).await;
+}
+
+/// One idle agent: subscribes (reporting on `ready` whether it could), then holds the
+/// connection until `release`.
+async fn agent(
+    target: &Target,
+    i: usize,
+    ready: tokio::sync::mpsc::Sender<bool>,
+    release: tokio::sync::watch::Receiver<bool>,
+) {
+    match subscribe(target, i).await {
+        Ok((tx, rx)) => {
+            let _ = ready.send(true).await;
+            hold(tx, rx, release).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "idle connection failed");
+            let _ = ready.send(false).await;
+        }
+    }
 }
 
 pub async fn run(

@@ -1,0 +1,111 @@
+//! The command-line arguments of `hookrelay agent`, `replay` and `tail` (clap).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// `hookrelay agent`.
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// Relay URL: ws://, wss://, http:// or https://.
+    #[arg(long)]
+    pub relay: Option<String>,
+    /// Channel to receive.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Local service URL; the event's path suffix and query are appended.
+    #[arg(long)]
+    pub forward: Option<String>,
+    /// Consumer token for the channel.
+    #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Consumer group.
+    #[arg(long, default_value = "default")]
+    pub group: String,
+    /// Where a group without a committed cursor starts: committed|earliest|latest|OFFSET.
+    #[arg(long, default_value = "earliest")]
+    pub from: String,
+    /// Deliveries in flight at once (1 = strict order).
+    #[arg(long, default_value_t = 1)]
+    pub max_in_flight: u32,
+    /// Attempts per event before it is dead-lettered.
+    #[arg(long, default_value_t = 10)]
+    pub max_attempts: u32,
+    /// PEM file of a CA to trust for wss:// (instead of the web PKI roots).
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// agent.toml with several channel → target routes.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// PEM client certificate for a relay that requires one (with --client-key).
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+/// `hookrelay replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    #[arg(long)]
+    pub relay: String,
+    #[arg(long)]
+    pub channel: String,
+    /// First offset to deliver (or --since).
+    #[arg(long, required_unless_present = "since")]
+    pub from: Option<u64>,
+    /// Last offset to deliver (default: the head when replay starts).
+    #[arg(long)]
+    pub to: Option<u64>,
+    /// Start at the first event received at or after this RFC 3339 time (instead of
+    /// --from); the relay finds it by a binary search, without scanning the channel.
+    #[arg(long, conflicts_with = "from")]
+    pub since: Option<String>,
+    /// Stop before the first event received after this RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long)]
+    pub forward: String,
+    #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// Attempts per event before it counts as failed.
+    #[arg(long, default_value_t = crate::agent::forward::DEFAULT_MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+    /// PEM client certificate for a relay that requires one (with --client-key).
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+/// `hookrelay tail`.
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    #[arg(long)]
+    pub relay: String,
+    #[arg(long)]
+    pub channel: String,
+    /// earliest|latest|OFFSET
+    #[arg(long, default_value = "earliest")]
+    pub from: String,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Keep streaming live events after the stored ones.
+    #[arg(long)]
+    pub follow: bool,
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate for a relay that requires one (with --client-key).
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}

@@ -1,0 +1,267 @@
+//! From arguments to a run: the routes of an agent ([`agent_plan`]), each route's
+//! subscription, the relay endpoint, and the signal-driven shutdown shared by
+//! `agent`, `replay` and `tail`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::args::AgentArgs;
+use super::dial::{Endpoint, TlsFiles};
+use super::error::AgentError;
+use super::routes::{self, Plan, Route, RouteDefaults};
+use super::sink::Handler;
+use super::sub::{Sub, SubKind};
+use crate::common::protocol::Start;
+use crate::common::shutdown::Shutdown;
+
+/// The routes of an agent run, from `--config` and/or the flags.
+pub fn agent_plan(args: &AgentArgs) -> Result<Plan, AgentError> {
+    let start = check_route_flags(args)?;
+    match &args.config {
+        Some(path) => plan_from_file(args, path),
+        None => plan_from_flags(args, start),
+    }
+}
+
+/// Checks the flags every route takes as its defaults; returns `--from` parsed.
+fn check_route_flags(args: &AgentArgs) -> Result<Start, AgentError> {
+    let usage = AgentError::Usage;
+    if !routes::valid_group(&args.group) {
+        return Err(usage(format!(
+            "--group {:?}: must match [A-Za-z0-9_-]{{1,64}}",
+            args.group
+        )));
+    }
+    let start = routes::parse_start(&args.from).map_err(|m| usage(format!("--from {m}")))?;
+    routes::check_window(args.max_in_flight).map_err(|m| usage(format!("--max-in-flight {m}")))?;
+    if args.max_attempts == 0 {
+        return Err(usage("--max-attempts must be at least 1".into()));
+    }
+    Ok(start)
+}
+
+/// The routes of agent.toml at `path`; the flags fill in what it leaves out.
+fn plan_from_file(args: &AgentArgs, path: &Path) -> Result<Plan, AgentError> {
+    let usage = AgentError::Usage;
+    if args.channel.is_some() || args.forward.is_some() {
+        return Err(usage(
+            "--channel/--forward cannot be combined with --config (add a [[route]] instead)".into(),
+        ));
+    }
+    let defaults = RouteDefaults {
+        group: args.group.clone(),
+        from: args.from.clone(),
+        max_in_flight: args.max_in_flight,
+        max_attempts: args.max_attempts,
+    };
+    let file = routes::load(path, &defaults).map_err(AgentError::usage)?;
+    let relay = args.relay.clone().or(file.relay).ok_or_else(|| {
+        usage(format!(
+            "{}: no relay: set relay = \"wss://...\" or pass --relay",
+            path.display()
+        ))
+    })?;
+    let client_cert = args.client_cert.clone().zip(args.client_key.clone());
+    Ok(Plan {
+        relay,
+        token: args.token.clone().or(file.token),
+        ca_cert: args.ca_cert.clone().or(file.ca_cert),
+        client_cert: client_cert.or(file.client_cert),
+        routes: file.routes,
+    })
+}
+
+/// The one route of `--relay`, `--channel` and `--forward`.
+fn plan_from_flags(args: &AgentArgs, start: Start) -> Result<Plan, AgentError> {
+    let usage = AgentError::Usage;
+    let missing = |flag: &str| usage(format!("{flag} is required (or --config agent.toml)"));
+    let relay = args.relay.clone().ok_or_else(|| missing("--relay"))?;
+    let channel = args.channel.clone().ok_or_else(|| missing("--channel"))?;
+    let forward = args.forward.clone().ok_or_else(|| missing("--forward"))?;
+    if !crate::common::config::valid_channel_name(&channel) {
+        return Err(usage(format!(
+            "--channel {channel:?}: must match [A-Za-z0-9_-]{{1,64}}"
+        )));
+    }
+    Ok(Plan {
+        relay,
+        token: args.token.clone(),
+        ca_cert: args.ca_cert.clone(),
+        client_cert: args.client_cert.clone().zip(args.client_key.clone()),
+        routes: vec![Route {
+            channel,
+            forward,
+            group: args.group.clone(),
+            start,
+            max_in_flight: args.max_in_flight,
+            max_attempts: args.max_attempts,
+        }],
+    })
+}
+
+/// Events an agent accepts from the relay beyond its deliveries in flight.
+///
+/// Without them, a delivery that finishes leaves its slot empty for a whole round trip
+/// (ack to the relay, log read, event back); with them, the next event is already
+/// here. Prefetched events are not delivered yet, so they never count as duplicates:
+/// after a crash or a takeover the relay sends them again, and the local service still
+/// sees at most `--max-in-flight` events twice. The price is memory: up to this many
+/// more events held in the agent (64 KiB of 1 KiB events; 64 MiB at the largest
+/// bodies a relay accepts by default).
+pub const PREFETCH_EVENTS: u32 = 64;
+
+/// The window an agent asks for: its deliveries in flight plus [`PREFETCH_EVENTS`].
+pub fn prefetch_window(max_in_flight: u32) -> u32 {
+    max_in_flight
+        .saturating_add(PREFETCH_EVENTS)
+        .min(crate::common::protocol::MAX_WINDOW)
+}
+
+pub(crate) fn group_sub(route: &Route) -> Result<Sub, AgentError> {
+    let fwd = crate::agent::forward::Forwarder::new(
+        &route.forward,
+        route.max_attempts,
+        route.max_in_flight as usize,
+    )
+    .map_err(AgentError::usage)?;
+    Ok(Sub {
+        channel: route.channel.clone(),
+        kind: SubKind::Group {
+            group: route.group.clone(),
+        },
+        start: route.start,
+        window: prefetch_window(route.max_in_flight),
+        concurrency: route.max_in_flight,
+        handler: Handler::Forward(Arc::new(fwd)),
+        limit: None,
+        delivered: 0,
+        failed: 0,
+        finished: false,
+        until_ms: None,
+        progress: None,
+    })
+}
+
+/// The relay endpoint; a bad URL, token or TLS file is a usage error.
+pub(crate) fn endpoint(
+    relay: &str,
+    token: Option<&str>,
+    ca_cert: Option<&std::path::Path>,
+    client_cert: &Option<(PathBuf, PathBuf)>,
+) -> Result<Endpoint, AgentError> {
+    Endpoint::new(
+        relay,
+        token,
+        TlsFiles {
+            ca_cert,
+            client_cert: client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path())),
+        },
+    )
+    .map_err(AgentError::usage)
+}
+
+/// A shutdown that SIGINT/SIGTERM triggers.
+pub(crate) fn signal_shutdown() -> Shutdown {
+    let shutdown = Shutdown::new();
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        crate::common::shutdown::signal().await;
+        tracing::info!("signal received: stopping");
+        s.trigger();
+    });
+    shutdown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: AgentArgs,
+    }
+
+    fn args(extra: &[&str]) -> AgentArgs {
+        T::try_parse_from(std::iter::once("t").chain(extra.iter().copied()))
+            .expect("parses")
+            .a
+    }
+
+    #[test]
+    fn flags_make_one_route() {
+        let p = agent_plan(&args(&[
+            "--relay",
+            "http://h:1",
+            "--channel",
+            "c",
+            "--forward",
+            "http://l:2",
+            "--from",
+            "7",
+            "--max-in-flight",
+            "4",
+            "--group",
+            "g",
+        ]))
+        .expect("ok");
+        assert_eq!(p.routes.len(), 1);
+        let r = &p.routes[0];
+        assert_eq!(
+            (r.group.as_str(), r.start, r.max_in_flight, r.max_attempts),
+            ("g", crate::common::protocol::Start::Offset(7), 4, 10)
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        for bad in [
+            &["--channel", "c", "--forward", "http://l"][..],
+            &["--relay", "ws://h", "--forward", "http://l"],
+            &[
+                "--relay",
+                "ws://h",
+                "--channel",
+                "c d",
+                "--forward",
+                "http://l",
+            ],
+            &[
+                "--relay",
+                "ws://h",
+                "--channel",
+                "c",
+                "--forward",
+                "http://l",
+                "--from",
+                "never",
+            ],
+            &[
+                "--relay",
+                "ws://h",
+                "--channel",
+                "c",
+                "--forward",
+                "http://l",
+                "--max-in-flight",
+                "0",
+            ],
+            &[
+                "--relay",
+                "ws://h",
+                "--channel",
+                "c",
+                "--forward",
+                "http://l",
+                "--group",
+                "a/b",
+            ],
+            &["--relay", "ws://h", "--channel", "c", "--config", "a.toml"],
+        ] {
+            assert!(agent_plan(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Where a session's events go: forwarded to a local service (`agent`, `replay`) or
+//! printed as JSON lines (`tail`). The session ([`crate::agent::session`]) speaks the
+//! protocol — frames in, acks out, the window — and hands each event here; this file
+//! does the output and reports how each event ended, which the session turns into an
+//! ack or a dead letter.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use crate::agent::forward::{Forwarder, Outcome};
+use crate::common::event::Record;
+use crate::common::shutdown::Shutdown;
+
+/// tail's stdout buffer, in bytes.
+const STDOUT_BUFFER_BYTES: usize = 64 * 1024;
+
+/// What happens to each event.
+#[derive(Debug, Clone)]
+pub enum Handler {
+    /// Forward to a local service.
+    Forward(Arc<Forwarder>),
+    /// Print as one JSON line on stdout.
+    Print,
+}
+
+impl Handler {
+    /// Where the events go, for logs (a forward URL without userinfo or query).
+    pub fn target(&self) -> String {
+        match self {
+            Handler::Forward(f) => f.target(),
+            Handler::Print => String::from("stdout"),
+        }
+    }
+}
+
+/// Stdout was closed (tail into `head`): the run ends cleanly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputClosed;
+
+/// What printing one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Printed {
+    /// One line was written.
+    Line,
+    /// The stored record could not be decoded; it was skipped (and logged).
+    Skipped,
+}
+
+/// tail's output: stdout behind a buffer, created on first use. Lines are flushed by
+/// [`Printer::flush`], which the session calls before it sends the acks of those lines
+/// (an ack tells the relay the event was handled, which for tail means printed).
+#[derive(Default)]
+pub struct Printer {
+    out: Option<std::io::BufWriter<std::io::Stdout>>,
+}
+
+impl Printer {
+    /// Prints the stored record `bytes` (event `offset`) as one JSON line.
+    pub fn print(&mut self, offset: u64, bytes: &[u8]) -> Result<Printed, OutputClosed> {
+        let record = match Record::decode(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(offset, error = %e, "undecodable event skipped");
+                return Ok(Printed::Skipped);
+            }
+        };
+        let out = self.out.get_or_insert_with(|| {
+            std::io::BufWriter::with_capacity(STDOUT_BUFFER_BYTES, std::io::stdout())
+        });
+        write_line(out, &record).map_err(closed)?;
+        Ok(Printed::Line)
+    }
+
+    /// Writes out the buffered lines.
+    pub fn flush(&mut self) -> Result<(), OutputClosed> {
+        match &mut self.out {
+            Some(out) => out.flush().map_err(closed),
+            None => Ok(()),
+        }
+    }
+}
+
+fn closed(e: std::io::Error) -> OutputClosed {
+    tracing::debug!(error = %e, "stdout closed");
+    OutputClosed
+}
+
+/// One record as a JSON line: [`Record::to_json`], the admin API's shape.
+fn write_line(out: &mut impl Write, record: &Record) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, &record.to_json()).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")
+}
+
+/// A delivery that finished: subscription index, offset, and how it ended.
+#[derive(Debug)]
+pub struct Done {
+    pub sub: usize,
+    pub offset: u64,
+    pub outcome: Outcome,
+}
+
+/// Deliveries to the local service, running as tasks so that a slow or retrying
+/// service never stops the session from answering the relay. Each is tagged with its
+/// subscription and offset, so that one that panicked or was aborted still reports
+/// (as [`Outcome::Abandoned`]: not acknowledged, delivered again later).
+#[derive(Default)]
+pub struct Deliveries {
+    jobs: JoinSet<(usize, u64, Outcome)>,
+    tags: HashMap<tokio::task::Id, (usize, u64)>,
+}
+
+impl Deliveries {
+    /// Starts delivering the stored record `bytes` (event `offset` of subscription
+    /// `sub`) through `fwd`. A record that cannot be decoded is not started: its
+    /// outcome is returned at once.
+    pub fn start(
+        &mut self,
+        sub: usize,
+        offset: u64,
+        bytes: Vec<u8>,
+        fwd: Arc<Forwarder>,
+        shutdown: Shutdown,
+    ) -> Result<(), Outcome> {
+        let record = Record::decode(&bytes).map_err(|e| Outcome::Failed {
+            reason: format!("undecodable record ({e})"),
+            attempts: 0,
+            last_status: None,
+        })?;
+        drop(bytes);
+        let handle = self.jobs.spawn(async move {
+            let outcome = fwd.deliver(record, offset, &shutdown).await;
+            (sub, offset, outcome)
+        });
+        self.tags.insert(handle.id(), (sub, offset));
+        Ok(())
+    }
+
+    /// The next delivery to finish; None when none is running.
+    pub async fn next(&mut self) -> Option<Done> {
+        let joined = self.jobs.join_next_with_id().await?;
+        self.done(joined)
+    }
+
+    /// A delivery that already finished, without waiting.
+    pub fn try_next(&mut self) -> Option<Done> {
+        let joined = self.jobs.try_join_next_with_id()?;
+        self.done(joined)
+    }
+
+    fn done(
+        &mut self,
+        joined: Result<(tokio::task::Id, (usize, u64, Outcome)), tokio::task::JoinError>,
+    ) -> Option<Done> {
+        let (id, outcome) = match joined {
+            Ok((id, (_, _, outcome))) => (id, outcome),
+            Err(e) => (e.id(), Outcome::Abandoned),
+        };
+        let (sub, offset) = self.tags.remove(&id)?;
+        Some(Done {
+            sub,
+            offset,
+            outcome,
+        })
+    }
+
+    /// Deliveries running now.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Aborts every running delivery (they were not acked, so they come again).
+    pub fn abort_all(&mut self) {
+        self.jobs.abort_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            id: "evt_1".into(),
+            channel: "c".into(),
+            offset: 1,
+            received_at_ms: 5,
+            method: "POST".into(),
+            path: "/p".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+            peer: "127.0.0.1:1".into(),
+            scheme: "none".into(),
+        }
+    }
+
+    #[test]
+    fn a_line_is_the_records_json_and_a_newline() {
+        let mut out = Vec::new();
+        write_line(&mut out, &record()).expect("write");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.ends_with('\n') && text.matches('\n').count() == 1);
+        let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            json,
+            serde_json::to_value(record().to_json()).expect("value")
+        );
+    }
+
+    #[test]
+    fn undecodable_records_are_skipped_not_printed() {
+        let mut p = Printer::default();
+        assert_eq!(p.print(1, b"not a record"), Ok(Printed::Skipped));
+        assert!(p.out.is_none(), "nothing written");
+        assert_eq!(p.flush(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_record_fails_without_a_delivery() {
+        let fwd = Arc::new(Forwarder::new("http://127.0.0.1:1", 1, 1).expect("forwarder"));
+        let mut d = Deliveries::default();
+        let outcome = d
+            .start(0, 3, b"garbage".to_vec(), fwd, Shutdown::new())
+            .unwrap_err();
+        assert!(
+            matches!(outcome, Outcome::Failed { attempts: 0, ref reason, .. } if reason.starts_with("undecodable record"))
+        );
+        assert!(d.is_empty() && d.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_finished_delivery_reports_its_sub_and_offset() {
+        // Port 1 on loopback refuses at once; one attempt, so the outcome is quick.
+        let fwd = Arc::new(Forwarder::new("http://127.0.0.1:1", 1, 1).expect("forwarder"));
+        let mut d = Deliveries::default();
+        d.start(2, 9, record().encode(), fwd, Shutdown::new())
+            .expect("started");
+        assert_eq!(d.len(), 1);
+        let done = d.next().await.expect("done");
+        assert_eq!((done.sub, done.offset), (2, 9));
+        assert!(matches!(done.outcome, Outcome::Failed { attempts: 1, .. }));
+        assert!(d.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_aborted_delivery_is_abandoned() {
+        let fwd = Arc::new(Forwarder::new("http://127.0.0.1:1", 1, 1).expect("forwarder"));
+        let mut d = Deliveries::default();
+        d.start(0, 4, record().encode(), fwd, Shutdown::new())
+            .expect("started");
+        d.abort_all();
+        let done = d.next().await.expect("done");
+        // Aborted before it ran, or it finished first: either way it reports.
+        assert_eq!((done.sub, done.offset), (0, 4));
+        assert!(matches!(
+            done.outcome,
+            Outcome::Abandoned | Outcome::Failed { .. }
+        ));
+    }
+}
