@@ -16,6 +16,12 @@
 //! `agent/session` receives it and `agent/forward` delivers it. `ARCHITECTURE.md` at
 //! the repository root has the code map and the invariants.
 
+// No `unsafe` anywhere: system calls go through rustix's safe wrappers.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Nothing a peer or a config controls is unwrapped; tests may.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod agent;
 pub mod cli;
 pub mod common;

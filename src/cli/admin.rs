@@ -43,10 +43,12 @@ pub struct AdminConn {
 /// `hookrelay dlq`.
 #[derive(Debug, Args)]
 pub struct DlqArgs {
+    /// `list` or `redrive`.
     #[command(subcommand)]
     pub command: DlqCommand,
 }
 
+/// What `hookrelay dlq` does.
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
     /// List dead letters of a channel (all groups, or one).
@@ -55,10 +57,13 @@ pub enum DlqCommand {
     Redrive(DlqRedriveArgs),
 }
 
+/// `hookrelay dlq list`.
 #[derive(Debug, Args)]
 pub struct DlqListArgs {
+    /// The relay and the admin token.
     #[command(flatten)]
     pub conn: AdminConn,
+    /// The channel.
     #[arg(long)]
     pub channel: String,
     /// Only this consumer group.
@@ -69,12 +74,16 @@ pub struct DlqListArgs {
     pub json: bool,
 }
 
+/// `hookrelay dlq redrive`.
 #[derive(Debug, Args)]
 pub struct DlqRedriveArgs {
+    /// The relay and the admin token.
     #[command(flatten)]
     pub conn: AdminConn,
+    /// The channel.
     #[arg(long)]
     pub channel: String,
+    /// The consumer group.
     #[arg(long)]
     pub group: String,
     /// Only this dead letter (repeatable); default: all of the group's.
@@ -88,10 +97,12 @@ pub struct DlqRedriveArgs {
 /// `hookrelay groups`.
 #[derive(Debug, Args)]
 pub struct GroupsArgs {
+    /// `list` or `reset`.
     #[command(subcommand)]
     pub command: GroupsCommand,
 }
 
+/// What `hookrelay groups` does.
 #[derive(Debug, Subcommand)]
 pub enum GroupsCommand {
     /// List a channel's consumer groups with cursor, lag and dead letters.
@@ -100,10 +111,13 @@ pub enum GroupsCommand {
     Reset(GroupsResetArgs),
 }
 
+/// `hookrelay groups list`.
 #[derive(Debug, Args)]
 pub struct GroupsListArgs {
+    /// The relay and the admin token.
     #[command(flatten)]
     pub conn: AdminConn,
+    /// The channel.
     #[arg(long)]
     pub channel: String,
     /// Print JSON instead of a table.
@@ -111,13 +125,17 @@ pub struct GroupsListArgs {
     pub json: bool,
 }
 
+/// `hookrelay groups reset`.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("target").required(true).args(["to_offset", "to_time"])))]
 pub struct GroupsResetArgs {
+    /// The relay and the admin token.
     #[command(flatten)]
     pub conn: AdminConn,
+    /// The channel.
     #[arg(long)]
     pub channel: String,
+    /// The consumer group.
     #[arg(long)]
     pub group: String,
     /// The next offset the group receives (earliest ..= head + 1).

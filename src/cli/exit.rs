@@ -11,11 +11,14 @@ pub const EXIT_USAGE: u8 = 2;
 /// A failure with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {
+    /// The process's exit code.
     pub code: u8,
+    /// What went wrong, printed as `error: ...` with its causes.
     pub error: anyhow::Error,
 }
 
 impl Failure {
+    /// A usage or configuration error (exit 2).
     pub fn usage(error: impl Into<anyhow::Error>) -> Failure {
         Failure {
             code: EXIT_USAGE,

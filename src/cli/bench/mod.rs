@@ -29,6 +29,7 @@ use clap::Args;
 use crate::cli::exit::Failure;
 pub use target::{BenchError, Signer, Target};
 
+/// `hookrelay bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// A running relay (http:// or https://); omit with --embedded.

@@ -8,11 +8,17 @@ use serde::Serialize;
 /// The outcome of one phase.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseResult {
+    /// The phase's name (`ingest`, `e2e`, `replay`, `drain`, `idle`).
     pub phase: &'static str,
+    /// Events that completed.
     pub events: u64,
+    /// Requests or frames that failed.
     pub errors: u64,
+    /// Wall-clock duration of the phase.
     pub seconds: f64,
+    /// `events / seconds`.
     pub events_per_sec: f64,
+    /// Body megabytes (10^6) per second.
     pub mb_per_sec: f64,
     /// Latency percentiles in milliseconds (absent for phases that measure none).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -23,12 +29,18 @@ pub struct PhaseResult {
     pub first_event_ms: Option<f64>,
 }
 
+/// Latency percentiles, in milliseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Percentiles {
+    /// Median.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// 99.9th percentile.
     pub p999: f64,
+    /// The slowest one.
     pub max: f64,
 }
 
@@ -39,6 +51,7 @@ pub fn histogram() -> Histogram<u64> {
 }
 
 impl Percentiles {
+    /// The percentiles of a histogram of microseconds.
     pub fn of(h: &Histogram<u64>) -> Percentiles {
         let ms = |us: u64| us as f64 / 1000.0;
         Percentiles {
@@ -52,6 +65,7 @@ impl Percentiles {
 }
 
 impl PhaseResult {
+    /// A result from counts, the elapsed time and the body bytes moved.
     pub fn new(
         phase: &'static str,
         events: u64,

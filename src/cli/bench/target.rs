@@ -5,15 +5,21 @@ use crate::common::protocol::Start;
 use crate::common::shutdown::Shutdown;
 use crate::common::verify::{HmacParams, SchemeKind, Secret};
 
+/// Why a benchmark could not run or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
+    /// Starting the relay, a client or the local service failed.
     #[error("setup: {0}")]
     Setup(String),
+    /// The flags do not make a benchmark (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// A phase failed while running.
     #[error("{phase}: {message}")]
     Phase {
+        /// The phase's name.
         phase: &'static str,
+        /// What went wrong.
         message: String,
     },
 }
@@ -36,6 +42,7 @@ impl Signer {
         }
     }
 
+    /// The headers that sign `body` now.
     pub fn sign(&self, body: &[u8], delivery_id: Option<&str>) -> Vec<(http::HeaderName, String)> {
         let now = (crate::common::time::now_unix_ms() / 1000) as i64;
         crate::common::verify::sign(
@@ -53,8 +60,11 @@ impl Signer {
 pub struct Target {
     /// http(s)://host:port
     pub base: String,
+    /// The channel the benchmark posts to and reads.
     pub channel: String,
+    /// A consumer token of that channel.
     pub token: String,
+    /// Signs bodies for the channel's scheme.
     pub signer: Signer,
 }
 
@@ -85,10 +95,12 @@ impl Target {
         })
     }
 
+    /// `POST` here to ingest.
     pub fn ingest_url(&self) -> String {
         format!("{}/hooks/{}", self.base, self.channel)
     }
 
+    /// The agents' WebSocket.
     pub fn stream_url(&self) -> String {
         format!("{}/v1/stream", self.base.replacen("http", "ws", 1))
     }

@@ -86,24 +86,12 @@ impl DiskGuard {
     }
 }
 
-/// Bytes available to the process on the filesystem holding `dir`.
+/// Bytes available to the process on the filesystem holding `dir` (`statvfs`, through
+/// rustix's safe wrapper: the crate has no `unsafe`).
 #[cfg(unix)]
 pub fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: `path` is a valid NUL-terminated string and `st` points to writable
-    // memory of the right type; statvfs only writes into it.
-    let rc = unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: statvfs returned 0, so it filled the struct.
-    let st = unsafe { st.assume_init() };
-    // The field types differ between platforms (u32 or u64).
-    #[allow(clippy::unnecessary_cast)]
-    let (blocks, block_size) = (st.f_bavail as u64, st.f_frsize as u64);
-    Some(blocks.saturating_mul(block_size))
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 #[cfg(not(unix))]
