@@ -10,15 +10,18 @@
 //!   graceful stop;
 //! - [`writer`]: the only task that writes to the socket, so backpressure from a slow
 //!   agent stops the senders instead of growing a buffer;
-//! - [`subscription`]: the delivery loop of one subscription — window, acks, cursor;
+//! - [`subscription`]: the delivery loop of one subscription — reads, sends, cursor;
+//! - [`window`]: its window and acknowledgement bookkeeping, pure state without I/O;
 //! - [`start`]: where a subscription starts (committed cursor, earliest, latest, offset);
 //! - [`hub`]: consumer groups across connections — one active member, hot standbys.
 
 mod connection;
+mod frames;
 
 pub mod socket;
 
 mod subscription;
+mod window;
 mod writer;
 
 use std::sync::Arc;
@@ -195,9 +198,9 @@ mod tests {
         }
     }
 
-    /// The byte examples of `docs/protocol.md`; keep them in sync.
+    /// The byte examples of `docs/protocol.md` (agent frames); keep them in sync.
     #[test]
-    fn documented_examples() {
+    fn documented_client_examples() {
         let hello = ClientMsg::Hello {
             versions: vec![1],
             agent: "a1".into(),
@@ -242,7 +245,11 @@ mod tests {
         want.extend_from_slice(b"http 400");
         want.extend_from_slice(&[0x03, 0x01, 0xfb, 0x90, 0x01]);
         assert_eq!(nack.encode(), want);
+    }
 
+    /// The byte examples of `docs/protocol.md` (relay frames); keep them in sync.
+    #[test]
+    fn documented_server_examples() {
         let err = ServerMsg::Error {
             sub: None,
             code: "bad_frame".into(),
@@ -262,8 +269,11 @@ mod tests {
             event.encode(),
             [0x03, 0x01, 0xfb, 0x2c, 0x01, 0x03, 1, 2, 3]
         );
+    }
 
-        // The session example of section 10.
+    /// The session example of section 10 of `docs/protocol.md`; keep them in sync.
+    #[test]
+    fn documented_session() {
         let welcome = ServerMsg::Welcome {
             version: 1,
             relay: "hookrelay/0.1.0".into(),
