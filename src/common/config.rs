@@ -33,6 +33,10 @@ pub const DEFAULT_DEDUP_WINDOW_SECS: u64 = 86_400;
 pub const DEFAULT_STREAM_HEARTBEAT_SECS: u64 = crate::common::protocol::HEARTBEAT_INTERVAL_SECS;
 /// Default seconds of silence after which the relay drops an agent stream.
 pub const DEFAULT_STREAM_IDLE_TIMEOUT_SECS: u64 = crate::common::protocol::IDLE_TIMEOUT_SECS;
+/// Default bytes of events one agent connection may hold unsent (8 MiB).
+pub const DEFAULT_STREAM_CONNECTION_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+/// Default bytes of events all agent connections together may hold unsent (256 MiB).
+pub const DEFAULT_STREAM_TOTAL_BUFFER_BYTES: usize = 256 * 1024 * 1024;
 /// Upper bound for the stream timers (one day): longer makes no sense for a heartbeat,
 /// and keeps every deadline computed from them far from overflowing.
 pub const MAX_STREAM_TIMER_SECS: u64 = 86_400;
@@ -57,6 +61,10 @@ pub struct ServerConfig {
     /// Seconds without any frame after which the relay drops an agent stream with
     /// `idle_timeout`; always more than `stream_heartbeat_secs`.
     pub stream_idle_timeout_secs: u64,
+    /// Bytes of events read for one agent connection and not yet written to it.
+    pub stream_connection_buffer_bytes: usize,
+    /// Bytes of events read for all agent connections and not yet written to them.
+    pub stream_total_buffer_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +211,8 @@ struct RawServer {
     tls: Option<Spanned<RawTls>>,
     stream_heartbeat_secs: Option<Spanned<i64>>,
     stream_idle_timeout_secs: Option<Spanned<i64>>,
+    stream_connection_buffer_bytes: Option<Spanned<i64>>,
+    stream_total_buffer_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -416,6 +426,24 @@ impl Parser<'_> {
             None => None,
         };
         let (stream_heartbeat_secs, stream_idle_timeout_secs) = self.stream_timers(raw.as_ref())?;
+        let buffer = |v: Option<&Spanned<i64>>, key, default| match v {
+            Some(v) => self
+                .positive(v, key)
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            None => Ok(default),
+        };
+        let stream_connection_buffer_bytes = buffer(
+            raw.as_ref()
+                .and_then(|r| r.stream_connection_buffer_bytes.as_ref()),
+            "server.stream_connection_buffer_bytes",
+            DEFAULT_STREAM_CONNECTION_BUFFER_BYTES,
+        )?;
+        let stream_total_buffer_bytes = buffer(
+            raw.as_ref()
+                .and_then(|r| r.stream_total_buffer_bytes.as_ref()),
+            "server.stream_total_buffer_bytes",
+            DEFAULT_STREAM_TOTAL_BUFFER_BYTES,
+        )?;
         let tls = raw.and_then(|r| r.tls).map(|t| {
             let t = t.into_inner();
             TlsConfig {
@@ -432,6 +460,8 @@ impl Parser<'_> {
             tls,
             stream_heartbeat_secs,
             stream_idle_timeout_secs,
+            stream_connection_buffer_bytes,
+            stream_total_buffer_bytes,
         })
     }
 

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use super::budget::Budget;
 use super::frames::{self, Inbound};
 use super::subscription::{self, Kind, SubCtrl, Subscription};
 use super::writer::{self, Control, SubFrame, CONTROL_QUEUE_FRAMES, SUBSCRIPTION_QUEUE_FRAMES};
@@ -79,6 +80,8 @@ struct Connection {
     /// The agent's name once `Hello` was accepted.
     agent: Option<String>,
     nonce: u64,
+    /// Bytes of events this connection may hold (see [`super::budget`]).
+    budget: Budget,
 }
 
 /// Serves one upgraded WebSocket until it ends.
@@ -88,25 +91,29 @@ pub(crate) async fn run(
     grant: Grant,
     peer: String,
     open: OpenConnection,
+    budget: Budget,
 ) {
     let (sink, mut stream) = socket.split();
     let (control, control_rx) = mpsc::channel(CONTROL_QUEUE_FRAMES);
     let (frames, frames_rx) = mpsc::channel(SUBSCRIPTION_QUEUE_FRAMES);
-    let mut writer = tokio::spawn(writer::run(sink, control_rx, frames_rx));
+    let stall = Duration::from_secs(relay.config.server.stream_idle_timeout_secs);
+    let mut writer = tokio::spawn(writer::run(sink, control_rx, frames_rx, stall));
     tracing::info!(%peer, channels = ?grant.channels, "stream: agent connected");
-    let mut conn = Connection::new(relay, grant, peer, control, frames);
+    let mut conn = Connection::new(relay, grant, peer, control, frames, budget);
     let end = conn.serve(&mut stream, &mut writer).await;
     conn.finish(end, stream, writer).await;
     drop(open);
 }
 
 impl Connection {
+    /// A connection writing through the writer's `control` and `frames` queues.
     fn new(
         relay: Arc<Relay>,
         grant: Grant,
         peer: String,
         control: mpsc::Sender<Control>,
         frames: mpsc::Sender<SubFrame>,
+        budget: Budget,
     ) -> Connection {
         Connection {
             relay,
@@ -118,6 +125,7 @@ impl Connection {
             tasks: JoinSet::new(),
             agent: None,
             nonce: 0,
+            budget,
         }
     }
 
@@ -212,6 +220,8 @@ impl Connection {
         mut writer: tokio::task::JoinHandle<()>,
     ) {
         let deadline = Instant::now() + CLOSE_GRACE;
+        // Nothing waits for bytes that this connection will not give back any more.
+        self.budget.close();
         for (_, h) in self.subs.drain() {
             h.close();
         }
@@ -458,6 +468,7 @@ impl Connection {
             out: self.frames.clone(),
             live: live.clone(),
             peer: self.peer.clone(),
+            budget: self.budget.clone(),
         }));
         self.subs.insert(sub, SubHandle { ctrl, live, task });
     }
@@ -537,6 +548,7 @@ mod tests {
     use crate::common::config::Config;
     use crate::common::protocol::PROTOCOL_VERSION;
     use crate::common::shutdown::Shutdown;
+    use crate::relay::stream::budget::Shared;
     use crate::storage::EventLog;
 
     /// A connection to a relay with channels `a` and `b`, whose token grants `a` only,
@@ -556,7 +568,8 @@ mod tests {
         };
         let (control, control_rx) = mpsc::channel(CONTROL_QUEUE_FRAMES);
         let (frames, _) = mpsc::channel(1);
-        let conn = Connection::new(relay, grant, "test".into(), control, frames);
+        let budget = Shared::new(1 << 20).connection(1 << 20);
+        let conn = Connection::new(relay, grant, "test".into(), control, frames, budget);
         (conn, control_rx)
     }
 

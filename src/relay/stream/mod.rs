@@ -10,11 +10,13 @@
 //!   graceful stop;
 //! - [`writer`]: the only task that writes to the socket, so backpressure from a slow
 //!   agent stops the senders instead of growing a buffer;
+//! - [`budget`]: the bytes of events a connection, and all of them together, may hold;
 //! - [`subscription`]: the delivery loop of one subscription — reads, sends, cursor;
 //! - [`window`]: its window and acknowledgement bookkeeping, pure state without I/O;
 //! - [`start`]: where a subscription starts (committed cursor, earliest, latest, offset);
 //! - [`hub`]: consumer groups across connections — one active member, hot standbys.
 
+mod budget;
 mod connection;
 mod frames;
 
@@ -48,10 +50,13 @@ impl Grant {
     }
 }
 
-/// `GET /v1/stream`: authenticate, then upgrade to the agent protocol.
+/// `GET /v1/stream`: authenticate, then upgrade to the agent protocol. The route holds
+/// the byte budget its connections share (`[server] stream_total_buffer_bytes`); the
+/// server builds it once.
 pub fn route(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let shared = budget::Shared::new(relay.config.server.stream_total_buffer_bytes);
     warp::path!("v1" / "stream")
         .and(warp::get())
         .and(warp::header::optional::<String>("authorization"))
@@ -63,13 +68,21 @@ pub fn route(
                   info: Option<ConnInfo>,
                   headers: http::HeaderMap,
                   pending: Option<socket::PendingUpgrade>| {
-                upgrade(relay.clone(), auth.as_deref(), info, &headers, pending)
+                upgrade(
+                    relay.clone(),
+                    &shared,
+                    auth.as_deref(),
+                    info,
+                    &headers,
+                    pending,
+                )
             },
         )
 }
 
 fn upgrade(
     relay: Arc<Relay>,
+    shared: &budget::Shared,
     auth: Option<&str>,
     info: Option<ConnInfo>,
     headers: &http::HeaderMap,
@@ -94,11 +107,12 @@ fn upgrade(
         .unwrap_or_else(|| "unknown".to_string());
     // Counted from here, so a graceful stop also waits for upgrades in progress.
     let open = relay.hub.connection_opened(&relay.metrics);
+    let budget = shared.connection(relay.config.server.stream_connection_buffer_bytes);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket = socket::wrap(upgraded, WS_MAX_MESSAGE_BYTES).await;
-                connection::run(relay, socket, grant, peer, open).await;
+                connection::run(relay, socket, grant, peer, open, budget).await;
             }
             Err(e) => tracing::debug!(%peer, error = %e, "stream: upgrade failed"),
         }

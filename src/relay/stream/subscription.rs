@@ -7,8 +7,10 @@
 //! 1. reads the log in chunks from `next` up to the durable head and sends `Event`s while
 //!    fewer than `window` events are *outstanding* — sent and not yet covered by the
 //!    contiguous acknowledged prefix. Counting the span, not just the unacked ones, keeps
-//!    the bookkeeping (and so memory) bounded by the window even when one event is
-//!    stuck and later ones are acked;
+//!    the bookkeeping bounded by the window even when one event is stuck and later ones
+//!    are acked. The bytes of events read and not yet written to the socket are bounded
+//!    apart, by the connection's byte budget ([`super::budget`]): each chunk reserves
+//!    its bytes before it is read, and delivery waits while the budget is spent;
 //! 2. sends `CaughtUp` when everything durable has been sent (again only after it fell
 //!    behind, i.e. the window stopped it while events were waiting);
 //! 3. waits for an ack, a nack, or the log's durable head to move (`EventLog::watch`,
@@ -39,6 +41,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::budget::{Budget, Closed, Held, ReadPlan, RECORD_OVERHEAD_BYTES};
 use super::window::{Claim, NotInFlight, RangeAck, Window};
 use super::writer::SubFrame;
 use crate::common::protocol::Refusal;
@@ -54,11 +57,13 @@ pub(crate) const READ_CHUNK_EVENTS: usize = 128;
 /// Most queued acks settled in one go before the delivery loop looks at the log again.
 const CTRL_BURST: usize = 4096;
 
-/// Rough byte budget of one read chunk: with large events, fewer are read at once, so a
-/// subscription holds about this much in memory, not 64 full-size bodies.
+/// Bytes a read chunk aims at: with large events, fewer are read at once, so that the
+/// subscriptions of a connection take turns on its socket. (Memory is bounded by the
+/// connection's budget, whatever the events; this only sizes the turns.)
 pub(crate) const READ_CHUNK_BYTES: usize = 1024 * 1024;
 
-/// Assumed event size before the first chunk tells the real one.
+/// Assumed event size before the first chunk tells the real one (to aim at
+/// [`READ_CHUNK_BYTES`]; the budget does not rely on it).
 const INITIAL_EVENT_BYTES: usize = 4 * 1024;
 
 /// Longest dead-letter reason stored; the rest is cut (the agent chooses the text).
@@ -116,6 +121,8 @@ pub(crate) struct Subscription {
     pub live: Arc<AtomicBool>,
     /// The agent's address, for logs.
     pub peer: String,
+    /// The connection's byte budget for events read and not yet written.
+    pub budget: Budget,
 }
 
 /// Why delivery stopped.
@@ -196,6 +203,10 @@ struct Delivery {
     gauge: StateGauge,
     /// The group's generation this subscription delivers for (changes on a reset).
     generation: u64,
+    budget: Budget,
+    /// The largest a stored record may be: the body limit plus the request head, or the
+    /// largest record seen if larger (stored under an earlier, larger limit).
+    record_bound: usize,
 }
 
 /// Where delivery stands, between turns of [`Delivery::deliver`].
@@ -224,7 +235,13 @@ impl Delivery {
             out,
             live,
             peer,
+            budget,
         } = s;
+        let record_bound = relay
+            .config
+            .server
+            .max_body_bytes
+            .saturating_add(RECORD_OVERHEAD_BYTES);
         let gauge = StateGauge {
             gauges: relay.metrics.subscriptions.clone(),
             state: None,
@@ -242,6 +259,8 @@ impl Delivery {
             member: None,
             gauge,
             generation: 0,
+            budget,
+            record_bound,
         };
         (d, kind)
     }
@@ -383,13 +402,15 @@ impl Delivery {
     async fn fill(&mut self, p: &mut Progress, limit: u64) -> Result<(), Stop> {
         let refill_at = (self.window.size() / 4).clamp(1, READ_CHUNK_EVENTS);
         while self.window.free() >= refill_at && p.next <= limit {
-            let want = (READ_CHUNK_BYTES / p.event_bytes)
-                .clamp(1, READ_CHUNK_EVENTS)
-                .min(self.window.free());
-            let chunk = self.read_chunk(p.next, want).await?;
+            let events = self.window.free().min(READ_CHUNK_EVENTS);
+            let held = self.reserve(events).await?;
+            let plan = self.plan(events, &held, p.event_bytes);
+            let chunk = self.read_chunk(p.next, limit, plan).await?;
             if let Some(total) = chunk.iter().map(|(_, r)| r.len()).reduce(|a, b| a + b) {
                 p.event_bytes = (total / chunk.len()).max(1);
             }
+            let largest = chunk.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
+            self.record_bound = self.record_bound.max(largest);
             if chunk.is_empty() {
                 // Everything left up to the limit was removed by retention.
                 p.next = limit + 1;
@@ -402,10 +423,42 @@ impl Delivery {
                     .delivered
                     .with_label_values(&[self.channel.as_str()])
                     .inc_by(frames.len() as u64);
-                self.send_frames(frames).await?;
+                self.send_events(frames, held).await?;
             }
         }
         Ok(())
+    }
+
+    /// Holds budget for a chunk of at most `events` events: for all of them at their
+    /// largest if that much is free, else what is free, but at least one record. While
+    /// the budget is spent it waits — handling acks meanwhile, so the cursor still moves.
+    async fn reserve(&mut self, events: usize) -> Result<Held, Stop> {
+        let budget = self.budget.clone();
+        let bytes =
+            ReadPlan::reservation(events, self.record_bound, budget.available(), budget.max());
+        let reserve = budget.reserve(bytes);
+        tokio::pin!(reserve);
+        loop {
+            tokio::select! {
+                biased;
+                held = &mut reserve => return held.map_err(|Closed| Stop::Quiet),
+                c = self.ctrl.recv() => match c {
+                    None => return Err(Stop::Quiet),
+                    Some(c) => self.handle(c).await?,
+                },
+            }
+        }
+    }
+
+    /// How a chunk of at most `events` events is read within the budget `held`.
+    fn plan(&self, events: usize, held: &Held, estimate: usize) -> ReadPlan {
+        ReadPlan {
+            events,
+            reserved: held.bytes(),
+            record_bound: self.record_bound,
+            target: READ_CHUNK_BYTES,
+            estimate,
+        }
     }
 
     /// The `Event` frames of a chunk up to `limit`, each counted in the window; `next`
@@ -511,7 +564,13 @@ impl Delivery {
     /// and that delivery settles the redrive (see [`Delivery::settle_redrive_mark`]).
     async fn send_redrives(&mut self, next: u64) -> Result<(), Stop> {
         while let Some(offset) = self.window.take_redrive(next) {
-            let event = self.read_chunk(offset, 1).await?.into_iter().next();
+            let held = self.reserve(1).await?;
+            let plan = self.plan(1, &held, INITIAL_EVENT_BYTES);
+            let event = self
+                .read_chunk(offset, offset, plan)
+                .await?
+                .into_iter()
+                .next();
             let Some((_, record)) = event.filter(|(o, _)| *o == offset) else {
                 // Removed by retention: nothing left to redeliver.
                 if let Some(group) = &self.group {
@@ -528,23 +587,34 @@ impl Delivery {
                 .delivered
                 .with_label_values(&[self.channel.as_str()])
                 .inc();
-            self.send(ServerMsg::Event {
+            let event = ServerMsg::Event {
                 sub: self.sub,
                 offset,
                 record,
-            })
-            .await?;
+            };
+            self.send_events(vec![event.encode()], held).await?;
             self.window.redrive_sent(offset);
             tracing::info!(channel = %self.channel, group = ?self.group, sub = self.sub, offset, peer = %self.peer, "stream: dead letter redriven");
         }
         Ok(())
     }
 
-    async fn read_chunk(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, Refusal> {
+    /// Reads a chunk from `from`, no further than offset `last`, as `plan` allows.
+    async fn read_chunk(
+        &self,
+        from: u64,
+        last: u64,
+        plan: ReadPlan,
+    ) -> Result<Vec<(u64, Vec<u8>)>, Refusal> {
         let log = self.relay.log.clone();
         let channel = self.channel.clone();
         // sled may touch the disk for older events; keep that off the async workers.
-        match tokio::task::spawn_blocking(move || log.read_raw(&channel, from, limit)).await {
+        let read = move || {
+            plan.read(from, last, |from, limit| {
+                log.read_raw(&channel, from, limit)
+            })
+        };
+        match tokio::task::spawn_blocking(read).await {
             Ok(Ok(events)) => Ok(events),
             Ok(Err(e)) => Err(internal(e)),
             Err(_) => Err(Refusal::new(
@@ -771,17 +841,26 @@ impl Delivery {
             // Closed by the connection: stop sending, then handle the acks received.
             return Err(Stop::Quiet);
         }
-        self.send_frames(vec![msg.encode()]).await
+        self.send_frames(vec![msg.encode()], None).await
+    }
+
+    /// Queues `Event` frames with the budget they hold, keeping only what they take. (A
+    /// chunk of records larger than its bound keeps what it reserved: the bound is
+    /// corrected for the next chunk.)
+    async fn send_events(&self, frames: Vec<Vec<u8>>, mut held: Held) -> Result<(), Stop> {
+        held.shrink_to(frames.iter().map(Vec::len).sum());
+        self.send_frames(frames, Some(held)).await
     }
 
     /// Queues encoded frames for the writer as one item.
-    async fn send_frames(&self, frames: Vec<Vec<u8>>) -> Result<(), Stop> {
+    async fn send_frames(&self, frames: Vec<Vec<u8>>, held: Option<Held>) -> Result<(), Stop> {
         if !self.live.load(Ordering::Acquire) {
             return Err(Stop::Quiet);
         }
         let frame = SubFrame {
             frames,
             live: Some(self.live.clone()),
+            held,
         };
         self.out.send(frame).await.map_err(|_| Stop::Quiet)
     }
