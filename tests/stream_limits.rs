@@ -9,7 +9,7 @@ mod ws;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hookrelay::common::protocol::{ClientMsg, Start};
+use hookrelay::common::protocol::{ClientMsg, ServerMsg, Start};
 use tokio_tungstenite::tungstenite::Message;
 use ws::WsClient;
 
@@ -267,4 +267,31 @@ fn a_client_that_sends_but_never_reads_is_dropped() {
         "{}",
         relay.stderr_text()
     );
+}
+
+/// 2,000 pings sent back to back are all answered, in order, and the connection goes on.
+#[test]
+fn a_ping_flood_is_answered_in_full() {
+    const PINGS: u64 = 2_000;
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = start_relay(dir.path(), "");
+    let mut c = WsClient::open(&relay, TOKEN);
+    for nonce in 1..=PINGS {
+        c.send(&ClientMsg::Ping { nonce });
+    }
+    for nonce in 1..=PINGS {
+        match c.next_frame() {
+            Some(ServerMsg::Pong { nonce: n }) => assert_eq!(n, nonce),
+            other => panic!("pong {nonce} of {PINGS}: got {other:?}"),
+        }
+    }
+    // Still usable.
+    let (status, json) = post_raw(&relay.url("/hooks/c"), "POST", &[], b"after");
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(c.subscribe(1, "c", "g", Start::Earliest, 1), (1, true));
+    assert_eq!(c.recv_event(1).0, 1);
+    assert_eq!(c.recv(), ServerMsg::CaughtUp { sub: 1, head: 1 });
+    c.send(&ClientMsg::Ping { nonce: 0 });
+    assert_eq!(c.recv(), ServerMsg::Pong { nonce: 0 });
+    c.close();
 }

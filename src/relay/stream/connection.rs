@@ -3,10 +3,12 @@
 //! The connection task only reads and dispatches; it never awaits the socket or a
 //! subscription, so heartbeats, the idle timeout and the shutdown signal are honoured
 //! whatever a slow agent or a busy subscription is doing. Frames it answers itself go
-//! through the writer's control queue without waiting (a full queue means the agent
-//! sends requests but reads no answers, and the connection is dropped); acks go to
-//! their subscription's bounded queue, which holds a window's worth — more acks than
-//! events in flight cannot be legitimate.
+//! through the writer's control queue without waiting; while that queue is full, the
+//! connection reads no further frame (every frame is answered with at most one), so an
+//! agent may send requests as fast as it likes and still gets every answer, and one that
+//! never reads them is dropped at the idle timeout. Acks go to their subscription's
+//! bounded queue, which holds a window's worth — more acks than events in flight cannot
+//! be legitimate.
 //!
 //! Anything malformed (a text frame, a frame before `Hello`, an undecodable or oversized
 //! frame) gets an `Error` naming the problem and a close; the relay itself is never
@@ -142,6 +144,7 @@ impl Connection {
         let idle = Duration::from_secs(idle_secs);
         let idle_timer = tokio::time::sleep(idle);
         tokio::pin!(idle_timer);
+        let control = self.control.clone();
         loop {
             tokio::select! {
                 biased;
@@ -151,7 +154,8 @@ impl Connection {
                         "the relay is shutting down; reconnect later",
                     ));
                 }
-                msg = stream.next() => {
+                // Only with room for the answer: the writer's pace paces the agent.
+                msg = stream.next(), if self.control.capacity() > 0 => {
                     idle_timer.as_mut().reset(Instant::now() + idle);
                     let step = match msg {
                         None => Err(End::Gone("closed by the agent".into())),
@@ -165,14 +169,15 @@ impl Connection {
                 // After the read: acks already in the socket are taken before a failed
                 // writer ends the connection, so they still move the cursor.
                 _ = &mut *writer => return End::Gone("the connection failed while sending".into()),
+                // The control queue has room again: read on.
+                room = control.reserve(), if control.capacity() == 0 => {
+                    if room.is_err() {
+                        return End::Gone("the connection is closed".into());
+                    }
+                }
                 Some(done) = self.tasks.join_next_with_id() => self.reap(done),
                 _ = heartbeat.tick() => self.ping(),
-                _ = &mut idle_timer => {
-                    return End::Refused(Refusal::new(
-                        codes::IDLE_TIMEOUT,
-                        format!("no frame from the agent for {idle_secs} s"),
-                    ));
-                }
+                _ = &mut idle_timer => return self.idle(idle_secs),
             }
         }
     }
@@ -183,6 +188,16 @@ impl Connection {
         let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         heartbeat
+    }
+
+    /// The idle timeout: nothing was read from the agent for `idle_secs`.
+    fn idle(&self, idle_secs: u64) -> End {
+        let why = if self.control.capacity() == 0 {
+            format!("the agent read none of the relay's answers for {idle_secs} s")
+        } else {
+            format!("no frame from the agent for {idle_secs} s")
+        };
+        End::Refused(Refusal::new(codes::IDLE_TIMEOUT, why))
     }
 
     /// Sends the relay's `Ping`, once the agent said `Hello`.
@@ -714,5 +729,29 @@ mod tests {
         conn.on_message(frame(&ClientMsg::Unsubscribe { sub: 5 }))
             .expect("ignored");
         assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn an_agent_that_reads_no_answers_times_out_saying_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut conn, _rx) = connection(dir.path());
+        conn.on_message(hello(vec![PROTOCOL_VERSION]))
+            .expect("hello");
+        let End::Refused(r) = conn.idle(3) else {
+            panic!("an idle timeout is told");
+        };
+        assert_eq!(r.code, codes::IDLE_TIMEOUT);
+        assert_eq!(r.message, "no frame from the agent for 3 s");
+        // Welcome is queued; fill the rest of the queue with answers nobody reads.
+        for nonce in 1..CONTROL_QUEUE_FRAMES as u64 {
+            conn.on_message(frame(&ClientMsg::Ping { nonce }))
+                .expect("answered");
+        }
+        assert_eq!(conn.control.capacity(), 0, "the reader pauses here");
+        let End::Refused(r) = conn.idle(3) else {
+            panic!("an idle timeout is told");
+        };
+        assert_eq!(r.code, codes::IDLE_TIMEOUT);
+        assert!(r.message.contains("read none"), "{}", r.message);
     }
 }
