@@ -9,7 +9,7 @@ mod ws;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hookrelay::common::protocol::{ClientMsg, ServerMsg, Start};
+use hookrelay::common::protocol::{codes, ClientMsg, ServerMsg, Start};
 use tokio_tungstenite::tungstenite::Message;
 use ws::WsClient;
 
@@ -294,4 +294,65 @@ fn a_ping_flood_is_answered_in_full() {
     c.send(&ClientMsg::Ping { nonce: 0 });
     assert_eq!(c.recv(), ServerMsg::Pong { nonce: 0 });
     c.close();
+}
+
+/// `bad_frame` refusals say what is wrong in words, without Rust's debug notation.
+#[test]
+fn bad_frame_messages_are_plain_sentences() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = start_relay(dir.path(), "");
+    let mut trailing = ClientMsg::Ping { nonce: 1 }.encode();
+    trailing.push(0);
+    let subscribe = ClientMsg::Subscribe {
+        sub: 1,
+        channel: "c".into(),
+        group: "g".into(),
+        start: Start::Earliest,
+        window: 1,
+    }
+    .encode();
+    // Subscribe{sub 1, channel "\xff\xfe", group "g", Committed, window 1}.
+    let bad_utf8 = vec![1, 1, 2, 0xff, 0xfe, 1, b'g', 0, 1];
+    let read = ClientMsg::Read {
+        sub: 1,
+        channel: "c".into(),
+        start: Start::Earliest,
+        to: None,
+        follow: false,
+        window: 1,
+    }
+    .encode();
+    let mut bad_bool = read.clone();
+    let follow_at = bad_bool.len() - 2; // follow, then window
+    bad_bool[follow_at] = 7;
+    let mut bad_start = subscribe.clone();
+    let start_at = subscribe.len() - 2; // start, then window
+    bad_start[start_at] = 9;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("unknown type", vec![200, 1, 2], "200"),
+        ("trailing byte", trailing, "Ping"),
+        ("empty", vec![], "empty"),
+        ("cut short", subscribe[..4].to_vec(), "Subscribe"),
+        ("invalid UTF-8", bad_utf8, "UTF-8"),
+        ("invalid boolean", bad_bool, "Read"),
+        ("unknown start", bad_start, "Subscribe"),
+        (
+            "huge length",
+            vec![0, 253, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0],
+            "Hello",
+        ),
+    ];
+    for (what, bytes, names) in cases {
+        let mut c = WsClient::open(&relay, TOKEN);
+        c.send_raw(Message::binary(bytes));
+        let message = c.expect_fatal(codes::BAD_FRAME);
+        for debug in ["{", "}", "Error", "::", "\"", "Unexpected", "Some(", "None"] {
+            assert!(
+                !message.contains(debug),
+                "{what}: {message:?} contains {debug:?}"
+            );
+        }
+        assert!(message.contains(names), "{what}: {message:?}");
+        assert!(message.len() < 200, "{what}: {message:?}");
+    }
 }

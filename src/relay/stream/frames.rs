@@ -2,10 +2,25 @@
 //! classified and decoded, and the version chosen from a `Hello`. Pure functions, so
 //! each refusal and its code is checked without a socket.
 
+use bincode::error::DecodeError;
+
 use super::socket::Message;
 use crate::common::protocol::{
-    codes, ClientMsg, Refusal, MAX_CLIENT_FRAME_BYTES, SUPPORTED_VERSIONS,
+    codes, ClientMsg, Refusal, MAX_CLIENT_FRAME_BYTES, MAX_SERVER_FRAME_BYTES, SUPPORTED_VERSIONS,
 };
+
+/// The names of the agent's frame types, by type number (docs/protocol.md).
+const CLIENT_FRAME_NAMES: [&str; 9] = [
+    "Hello",
+    "Subscribe",
+    "Ack",
+    "Nack",
+    "Unsubscribe",
+    "Ping",
+    "Pong",
+    "Read",
+    "AckRange",
+];
 
 /// One WebSocket message from an agent.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,7 +60,49 @@ pub(crate) fn decode(m: Message) -> Result<Inbound, Refusal> {
     }
     ClientMsg::decode(&bytes)
         .map(Inbound::Frame)
-        .map_err(|e| Refusal::new(codes::BAD_FRAME, e.to_string()))
+        .map_err(|_| Refusal::new(codes::BAD_FRAME, undecodable(&bytes)))
+}
+
+/// What is wrong with a frame that did not decode, in a sentence for a person (the
+/// decoder's own errors are Rust debug text). The frame is decoded again for the
+/// details, the way [`ClientMsg::decode`] does: this only runs on a connection's last
+/// frame.
+fn undecodable(bytes: &[u8]) -> String {
+    let Some(&tag) = bytes.first() else {
+        return "the frame is empty: each frame is one protocol message".into();
+    };
+    let config = bincode::config::standard().with_limit::<MAX_SERVER_FRAME_BYTES>();
+    let name = CLIENT_FRAME_NAMES.get(usize::from(tag)).copied();
+    let problem = match bincode::decode_from_slice::<ClientMsg, _>(bytes, config) {
+        Ok((_, used)) => match bytes.len() - used {
+            1 => "has 1 byte after its end".to_string(),
+            n => format!("has {n} bytes after its end"),
+        },
+        Err(DecodeError::UnexpectedVariant { found, .. }) if name.is_none() => {
+            return format!(
+                "frame type {found} is not part of the protocol; this relay knows types 0 to {}",
+                CLIENT_FRAME_NAMES.len() - 1
+            );
+        }
+        Err(e) => field_problem(&e),
+    };
+    format!("the {} frame {problem}", name.unwrap_or("agent's"))
+}
+
+/// A decoder error about a field, as the end of a sentence.
+fn field_problem(e: &DecodeError) -> String {
+    match e {
+        DecodeError::UnexpectedEnd { .. } => "ends before its last field".into(),
+        DecodeError::LimitExceeded => "declares a length larger than a frame can be".into(),
+        DecodeError::Utf8 { .. } => "holds text that is not valid UTF-8".into(),
+        DecodeError::InvalidBooleanValue(v) => {
+            format!("holds {v} where a boolean, 0 or 1, belongs")
+        }
+        DecodeError::UnexpectedVariant { found, .. } => {
+            format!("holds the unknown choice {found} in one of its fields")
+        }
+        _ => "holds a field that is not encoded as the protocol says".into(),
+    }
 }
 
 /// The version for a connection: the highest this relay shares with the agent.
@@ -112,6 +169,47 @@ mod tests {
             Ok(Inbound::Heartbeat)
         );
         assert_eq!(decode(Message::Pong(vec![].into())), Ok(Inbound::Heartbeat));
+    }
+
+    #[test]
+    fn undecodable_frames_are_told_in_words() {
+        let mut trailing = ClientMsg::Pong { nonce: 1 }.encode();
+        trailing.extend([0, 0]);
+        let ack = ClientMsg::Ack { sub: 1, offset: 1 }.encode();
+        for (bytes, want) in [
+            (
+                vec![],
+                "the frame is empty: each frame is one protocol message",
+            ),
+            (
+                vec![9],
+                "frame type 9 is not part of the protocol; this relay knows types 0 to 8",
+            ),
+            (trailing, "the Pong frame has 2 bytes after its end"),
+            (
+                ack[..2].to_vec(),
+                "the Ack frame ends before its last field",
+            ),
+            (
+                vec![7, 1, 1, 1, 0, 0, 5, 1],
+                "the Read frame holds 5 where a boolean, 0 or 1, belongs",
+            ),
+            (
+                vec![1, 1, 1, b'c', 1, b'g', 9, 1],
+                "the Subscribe frame holds the unknown choice 9 in one of its fields",
+            ),
+            (
+                vec![4, 1, 0xff],
+                "the Unsubscribe frame has 1 byte after its end",
+            ),
+        ] {
+            let r = decode(binary(bytes.clone())).expect_err("undecodable");
+            assert_eq!(
+                (r.code, r.message.as_str()),
+                (codes::BAD_FRAME, want),
+                "{bytes:?}"
+            );
+        }
     }
 
     #[test]
