@@ -36,7 +36,10 @@ fn alert_rules_are_valid_and_each_fires_in_its_unit_test() {
     // Every alert of the file is exercised by the unit test.
     let rules = std::fs::read_to_string(dir.join("alerts.yml")).expect("rules");
     let tests = std::fs::read_to_string(dir.join("alerts_test.yml")).expect("tests");
-    for line in rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")) {
+    for line in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
         assert!(
             tests.contains(&format!("alertname: {line}")),
             "alert {line} has no unit test in alerts_test.yml"
@@ -60,7 +63,10 @@ fn systemd_units_verify() {
     let mut args = vec!["verify"];
     args.extend(&units);
     let (ok, text) = run("systemd-analyze", &args, dir.path());
-    assert!(ok && text.trim().is_empty(), "systemd-analyze verify:\n{text}");
+    assert!(
+        ok && text.trim().is_empty(),
+        "systemd-analyze verify:\n{text}"
+    );
 }
 
 #[test]
@@ -71,6 +77,8 @@ fn the_grafana_dashboard_is_json_with_panels() {
     let panels = dash["panels"].as_array().expect("panels");
     assert!(panels.len() >= 8, "{} panels", panels.len());
     for p in panels {
-        assert!(p["targets"][0]["expr"].as_str().is_some_and(|e| e.contains("hookrelay_")));
+        assert!(p["targets"][0]["expr"]
+            .as_str()
+            .is_some_and(|e| e.contains("hookrelay_")));
     }
 }

@@ -15,6 +15,10 @@ pub const DEFAULT_DEDUP_WINDOW_SECS: u64 = 86_400;
 pub const DEFAULT_STREAM_HEARTBEAT_SECS: u64 = crate::common::protocol::HEARTBEAT_INTERVAL_SECS;
 /// Default seconds of silence after which the relay drops an agent stream.
 pub const DEFAULT_STREAM_IDLE_TIMEOUT_SECS: u64 = crate::common::protocol::IDLE_TIMEOUT_SECS;
+/// Default bytes of events one agent connection may hold unsent (8 MiB).
+pub const DEFAULT_STREAM_CONNECTION_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+/// Default bytes of events all agent connections together may hold unsent (256 MiB).
+pub const DEFAULT_STREAM_TOTAL_BUFFER_BYTES: usize = 256 * 1024 * 1024;
 /// Upper bound for the stream timers (one day): longer makes no sense for a heartbeat,
 /// and keeps every deadline computed from them far from overflowing.
 pub const MAX_STREAM_TIMER_SECS: u64 = 86_400;

@@ -24,6 +24,8 @@ pub struct RawServer {
     pub stream_heartbeat_secs: Option<Spanned<i64>>,
     pub stream_idle_timeout_secs: Option<Spanned<i64>>,
     pub disk_reserve_bytes: Option<Spanned<i64>>,
+    pub stream_connection_buffer_bytes: Option<Spanned<i64>>,
+    pub stream_total_buffer_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,8 @@ use toml::Spanned;
 
 use super::defaults::{
     DEFAULT_DATA_DIR, DEFAULT_DISK_RESERVE_BYTES, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_STREAM_HEARTBEAT_SECS, DEFAULT_STREAM_IDLE_TIMEOUT_SECS, MAX_STREAM_TIMER_SECS,
+    DEFAULT_STREAM_CONNECTION_BUFFER_BYTES, DEFAULT_STREAM_HEARTBEAT_SECS,
+    DEFAULT_STREAM_IDLE_TIMEOUT_SECS, DEFAULT_STREAM_TOTAL_BUFFER_BYTES, MAX_STREAM_TIMER_SECS,
 };
 use super::raw::{RawServer, RawTls};
 use super::source::{FileError, Source};
@@ -36,6 +37,10 @@ pub struct ServerConfig {
     /// Free space, in bytes, that appends never eat into on the disk holding the data
     /// directory (webhooks get 503 instead, until space is freed).
     pub disk_reserve_bytes: u64,
+    /// Bytes of events read for one agent connection and not yet written to it.
+    pub stream_connection_buffer_bytes: usize,
+    /// Bytes of events read for all agent connections and not yet written to them.
+    pub stream_total_buffer_bytes: usize,
 }
 
 /// `[server.tls]`: PEM file paths, read when the relay starts.
@@ -79,11 +84,38 @@ pub fn server(src: &Source, raw: Option<Spanned<RawServer>>) -> Result<ServerCon
         tls: raw.and_then(|r| r.tls.as_ref()).map(|t| tls(t.get_ref())),
         stream_heartbeat_secs,
         stream_idle_timeout_secs,
+        stream_connection_buffer_bytes: buffer(
+            src,
+            raw.and_then(|r| r.stream_connection_buffer_bytes.as_ref()),
+            "server.stream_connection_buffer_bytes",
+            DEFAULT_STREAM_CONNECTION_BUFFER_BYTES,
+        )?,
+        stream_total_buffer_bytes: buffer(
+            src,
+            raw.and_then(|r| r.stream_total_buffer_bytes.as_ref()),
+            "server.stream_total_buffer_bytes",
+            DEFAULT_STREAM_TOTAL_BUFFER_BYTES,
+        )?,
         disk_reserve_bytes: match raw.and_then(|r| r.disk_reserve_bytes.as_ref()) {
             Some(v) => src.non_negative(v, "server.disk_reserve_bytes")?,
             None => DEFAULT_DISK_RESERVE_BYTES,
         },
     })
+}
+
+/// A positive byte count, or `default` when absent.
+fn buffer(
+    src: &Source,
+    v: Option<&Spanned<i64>>,
+    key: &str,
+    default: usize,
+) -> Result<usize, FileError> {
+    match v {
+        Some(v) => src
+            .positive(v, key)
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        None => Ok(default),
+    }
 }
 
 fn listen(src: &Source, raw: Option<&Spanned<String>>) -> Result<SocketAddr, FileError> {

@@ -115,6 +115,26 @@ impl GroupState {
             nudge: watch::Sender::new(0),
         }
     }
+
+    /// Queues member `id` as the newest hot standby.
+    fn add_standby(&mut self, id: u64) -> Joined {
+        let (tx, rx) = oneshot::channel();
+        self.standby.push_back((id, tx));
+        Joined::Standby {
+            position: self.position,
+            promoted: rx,
+        }
+    }
+
+    /// Makes member `id` the active one, delivering from `next`.
+    fn activate(&mut self, id: u64, next: u64) -> Joined {
+        self.active = Some(id);
+        self.position = next;
+        Joined::Active {
+            next,
+            generation: self.generation,
+        }
+    }
 }
 
 /// How a subscription joined its group.
@@ -274,48 +294,39 @@ impl Hub {
         let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
         let mut groups = self.inner.lock();
         let joined = match groups.get_mut(&key) {
-            Some(g) if g.active.is_some() => {
-                let (tx, rx) = oneshot::channel();
-                g.standby.push_back((id, tx));
-                Joined::Standby {
-                    position: g.position,
-                    promoted: rx,
-                }
-            }
+            Some(g) if g.active.is_some() => g.add_standby(id),
+            // Idle, kept only until its last cursor move (or reset) is durable.
             Some(g) => {
-                // Idle, kept only until its last cursor move (or reset) is durable.
                 let next = resume_at(log, &key, g);
-                g.active = Some(id);
-                g.position = next;
-                Joined::Active {
-                    next,
-                    generation: g.generation,
-                }
+                g.activate(id, next)
             }
             None => {
                 let cursor = log.cursor(channel, group).map_err(start::internal)?;
                 let next = start(cursor)?;
                 let mut g = GroupState::new(next, self.inner.fresh_generation());
-                g.active = Some(id);
-                let generation = g.generation;
+                let joined = g.activate(id, next);
                 groups.insert(key.clone(), g);
-                Joined::Active { next, generation }
+                joined
             }
         };
+        // Subscribed under the lock: no nudge after the join is missed.
         let nudge = match groups.get(&key) {
             Some(g) => g.nudge.subscribe(),
             None => watch::Sender::new(0).subscribe(),
         };
         drop(groups);
-        let member = Member {
+        Ok((self.member(log, key, id, nudge), joined))
+    }
+
+    fn member(&self, log: &Log, key: GroupKey, id: u64, nudge: watch::Receiver<u64>) -> Member {
+        Member {
             inner: self.inner.clone(),
             log: log.clone(),
             key,
             id,
             left: AtomicBool::new(false),
             nudge,
-        };
-        Ok((member, joined))
+        }
     }
 
     /// Resets a group so that the next event delivered is `next`, moving its durable
@@ -484,5 +495,163 @@ impl Inner {
                 groups.remove(key);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::oneshot::error::TryRecvError;
+
+    fn open() -> (tempfile::TempDir, Log) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = crate::storage::open(dir.path(), 0).expect("log");
+        (dir, log)
+    }
+
+    /// Joins group `g` of channel `c`; a new group starts after its cursor, or at 1.
+    fn join(hub: &Hub, log: &Log, group: &str) -> (Member, Joined) {
+        hub.join(log, "c", group, |cursor| Ok(cursor.map_or(1, |c| c + 1)))
+            .expect("joined")
+    }
+
+    fn active(joined: Joined) -> (u64, u64) {
+        match joined {
+            Joined::Active { next, generation } => (next, generation),
+            Joined::Standby { .. } => panic!("a standby, not the active member"),
+        }
+    }
+
+    fn standby(joined: Joined) -> (u64, oneshot::Receiver<(u64, u64)>) {
+        match joined {
+            Joined::Standby { position, promoted } => (position, promoted),
+            Joined::Active { .. } => panic!("active, not a standby"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_member_is_active_and_the_others_stand_by() {
+        let (_dir, log) = open();
+        let hub = Hub::default();
+        let (_a, joined) = join(&hub, &log, "g");
+        let (next, _) = active(joined);
+        assert_eq!(next, 1);
+        let (_b, joined) = join(&hub, &log, "g");
+        let (position, mut promoted) = standby(joined);
+        assert_eq!(position, 1);
+        assert_eq!(promoted.try_recv(), Err(TryRecvError::Empty));
+        // Another group of the same channel is independent.
+        let (_h, joined) = join(&hub, &log, "h");
+        active(joined);
+        let mut groups = hub.active_groups("c");
+        groups.sort();
+        assert_eq!(groups, ["g", "h"]);
+        assert!(hub.active_groups("other").is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_oldest_standby_is_promoted_when_the_active_leaves_or_is_dropped() {
+        let (_dir, log) = open();
+        let hub = Hub::default();
+        let (a, joined) = join(&hub, &log, "g");
+        let (_, generation) = active(joined);
+        let (b, joined) = join(&hub, &log, "g");
+        let (_, mut b_promoted) = standby(joined);
+        let (c, joined) = join(&hub, &log, "g");
+        let (_, mut c_promoted) = standby(joined);
+
+        // The active member acks up to 4, then leaves: b resumes after the ack.
+        assert_eq!(a.advance(generation, 4), Advance::Queued);
+        a.leave();
+        a.leave(); // a second leave does nothing
+        assert_eq!(b_promoted.try_recv(), Ok((5, generation)));
+        assert_eq!(c_promoted.try_recv(), Err(TryRecvError::Empty));
+
+        // A standby whose task is gone (its promotion receiver dropped) is skipped.
+        let (_d, joined) = join(&hub, &log, "g");
+        drop(standby(joined).1);
+        let (_e, joined) = join(&hub, &log, "g");
+        let (_, mut e_promoted) = standby(joined);
+        // A standby that leaves is no longer in line: c leaves before b does.
+        drop(c);
+        drop(b); // dropping the active member leaves, like `leave`
+        assert_eq!(c_promoted.try_recv(), Err(TryRecvError::Closed));
+        assert_eq!(e_promoted.try_recv(), Ok((5, generation)));
+        assert_eq!(hub.active_groups("c"), ["g"]);
+    }
+
+    #[tokio::test]
+    async fn a_group_without_members_is_joined_where_it_stopped() {
+        let (_dir, log) = open();
+        let hub = Hub::default();
+        let (a, joined) = join(&hub, &log, "g");
+        let (_, generation) = active(joined);
+        assert_eq!(a.advance(generation, 7), Advance::Queued);
+        drop(a);
+        assert!(hub.active_groups("c").is_empty());
+        // Whether the idle group is still in memory or already forgotten (its cursor
+        // durable), the next member resumes after the last ack.
+        let (_b, joined) = join(&hub, &log, "g");
+        assert_eq!(active(joined).0, 8);
+    }
+
+    #[tokio::test]
+    async fn a_reset_changes_the_generation_and_older_advances_are_ignored() {
+        let (_dir, log) = open();
+        let hub = Hub::default();
+        let (a, joined) = join(&hub, &log, "g");
+        let (_, old) = active(joined);
+        assert_eq!(a.advance(old, 3), Advance::Queued);
+        assert_eq!(a.current(), (old, 4));
+        let mut nudge = a.nudge.clone();
+        assert!(!nudge.has_changed().expect("open"));
+
+        hub.reset(&log, "c", "g", 2).await.expect("reset");
+        let (new, position) = a.current();
+        assert_ne!(new, old, "a reset starts a new generation");
+        assert_eq!(position, 2);
+        assert!(
+            nudge.has_changed().expect("open"),
+            "the active member is nudged"
+        );
+        nudge.mark_unchanged();
+        assert_eq!(log.cursor("c", "g").expect("cursor"), Some(1));
+
+        // A late ack of what was in flight before the reset moves nothing.
+        assert_eq!(a.advance(old, 10), Advance::Stale);
+        assert_eq!(a.current(), (new, 2));
+        assert_eq!(a.advance(new, 5), Advance::Queued);
+        assert_eq!(a.current(), (new, 6));
+        log.sync().await.expect("sync");
+        assert_eq!(log.cursor("c", "g").expect("cursor"), Some(5));
+
+        // A redrive request only nudges.
+        hub.nudge("c", "g");
+        assert!(nudge.has_changed().expect("open"));
+        assert_eq!(a.current(), (new, 6));
+    }
+
+    #[tokio::test]
+    async fn a_reset_of_an_idle_group_sets_where_the_next_member_starts() {
+        let (_dir, log) = open();
+        let hub = Hub::default();
+        hub.reset(&log, "c", "g", 3).await.expect("reset");
+        let (_a, joined) = join(&hub, &log, "g");
+        assert_eq!(active(joined).0, 3);
+    }
+
+    #[tokio::test]
+    async fn open_connections_are_counted_until_dropped() {
+        let hub = Hub::default();
+        let metrics = Metrics::new();
+        let one = hub.connection_opened(&metrics);
+        let two = hub.connection_opened(&metrics);
+        assert_eq!(hub.connections(), 2);
+        assert_eq!(metrics.connections.get(), 2);
+        drop(one);
+        assert!(!hub.wait_closed(Duration::from_millis(10)).await);
+        drop(two);
+        assert!(hub.wait_closed(Duration::from_secs(5)).await);
+        assert_eq!(metrics.connections.get(), 0);
     }
 }

@@ -3,10 +3,12 @@
 //! The connection task only reads and dispatches; it never awaits the socket or a
 //! subscription, so heartbeats, the idle timeout and the shutdown signal are honoured
 //! whatever a slow agent or a busy subscription is doing. Frames it answers itself go
-//! through the writer's control queue without waiting (a full queue means the agent
-//! sends requests but reads no answers, and the connection is dropped); acks go to
-//! their subscription's bounded queue, which holds a window's worth — more acks than
-//! events in flight cannot be legitimate.
+//! through the writer's control queue without waiting; while that queue is full, the
+//! connection reads no further frame (every frame is answered with at most one), so an
+//! agent may send requests as fast as it likes and still gets every answer, and one that
+//! never reads them is dropped at the idle timeout. Acks go to their subscription's
+//! bounded queue, which holds a window's worth — more acks than events in flight cannot
+//! be legitimate.
 //!
 //! Anything malformed (a text frame, a frame before `Hello`, an undecodable or oversized
 //! frame) gets an `Error` naming the problem and a close; the relay itself is never
@@ -21,15 +23,17 @@ use super::socket::{Message, Socket, WsError};
 use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tokio::task::{AbortHandle, JoinSet};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use super::budget::Budget;
+use super::frames::{self, Inbound};
+use super::grant::Grant;
 use super::subscription::{self, Kind, SubCtrl, Subscription};
 use super::writer::{self, Control, SubFrame, CONTROL_QUEUE_FRAMES, SUBSCRIPTION_QUEUE_FRAMES};
-use super::Grant;
 use crate::common::protocol::Refusal;
 use crate::common::protocol::{
-    codes, ClientMsg, ServerMsg, Start, MAX_CLIENT_FRAME_BYTES, MAX_WINDOW, SUPPORTED_VERSIONS,
+    codes, ClientMsg, ServerMsg, Start, MAX_CLIENT_FRAME_BYTES, MAX_WINDOW,
 };
 use crate::relay::groups::start;
 use crate::relay::groups::OpenConnection;
@@ -43,6 +47,7 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 const MAX_AGENT_NAME_CHARS: usize = 128;
 
 /// Why a connection ends.
+#[derive(Debug)]
 enum End {
     /// The agent closed it or it broke: nothing more can be said.
     Gone(String),
@@ -77,6 +82,8 @@ struct Connection {
     /// The agent's name once `Hello` was accepted.
     agent: Option<String>,
     nonce: u64,
+    /// Bytes of events this connection may hold (see [`super::budget`]).
+    budget: Budget,
 }
 
 /// Serves one upgraded WebSocket until it ends.
@@ -86,29 +93,44 @@ pub(crate) async fn run(
     grant: Grant,
     peer: String,
     open: OpenConnection,
+    budget: Budget,
 ) {
     let (sink, mut stream) = socket.split();
     let (control, control_rx) = mpsc::channel(CONTROL_QUEUE_FRAMES);
     let (frames, frames_rx) = mpsc::channel(SUBSCRIPTION_QUEUE_FRAMES);
-    let mut writer = tokio::spawn(writer::run(sink, control_rx, frames_rx));
+    let stall = Duration::from_secs(relay.config.server.stream_idle_timeout_secs);
+    let mut writer = tokio::spawn(writer::run(sink, control_rx, frames_rx, stall));
     tracing::info!(%peer, channels = ?grant.channels, "stream: agent connected");
-    let mut conn = Connection {
-        relay,
-        grant,
-        peer,
-        control,
-        frames,
-        subs: HashMap::new(),
-        tasks: JoinSet::new(),
-        agent: None,
-        nonce: 0,
-    };
+    let mut conn = Connection::new(relay, grant, peer, control, frames, budget);
     let end = conn.serve(&mut stream, &mut writer).await;
     conn.finish(end, stream, writer).await;
     drop(open);
 }
 
 impl Connection {
+    /// A connection writing through the writer's `control` and `frames` queues.
+    fn new(
+        relay: Arc<Relay>,
+        grant: Grant,
+        peer: String,
+        control: mpsc::Sender<Control>,
+        frames: mpsc::Sender<SubFrame>,
+        budget: Budget,
+    ) -> Connection {
+        Connection {
+            relay,
+            grant,
+            peer,
+            control,
+            frames,
+            subs: HashMap::new(),
+            tasks: JoinSet::new(),
+            agent: None,
+            nonce: 0,
+            budget,
+        }
+    }
+
     async fn serve(
         &mut self,
         stream: &mut SplitStream<Socket>,
@@ -117,14 +139,12 @@ impl Connection {
         let shutdown = self.relay.shutdown.clone();
         let stop = shutdown.wait();
         tokio::pin!(stop);
-        // `[server] stream_heartbeat_secs` / `stream_idle_timeout_secs` (validated: > 0).
-        let every = Duration::from_secs(self.relay.config.server.stream_heartbeat_secs.max(1));
-        let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
-        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut heartbeat = self.heartbeat();
         let idle_secs = self.relay.config.server.stream_idle_timeout_secs;
         let idle = Duration::from_secs(idle_secs);
         let idle_timer = tokio::time::sleep(idle);
         tokio::pin!(idle_timer);
+        let control = self.control.clone();
         loop {
             tokio::select! {
                 biased;
@@ -134,7 +154,8 @@ impl Connection {
                         "the relay is shutting down; reconnect later",
                     ));
                 }
-                msg = stream.next() => {
+                // Only with room for the answer: the writer's pace paces the agent.
+                msg = stream.next(), if self.control.capacity() > 0 => {
                     idle_timer.as_mut().reset(Instant::now() + idle);
                     let step = match msg {
                         None => Err(End::Gone("closed by the agent".into())),
@@ -148,28 +169,57 @@ impl Connection {
                 // After the read: acks already in the socket are taken before a failed
                 // writer ends the connection, so they still move the cursor.
                 _ = &mut *writer => return End::Gone("the connection failed while sending".into()),
-                Some(done) = self.tasks.join_next_with_id() => {
-                    let id = match done {
-                        Ok((id, ())) => id,
-                        Err(e) => e.id(),
-                    };
-                    self.subs.retain(|_, h| h.task.id() != id);
-                }
-                _ = heartbeat.tick() => {
-                    if self.agent.is_some() {
-                        self.nonce += 1;
-                        // Skipped when the writer is busy: frames are flowing anyway.
-                        let _ = self.control.try_send(Control::Frame(Box::new(ServerMsg::Ping { nonce: self.nonce })));
+                // The control queue has room again: read on.
+                room = control.reserve(), if control.capacity() == 0 => {
+                    if room.is_err() {
+                        return End::Gone("the connection is closed".into());
                     }
                 }
-                _ = &mut idle_timer => {
-                    return End::Refused(Refusal::new(
-                        codes::IDLE_TIMEOUT,
-                        format!("no frame from the agent for {idle_secs} s"),
-                    ));
-                }
+                Some(done) = self.tasks.join_next_with_id() => self.reap(done),
+                _ = heartbeat.tick() => self.ping(),
+                _ = &mut idle_timer => return self.idle(idle_secs),
             }
         }
+    }
+
+    /// The relay's heartbeat, every `[server] stream_heartbeat_secs` (validated: > 0).
+    fn heartbeat(&self) -> Interval {
+        let every = Duration::from_secs(self.relay.config.server.stream_heartbeat_secs.max(1));
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        heartbeat
+    }
+
+    /// The idle timeout: nothing was read from the agent for `idle_secs`.
+    fn idle(&self, idle_secs: u64) -> End {
+        let why = if self.control.capacity() == 0 {
+            format!("the agent read none of the relay's answers for {idle_secs} s")
+        } else {
+            format!("no frame from the agent for {idle_secs} s")
+        };
+        End::Refused(Refusal::new(codes::IDLE_TIMEOUT, why))
+    }
+
+    /// Sends the relay's `Ping`, once the agent said `Hello`.
+    fn ping(&mut self) {
+        if self.agent.is_some() {
+            self.nonce += 1;
+            // Skipped when the writer is busy: frames are flowing anyway.
+            let _ = self
+                .control
+                .try_send(Control::Frame(Box::new(ServerMsg::Ping {
+                    nonce: self.nonce,
+                })));
+        }
+    }
+
+    /// Forgets a subscription whose task ended.
+    fn reap(&mut self, done: Result<(Id, ()), JoinError>) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(e) => e.id(),
+        };
+        self.subs.retain(|_, h| h.task.id() != id);
     }
 
     /// Stops the subscriptions, says why, closes, and waits (briefly) for the close.
@@ -185,6 +235,8 @@ impl Connection {
         mut writer: tokio::task::JoinHandle<()>,
     ) {
         let deadline = Instant::now() + CLOSE_GRACE;
+        // Nothing waits for bytes that this connection will not give back any more.
+        self.budget.close();
         for (_, h) in self.subs.drain() {
             h.close();
         }
@@ -223,43 +275,27 @@ impl Connection {
     }
 
     async fn on_message(&mut self, m: Message) -> Result<(), End> {
-        if m.is_close() {
-            return Err(End::Gone("closed by the agent".into()));
-        }
-        if m.is_ping() || m.is_pong() {
+        match frames::decode(m).map_err(End::Refused)? {
+            Inbound::Close => Err(End::Gone("closed by the agent".into())),
             // WebSocket-level heartbeats: they only reset the idle timer.
-            return Ok(());
+            Inbound::Heartbeat => Ok(()),
+            Inbound::Frame(msg) => self.dispatch(msg).await,
         }
-        if m.is_text() {
-            return Err(refused(
-                codes::BAD_FRAME,
-                "text frames are not part of the protocol: send each frame as a binary message",
-            ));
-        }
-        let Message::Binary(bytes) = m else {
-            return Ok(()); // raw frames are never surfaced by tungstenite's reader
-        };
-        if bytes.len() > MAX_CLIENT_FRAME_BYTES {
-            return Err(refused(
-                codes::FRAME_TOO_LARGE,
-                format!(
-                    "a frame of {} bytes exceeds the limit of {MAX_CLIENT_FRAME_BYTES} bytes",
-                    bytes.len()
-                ),
-            ));
-        }
-        let msg =
-            ClientMsg::decode(&bytes).map_err(|e| refused(codes::BAD_FRAME, e.to_string()))?;
-        self.dispatch(msg).await
     }
 
+    /// `Hello` first; then requests.
     async fn dispatch(&mut self, msg: ClientMsg) -> Result<(), End> {
-        if self.agent.is_none() {
-            return match msg {
-                ClientMsg::Hello { versions, agent } => self.hello(&versions, agent),
-                _ => Err(refused(codes::BAD_FRAME, "the first frame must be Hello")),
-            };
+        if self.agent.is_some() {
+            return self.request(msg).await;
         }
+        match msg {
+            ClientMsg::Hello { versions, agent } => self.hello(&versions, agent),
+            _ => Err(refused(codes::BAD_FRAME, "the first frame must be Hello")),
+        }
+    }
+
+    /// A frame after `Hello`.
+    async fn request(&mut self, msg: ClientMsg) -> Result<(), End> {
         match msg {
             ClientMsg::Hello { .. } => Err(refused(
                 codes::BAD_FRAME,
@@ -301,11 +337,7 @@ impl Connection {
                 },
             ),
             ClientMsg::Unsubscribe { sub } => {
-                // Unknown ids are ignored: the subscription may have just ended by itself.
-                if let Some(h) = self.subs.remove(&sub) {
-                    h.close();
-                    tracing::debug!(peer = %self.peer, sub, "stream: unsubscribed");
-                }
+                self.unsubscribe(sub);
                 Ok(())
             }
             ClientMsg::Ping { nonce } => self.control(ServerMsg::Pong { nonce }),
@@ -313,22 +345,16 @@ impl Connection {
         }
     }
 
+    fn unsubscribe(&mut self, sub: u32) {
+        // Unknown ids are ignored: the subscription may have just ended by itself.
+        if let Some(h) = self.subs.remove(&sub) {
+            h.close();
+            tracing::debug!(peer = %self.peer, sub, "stream: unsubscribed");
+        }
+    }
+
     fn hello(&mut self, versions: &[u16], agent: String) -> Result<(), End> {
-        let Some(version) = versions
-            .iter()
-            .copied()
-            .filter(|v| SUPPORTED_VERSIONS.contains(v))
-            .max()
-        else {
-            return Err(refused(
-                codes::UNSUPPORTED_VERSION,
-                format!(
-                    "no protocol version in common: this relay speaks {SUPPORTED_VERSIONS:?}, \
-                     the agent offered {} version(s), none of them",
-                    versions.len()
-                ),
-            ));
-        };
+        let version = frames::negotiate(versions).map_err(End::Refused)?;
         let agent: String = agent.chars().take(MAX_AGENT_NAME_CHARS).collect();
         tracing::info!(peer = %self.peer, agent = ?agent, version, "stream: hello");
         self.agent = Some(agent);
@@ -466,6 +492,7 @@ impl Connection {
             out: self.frames.clone(),
             live: live.clone(),
             peer: self.peer.clone(),
+            budget: self.budget.clone(),
         }));
         self.subs.insert(sub, SubHandle { ctrl, live, task });
     }
@@ -536,5 +563,210 @@ fn read_error(e: &WsError) -> End {
         )
     } else {
         End::Gone(format!("read failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::config::Config;
+    use crate::common::protocol::PROTOCOL_VERSION;
+    use crate::common::shutdown::Shutdown;
+    use crate::relay::stream::budget::Shared;
+
+    /// A connection to a relay with channels `a` and `b`, whose token grants `a` only,
+    /// and the receiving end of its control queue.
+    fn connection(dir: &std::path::Path) -> (Connection, mpsc::Receiver<Control>) {
+        let config = Config::parse(
+            "[server]\nstream_heartbeat_secs = 7\n\n\
+             [[channel]]\nname = \"a\"\nscheme = \"none\"\ntokens = [\"ta\"]\n\n\
+             [[channel]]\nname = \"b\"\nscheme = \"none\"\ntokens = [\"tb\"]\n",
+            "test.toml",
+        )
+        .expect("config");
+        let log = crate::storage::open(dir, 0).expect("log");
+        let relay = Arc::new(Relay::new(config, log, Shutdown::new()));
+        let grant = Grant {
+            channels: vec!["a".into()],
+        };
+        let (control, control_rx) = mpsc::channel(CONTROL_QUEUE_FRAMES);
+        let (frames, _) = mpsc::channel(1);
+        let budget = Shared::new(1 << 20).connection(1 << 20);
+        let conn = Connection::new(relay, grant, "test".into(), control, frames, budget);
+        (conn, control_rx)
+    }
+
+    fn frame(msg: &ClientMsg) -> Message {
+        Message::Binary(msg.encode().into())
+    }
+
+    fn hello(versions: Vec<u16>) -> Message {
+        frame(&ClientMsg::Hello {
+            versions,
+            agent: "t".into(),
+        })
+    }
+
+    /// The code of the `Error` frame a connection ends with.
+    fn fatal(step: Result<(), End>) -> &'static str {
+        match step {
+            Err(End::Refused(r)) => {
+                assert!(matches!(r.frame(None), ServerMsg::Error { sub: None, .. }));
+                r.code
+            }
+            Err(End::Gone(why)) => panic!("ended without an Error frame: {why}"),
+            Ok(()) => panic!("the connection goes on"),
+        }
+    }
+
+    /// The next frame the connection answered with.
+    fn answer(rx: &mut mpsc::Receiver<Control>) -> ServerMsg {
+        match rx.try_recv() {
+            Ok(Control::Frame(m)) => *m,
+            Ok(Control::Close) => panic!("a close, not a frame"),
+            Err(e) => panic!("no answer: {e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn hello_comes_first_and_picks_the_highest_shared_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut conn, mut rx) = connection(dir.path());
+        let ping = frame(&ClientMsg::Ping { nonce: 1 });
+        assert_eq!(fatal(conn.on_message(ping).await), codes::BAD_FRAME);
+        assert_eq!(
+            fatal(conn.on_message(hello(vec![0, 99])).await),
+            codes::UNSUPPORTED_VERSION
+        );
+        assert!(rx.try_recv().is_err(), "nothing but the refusal");
+        assert!(conn.agent.is_none());
+
+        conn.on_message(hello(vec![1, PROTOCOL_VERSION, 7]))
+            .await
+            .expect("hello");
+        match answer(&mut rx) {
+            ServerMsg::Welcome {
+                version,
+                heartbeat_secs,
+                relay,
+            } => {
+                assert_eq!((version, heartbeat_secs), (PROTOCOL_VERSION, 7));
+                assert!(relay.starts_with("hookrelay/"), "{relay}");
+            }
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+        assert_eq!(
+            fatal(conn.on_message(hello(vec![1])).await),
+            codes::BAD_FRAME,
+            "a second Hello"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_agent_speaking_only_version_1_gets_version_1() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut conn, mut rx) = connection(dir.path());
+        conn.on_message(hello(vec![1])).await.expect("hello");
+        assert!(matches!(
+            answer(&mut rx),
+            ServerMsg::Welcome { version: 1, .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn malformed_messages_end_the_connection_with_a_code() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut conn, _rx) = connection(dir.path());
+        conn.on_message(hello(vec![PROTOCOL_VERSION]))
+            .await
+            .expect("hello");
+        assert_eq!(
+            fatal(conn.on_message(Message::text("hi")).await),
+            codes::BAD_FRAME
+        );
+        let garbage = Message::Binary(vec![200u8, 1, 2].into());
+        assert_eq!(fatal(conn.on_message(garbage).await), codes::BAD_FRAME);
+        let big = Message::Binary(vec![1u8; MAX_CLIENT_FRAME_BYTES + 1].into());
+        assert_eq!(fatal(conn.on_message(big).await), codes::FRAME_TOO_LARGE);
+        assert!(matches!(
+            conn.on_message(Message::Close(None)).await,
+            Err(End::Gone(_))
+        ));
+        // WebSocket-level heartbeats are not protocol frames, and not errors.
+        assert!(conn.on_message(Message::Ping(vec![].into())).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn pings_are_answered_and_refused_requests_keep_the_connection() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut conn, mut rx) = connection(dir.path());
+        conn.on_message(hello(vec![PROTOCOL_VERSION]))
+            .await
+            .expect("hello");
+        answer(&mut rx);
+        conn.on_message(frame(&ClientMsg::Ping { nonce: 42 }))
+            .await
+            .expect("ping");
+        assert_eq!(answer(&mut rx), ServerMsg::Pong { nonce: 42 });
+
+        let subscribe = |sub, channel: &str, group: &str| {
+            frame(&ClientMsg::Subscribe {
+                sub,
+                channel: channel.into(),
+                group: group.into(),
+                start: Start::Earliest,
+                window: 1,
+            })
+        };
+        let refusals = [
+            (subscribe(1, "nope", "g"), 1, codes::UNKNOWN_CHANNEL),
+            (subscribe(2, "b", "g"), 2, codes::FORBIDDEN_CHANNEL),
+            (subscribe(3, "a", "bad group!"), 3, codes::INVALID_GROUP),
+            (
+                frame(&ClientMsg::Ack { sub: 9, offset: 1 }),
+                9,
+                codes::UNKNOWN_OFFSET,
+            ),
+        ];
+        for (msg, want_sub, want_code) in refusals {
+            conn.on_message(msg).await.expect("refused, not fatal");
+            match answer(&mut rx) {
+                ServerMsg::Error { sub, code, .. } => {
+                    assert_eq!((sub, code.as_str()), (Some(want_sub), want_code))
+                }
+                other => panic!("expected Error, got {other:?}"),
+            }
+        }
+        // Unsubscribing an unknown id is not an error.
+        conn.on_message(frame(&ClientMsg::Unsubscribe { sub: 5 }))
+            .await
+            .expect("ignored");
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn an_agent_that_reads_no_answers_times_out_saying_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut conn, _rx) = connection(dir.path());
+        conn.on_message(hello(vec![PROTOCOL_VERSION]))
+            .await
+            .expect("hello");
+        let End::Refused(r) = conn.idle(3) else {
+            panic!("an idle timeout is told");
+        };
+        assert_eq!(r.code, codes::IDLE_TIMEOUT);
+        assert_eq!(r.message, "no frame from the agent for 3 s");
+        // Welcome is queued; fill the rest of the queue with answers nobody reads.
+        for nonce in 1..CONTROL_QUEUE_FRAMES as u64 {
+            conn.on_message(frame(&ClientMsg::Ping { nonce }))
+                .await
+                .expect("answered");
+        }
+        assert_eq!(conn.control.capacity(), 0, "the reader pauses here");
+        let End::Refused(r) = conn.idle(3) else {
+            panic!("an idle timeout is told");
+        };
+        assert_eq!(r.code, codes::IDLE_TIMEOUT);
+        assert!(r.message.contains("read none"), "{}", r.message);
     }
 }

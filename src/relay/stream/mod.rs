@@ -10,15 +10,21 @@
 //!   graceful stop;
 //! - [`writer`]: the only task that writes to the socket, so backpressure from a slow
 //!   agent stops the senders instead of growing a buffer;
-//! - [`subscription`]: the delivery loop of one subscription — window, acks, cursor;
+//! - [`budget`]: the bytes of events a connection, and all of them together, may hold;
+//! - [`subscription`]: the delivery loop of one subscription — reads, sends, cursor;
+//! - [`window`]: its window and acknowledgement bookkeeping, pure state without I/O;
 //! - [`start`]: where a subscription starts (committed cursor, earliest, latest, offset);
 //! - [`hub`]: consumer groups across connections — one active member, hot standbys.
 
+mod budget;
 mod connection;
+mod frames;
+mod grant;
 
 pub mod socket;
 
 mod subscription;
+mod window;
 mod writer;
 
 use std::sync::Arc;
@@ -33,22 +39,13 @@ use crate::relay::state::{ConnInfo, Relay};
 /// so the agent gets a `frame_too_large` answer instead of a bare dropped connection.
 pub const WS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
-/// The channels a connection's token grants; the token itself is not kept.
-#[derive(Debug, Clone)]
-pub(crate) struct Grant {
-    channels: Vec<String>,
-}
-
-impl Grant {
-    pub(crate) fn allows(&self, channel: &str) -> bool {
-        self.channels.iter().any(|c| c == channel)
-    }
-}
-
-/// `GET /v1/stream`: authenticate, then upgrade to the agent protocol.
+/// `GET /v1/stream`: authenticate, then upgrade to the agent protocol. The route holds
+/// the byte budget its connections share (`[server] stream_total_buffer_bytes`); the
+/// server builds it once.
 pub fn route(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let shared = budget::Shared::new(relay.config.server.stream_total_buffer_bytes);
     warp::path!("v1" / "stream")
         .and(warp::get())
         .and(warp::header::optional::<String>("authorization"))
@@ -60,13 +57,21 @@ pub fn route(
                   info: Option<ConnInfo>,
                   headers: http::HeaderMap,
                   pending: Option<socket::PendingUpgrade>| {
-                upgrade(relay.clone(), auth.as_deref(), info, &headers, pending)
+                upgrade(
+                    relay.clone(),
+                    &shared,
+                    auth.as_deref(),
+                    info,
+                    &headers,
+                    pending,
+                )
             },
         )
 }
 
 fn upgrade(
     relay: Arc<Relay>,
+    shared: &budget::Shared,
     auth: Option<&str>,
     info: Option<ConnInfo>,
     headers: &http::HeaderMap,
@@ -74,7 +79,7 @@ fn upgrade(
 ) -> warp::reply::Response {
     // The token first, so that a 401 does not depend on how well-formed the upgrade
     // attempt was.
-    let grant = match authorize(&relay, auth, info) {
+    let grant = match grant::authorize(&relay, auth, info) {
         Ok(g) => g,
         Err(e) => return e.into_response(),
     };
@@ -91,11 +96,12 @@ fn upgrade(
         .unwrap_or_else(|| "unknown".to_string());
     // Counted from here, so a graceful stop also waits for upgrades in progress.
     let open = relay.hub.connection_opened(&relay.metrics);
+    let budget = shared.connection(relay.config.server.stream_connection_buffer_bytes);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket = socket::wrap(upgraded, WS_MAX_MESSAGE_BYTES).await;
-                connection::run(relay, socket, grant, peer, open).await;
+                connection::run(relay, socket, grant, peer, open, budget).await;
             }
             Err(e) => tracing::debug!(%peer, error = %e, "stream: upgrade failed"),
         }
@@ -117,42 +123,9 @@ fn upgrade(
     resp
 }
 
-/// Checks the bearer token (and the client certificate when the config requires one).
-fn authorize(relay: &Relay, auth: Option<&str>, info: Option<ConnInfo>) -> Result<Grant, ApiError> {
-    let needs_cert = relay
-        .config
-        .server
-        .tls
-        .as_ref()
-        .is_some_and(|t| t.client_ca.is_some());
-    if needs_cert && !info.is_some_and(|i| i.client_cert) {
-        return Err(ApiError::unauthorized(
-            "this relay requires a client certificate for /v1/stream",
-        ));
-    }
-    let Some(token) = auth.and_then(crate::relay::auth::bearer) else {
-        return Err(ApiError::unauthorized(
-            "send Authorization: Bearer <token> with a consumer token of a channel",
-        ));
-    };
-    let channels: Vec<String> = relay
-        .config
-        .channels
-        .iter()
-        .filter(|c| c.tokens.matches(token))
-        .map(|c| c.name.clone())
-        .collect();
-    if channels.is_empty() {
-        return Err(ApiError::unauthorized(
-            "the token is not a consumer token of any channel",
-        ));
-    }
-    Ok(Grant { channels })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::authorize;
+    use super::grant::authorize;
     use crate::common::config::Config;
     use crate::common::protocol::{ClientMsg, ServerMsg, Start};
     use crate::common::shutdown::Shutdown;
@@ -194,9 +167,9 @@ mod tests {
         }
     }
 
-    /// The byte examples of `docs/protocol.md`; keep them in sync.
+    /// The byte examples of `docs/protocol.md` (agent frames); keep them in sync.
     #[test]
-    fn documented_examples() {
+    fn documented_client_examples() {
         let hello = ClientMsg::Hello {
             versions: vec![1],
             agent: "a1".into(),
@@ -241,7 +214,11 @@ mod tests {
         want.extend_from_slice(b"http 400");
         want.extend_from_slice(&[0x03, 0x01, 0xfb, 0x90, 0x01]);
         assert_eq!(nack.encode(), want);
+    }
 
+    /// The byte examples of `docs/protocol.md` (relay frames); keep them in sync.
+    #[test]
+    fn documented_server_examples() {
         let err = ServerMsg::Error {
             sub: None,
             code: "bad_frame".into(),
@@ -261,8 +238,11 @@ mod tests {
             event.encode(),
             [0x03, 0x01, 0xfb, 0x2c, 0x01, 0x03, 1, 2, 3]
         );
+    }
 
-        // The session example of section 10.
+    /// The session example of section 10 of `docs/protocol.md`; keep them in sync.
+    #[test]
+    fn documented_session() {
         let welcome = ServerMsg::Welcome {
             version: 1,
             relay: "hookrelay/0.1.0".into(),

@@ -7,15 +7,18 @@
 //! 1. reads the log in chunks from `next` up to the durable head and sends `Event`s while
 //!    fewer than `window` events are *outstanding* — sent and not yet covered by the
 //!    contiguous acknowledged prefix. Counting the span, not just the unacked ones, keeps
-//!    the bookkeeping (and so memory) bounded by the window even when one event is
-//!    stuck and later ones are acked;
+//!    the bookkeeping bounded by the window even when one event is stuck and later ones
+//!    are acked. The bytes of events read and not yet written to the socket are bounded
+//!    apart, by the connection's byte budget ([`super::budget`]): each chunk reserves
+//!    its bytes before it is read, and delivery waits while the budget is spent;
 //! 2. sends `CaughtUp` when everything durable has been sent (again only after it fell
 //!    behind, i.e. the window stopped it while events were waiting);
-//! 3. waits for an ack, a nack, or the log's durable head to move (`EventLog::watch`,
+//! 3. waits for an ack, a nack, or the log's durable head to move (`Storage::watch`,
 //!    which moves only after a flush: readers never see an event that is not on disk).
 //!
 //! Acks may come out of order; the group's cursor moves only over the contiguous
-//! acknowledged prefix, so a crash anywhere redelivers at most the window.
+//! acknowledged prefix, so a crash anywhere redelivers at most the window. That
+//! bookkeeping is [`super::window::Window`], pure state; this file does the I/O.
 //!
 //! A group subscription also wakes on its group's *nudge* (see [`crate::relay::groups`]):
 //!
@@ -33,12 +36,15 @@
 //! Stale, redriven and normal events all count in the window: the agent never holds
 //! more than `window` unacknowledged events, whatever happened.
 
-use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::budget::{
+    Budget, Closed, Held, ReadPlan, EVENT_FRAME_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES,
+};
+use super::window::{Claim, NotInFlight, RangeAck, Window};
 use super::writer::SubFrame;
 use crate::common::protocol::Refusal;
 use crate::common::protocol::{codes, ServerMsg};
@@ -53,12 +59,10 @@ pub(crate) const READ_CHUNK_EVENTS: usize = 128;
 /// Most queued acks settled in one go before the delivery loop looks at the log again.
 const CTRL_BURST: usize = 4096;
 
-/// Rough byte budget of one read chunk: with large events, fewer are read at once, so a
-/// subscription holds about this much in memory, not 64 full-size bodies.
+/// Bytes a read chunk aims at: with large events, fewer are read at once, so that the
+/// subscriptions of a connection take turns on its socket. (Memory is bounded by the
+/// connection's budget, whatever the events; this only sizes the turns.)
 pub(crate) const READ_CHUNK_BYTES: usize = 1024 * 1024;
-
-/// Assumed event size before the first chunk tells the real one.
-const INITIAL_EVENT_BYTES: usize = 4 * 1024;
 
 /// Longest dead-letter reason stored; the rest is cut (the agent chooses the text).
 pub(crate) const MAX_DEAD_LETTER_REASON_BYTES: usize = 1024;
@@ -115,6 +119,8 @@ pub(crate) struct Subscription {
     pub live: Arc<AtomicBool>,
     /// The agent's address, for logs.
     pub peer: String,
+    /// The connection's byte budget for events read and not yet written.
+    pub budget: Budget,
 }
 
 /// Why delivery stopped.
@@ -133,39 +139,8 @@ impl From<Refusal> for Stop {
 
 /// Runs a subscription until it ends (or its task is aborted by the connection).
 pub(crate) async fn run(s: Subscription) {
-    let Subscription {
-        relay,
-        sub,
-        channel,
-        window,
-        kind,
-        ctrl,
-        out,
-        live,
-        peer,
-    } = s;
-    let gauge = StateGauge {
-        gauges: relay.metrics.subscriptions.clone(),
-        state: None,
-    };
-    let mut d = Delivery {
-        relay,
-        sub,
-        channel,
-        window: window.max(1) as usize,
-        ctrl,
-        out: out.clone(),
-        live: live.clone(),
-        peer,
-        group: None,
-        member: None,
-        gauge,
-        inflight: VecDeque::new(),
-        generation: 0,
-        stale: Vec::new(),
-        redriving: Vec::new(),
-        redrive_queue: BTreeSet::new(),
-    };
+    let (sub, out, live) = (s.sub, s.out.clone(), s.live.clone());
+    let (mut d, kind) = Delivery::new(s);
     let outcome = match kind {
         Kind::Group {
             group,
@@ -180,23 +155,22 @@ pub(crate) async fn run(s: Subscription) {
     };
     // Acks that arrived before the end still count (an agent may ack, then close).
     d.drain().await;
-    let why = match &outcome {
-        Err(Stop::Refused(r)) => r.code,
-        _ => "closed",
-    };
-    match &d.group {
-        Some(group) => {
-            tracing::info!(channel = %d.channel, group = %group, sub, reason = why, peer = %d.peer, "stream: subscription ended")
-        }
-        None => {
-            tracing::debug!(channel = %d.channel, sub, reason = why, peer = %d.peer, "stream: read ended")
-        }
-    }
-    // Frames still queued are dropped before the group may promote a standby; and the
-    // group is left before the agent is told, so that a resubscription sent in answer
-    // to the Error finds it free. A read that delivered its whole range keeps its last
-    // frames instead: the `End` may still be queued (a read of an empty range ends at
-    // once), and nobody else will receive them.
+    d.log_end(&outcome);
+    conclude(d, outcome, sub, &out, &live).await;
+}
+
+/// The end of a subscription, in an order that matters: frames still queued are dropped
+/// before the group may promote a standby; and the group is left before the agent is
+/// told, so that a resubscription sent in answer to the `Error` finds it free. A read
+/// that delivered its whole range keeps its last frames instead: the `End` may still be
+/// queued (a read of an empty range ends at once), and nobody else will receive them.
+async fn conclude(
+    mut d: Delivery,
+    outcome: Result<(), Stop>,
+    sub: u32,
+    out: &mpsc::Sender<SubFrame>,
+    live: &AtomicBool,
+) {
     let completed_read = outcome.is_ok() && d.group.is_none();
     let was_live = if completed_read {
         live.load(Ordering::Acquire)
@@ -217,7 +191,7 @@ struct Delivery {
     relay: Arc<Relay>,
     sub: u32,
     channel: String,
-    window: usize,
+    window: Window,
     ctrl: mpsc::Receiver<SubCtrl>,
     out: mpsc::Sender<SubFrame>,
     live: Arc<AtomicBool>,
@@ -225,20 +199,84 @@ struct Delivery {
     group: Option<String>,
     member: Option<Member>,
     gauge: StateGauge,
-    /// Sent events not yet covered by the acknowledged prefix, in offset order, each with
-    /// whether it was acked (or nacked) already.
-    inflight: VecDeque<(u64, bool)>,
     /// The group's generation this subscription delivers for (changes on a reset).
     generation: u64,
-    /// Events sent before a reset and not settled yet: their acks only return credit.
-    stale: Vec<u64>,
-    /// Redriven events sent and not settled yet.
-    redriving: Vec<u64>,
-    /// Pending redrives not sent yet (as read from the log).
-    redrive_queue: BTreeSet<u64>,
+    budget: Budget,
+    /// The largest a stored record may be: the body limit plus the request head, or the
+    /// largest record seen if larger (stored under an earlier, larger limit).
+    record_bound: usize,
+}
+
+/// Where delivery stands, between turns of [`Delivery::deliver`].
+struct Progress {
+    /// The next offset to read from the log.
+    next: u64,
+    /// Deliver up to this offset (inclusive), then end; `None` follows the log.
+    stop: Option<u64>,
+    /// Events were waiting when the window stopped delivery: a `CaughtUp` is owed.
+    behind: bool,
+    /// The `End` was sent: only acks are awaited.
+    ended: bool,
 }
 
 impl Delivery {
+    fn new(s: Subscription) -> (Delivery, Kind) {
+        let Subscription {
+            relay,
+            sub,
+            channel,
+            window,
+            kind,
+            ctrl,
+            out,
+            live,
+            peer,
+            budget,
+        } = s;
+        let record_bound = relay
+            .config
+            .server
+            .max_body_bytes
+            .saturating_add(RECORD_OVERHEAD_BYTES);
+        let gauge = StateGauge {
+            gauges: relay.metrics.subscriptions.clone(),
+            state: None,
+        };
+        let d = Delivery {
+            relay,
+            sub,
+            channel,
+            window: Window::new(window as usize),
+            ctrl,
+            out,
+            live,
+            peer,
+            group: None,
+            member: None,
+            gauge,
+            generation: 0,
+            budget,
+            record_bound,
+        };
+        (d, kind)
+    }
+
+    fn log_end(&self, outcome: &Result<(), Stop>) {
+        let why = match outcome {
+            Err(Stop::Refused(r)) => r.code,
+            _ => "closed",
+        };
+        let sub = self.sub;
+        match &self.group {
+            Some(group) => {
+                tracing::info!(channel = %self.channel, group = %group, sub, reason = why, peer = %self.peer, "stream: subscription ended")
+            }
+            None => {
+                tracing::debug!(channel = %self.channel, sub, reason = why, peer = %self.peer, "stream: read ended")
+            }
+        }
+    }
+
     async fn run_group(&mut self, joined: Joined) -> Result<(), Stop> {
         let head = self.relay.log.head(&self.channel);
         let group = self.group.clone().unwrap_or_default();
@@ -282,7 +320,7 @@ impl Delivery {
             sub: self.sub,
             next,
             head,
-            window: self.window as u32,
+            window: self.window.size() as u32,
             active,
         }
     }
@@ -308,96 +346,33 @@ impl Delivery {
     }
 
     /// Sends from `next` while the window allows; ends after `stop` if given.
-    async fn deliver(&mut self, mut next: u64, stop: Option<u64>) -> Result<(), Stop> {
+    async fn deliver(&mut self, next: u64, stop: Option<u64>) -> Result<(), Stop> {
         let mut head_rx = self.relay.log.watch(&self.channel);
         let mut nudge = self.member.as_ref().map(|m| m.nudge.clone());
-        // Starts behind, so the first catch-up is announced even on an empty channel.
-        let mut behind = true;
-        let mut ended = false;
-        let mut event_bytes = INITIAL_EVENT_BYTES;
+        let mut p = Progress {
+            next,
+            stop,
+            // Starts behind, so the first catch-up is announced even on an empty channel.
+            behind: true,
+            ended: false,
+        };
         loop {
             let head = *head_rx.borrow_and_update();
-            if !ended {
-                self.send_redrives(next).await?;
-                let limit = stop.map_or(head, |s| s.min(head));
-                // Refill only when a worthwhile part of the window is free: refilling
-                // after every single ack would read the log one event at a time.
-                let refill_at = (self.window / 4).clamp(1, READ_CHUNK_EVENTS);
-                while self.free() >= refill_at && next <= limit {
-                    let want = (READ_CHUNK_BYTES / event_bytes)
-                        .clamp(1, READ_CHUNK_EVENTS)
-                        .min(self.free());
-                    let chunk = self.read_chunk(next, want).await?;
-                    if let Some(total) = chunk.iter().map(|(_, r)| r.len()).reduce(|a, b| a + b) {
-                        event_bytes = (total / chunk.len()).max(1);
-                    }
-                    if chunk.is_empty() {
-                        // Everything left up to the limit was removed by retention.
-                        next = limit + 1;
-                    }
-                    let mut frames = Vec::with_capacity(chunk.len());
-                    for (offset, record) in chunk {
-                        if offset > limit {
-                            next = limit + 1;
-                            break;
-                        }
-                        frames.push(
-                            ServerMsg::Event {
-                                sub: self.sub,
-                                offset,
-                                record,
-                            }
-                            .encode(),
-                        );
-                        self.inflight.push_back((offset, false));
-                        next = offset + 1;
-                    }
-                    if !frames.is_empty() {
-                        // Counted first: once queued, the agent may see them (and ack) at once.
-                        self.relay
-                            .metrics
-                            .delivered
-                            .with_label_values(&[self.channel.as_str()])
-                            .inc_by(frames.len() as u64);
-                        self.send_frames(frames).await?;
-                    }
-                }
-                if next <= limit {
-                    behind = true;
-                } else if let Some(last) = stop.filter(|&s| next > s) {
-                    self.send(ServerMsg::End {
-                        sub: self.sub,
-                        last,
-                    })
-                    .await?;
-                    ended = true;
-                } else if behind {
-                    self.send(ServerMsg::CaughtUp {
-                        sub: self.sub,
-                        head,
-                    })
-                    .await?;
-                    behind = false;
-                }
+            if !p.ended {
+                self.send_redrives(p.next).await?;
+                let limit = p.stop.map_or(head, |s| s.min(head));
+                self.fill(&mut p, limit).await?;
+                self.announce(&mut p, limit, head).await?;
             }
-            if ended && self.outstanding() == 0 {
+            if p.ended && self.window.outstanding() == 0 {
                 // The whole range was delivered (and settled): a normal end.
                 return Ok(());
             }
-            let wait_head = !ended && self.free() > 0 && next > head;
+            let wait_head = !p.ended && self.window.free() > 0 && p.next > head;
             tokio::select! {
                 c = self.ctrl.recv() => match c {
                     None => return Err(Stop::Quiet),
-                    Some(c) => {
-                        self.handle(c).await?;
-                        // Acks arrive in bursts: settle all that are here before refilling.
-                        for _ in 0..CTRL_BURST {
-                            match self.ctrl.try_recv() {
-                                Ok(c) => self.handle(c).await?,
-                                Err(_) => break,
-                            }
-                        }
-                    }
+                    Some(c) => self.handle_burst(c).await?,
                 },
                 changed = head_rx.changed(), if wait_head => {
                     if changed.is_err() {
@@ -408,22 +383,126 @@ impl Delivery {
                     if !alive {
                         nudge = None;
                     } else if let Some(restart) = self.on_nudge().await? {
-                        next = restart;
-                        behind = true;
+                        p.next = restart;
+                        p.behind = true;
                     }
                 }
             }
         }
     }
 
-    /// Events the agent holds unsettled: they all count against the window.
-    fn outstanding(&self) -> usize {
-        self.inflight.len() + self.stale.len() + self.redriving.len()
+    /// Reads and sends chunks of events from `p.next` up to `limit` while a worthwhile
+    /// part of the window is free: refilling after every single ack would read the log
+    /// one event at a time.
+    async fn fill(&mut self, p: &mut Progress, limit: u64) -> Result<(), Stop> {
+        let refill_at = (self.window.size() / 4).clamp(1, READ_CHUNK_EVENTS);
+        while self.window.free() >= refill_at && p.next <= limit {
+            let events = self.window.free().min(READ_CHUNK_EVENTS);
+            let held = self.reserve(events).await?;
+            let chunk = self.read_chunk(p.next, limit, events, &held).await?;
+            let largest = chunk.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
+            self.record_bound = self.record_bound.max(largest);
+            if chunk.is_empty() {
+                // Everything left up to the limit was removed by retention.
+                p.next = limit + 1;
+            }
+            let frames = self.encode_chunk(chunk, limit, &mut p.next);
+            if !frames.is_empty() {
+                // Counted first: once queued, the agent may see them (and ack) at once.
+                self.relay
+                    .metrics
+                    .delivered
+                    .with_label_values(&[self.channel.as_str()])
+                    .inc_by(frames.len() as u64);
+                self.send_events(frames, held).await?;
+            }
+        }
+        Ok(())
     }
 
-    /// Free room in the window.
-    fn free(&self) -> usize {
-        self.window.saturating_sub(self.outstanding())
+    /// Holds budget for a chunk of at most `events` events: for all of them at their
+    /// largest if that much is free, else what is free, but at least one record. While
+    /// the budget is spent it waits — handling acks meanwhile, so the cursor still moves.
+    async fn reserve(&mut self, events: usize) -> Result<Held, Stop> {
+        let budget = self.budget.clone();
+        let bytes =
+            ReadPlan::reservation(events, self.record_bound, budget.available(), budget.max());
+        let reserve = budget.reserve(bytes);
+        tokio::pin!(reserve);
+        loop {
+            tokio::select! {
+                biased;
+                held = &mut reserve => return held.map_err(|Closed| Stop::Quiet),
+                c = self.ctrl.recv() => match c {
+                    None => return Err(Stop::Quiet),
+                    Some(c) => self.handle(c).await?,
+                },
+            }
+        }
+    }
+
+    /// The `Event` frames of a chunk up to `limit`, each counted in the window; `next`
+    /// moves past what was taken.
+    fn encode_chunk(
+        &mut self,
+        chunk: Vec<(u64, Vec<u8>)>,
+        limit: u64,
+        next: &mut u64,
+    ) -> Vec<Vec<u8>> {
+        let mut frames = Vec::with_capacity(chunk.len());
+        for (offset, record) in chunk {
+            if offset > limit {
+                *next = limit + 1;
+                break;
+            }
+            frames.push(
+                ServerMsg::Event {
+                    sub: self.sub,
+                    offset,
+                    record,
+                }
+                .encode(),
+            );
+            self.window.sent(offset);
+            *next = offset + 1;
+        }
+        frames
+    }
+
+    /// After a fill: `End` once a read's range was all sent, `CaughtUp` once everything
+    /// durable was sent after delivery had fallen behind.
+    async fn announce(&mut self, p: &mut Progress, limit: u64, head: u64) -> Result<(), Stop> {
+        if p.next <= limit {
+            p.behind = true;
+        } else if let Some(last) = p.stop.filter(|&s| p.next > s) {
+            self.send(ServerMsg::End {
+                sub: self.sub,
+                last,
+            })
+            .await?;
+            p.ended = true;
+        } else if p.behind {
+            self.send(ServerMsg::CaughtUp {
+                sub: self.sub,
+                head,
+            })
+            .await?;
+            p.behind = false;
+        }
+        Ok(())
+    }
+
+    /// Handles `first` and the acks queued behind it: they arrive in bursts, and all
+    /// that are here are settled before the log is read again.
+    async fn handle_burst(&mut self, first: SubCtrl) -> Result<(), Refusal> {
+        self.handle(first).await?;
+        for _ in 0..CTRL_BURST {
+            match self.ctrl.try_recv() {
+                Ok(c) => self.handle(c).await?,
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// A reset or a redrive request on the group. Returns where to restart after a
@@ -436,10 +515,9 @@ impl Delivery {
         let mut restart = None;
         if generation != self.generation {
             self.generation = generation;
-            let unsettled = self.inflight.drain(..).filter(|e| !e.1).map(|e| e.0);
-            self.stale.extend(unsettled);
+            let stale = self.window.reset();
             let next = start::retained(self.relay.log.as_ref(), &self.channel, position);
-            tracing::info!(channel = %self.channel, group = ?self.group, sub = self.sub, next, stale = self.stale.len(), peer = %self.peer, "stream: group reset; delivery restarts");
+            tracing::info!(channel = %self.channel, group = ?self.group, sub = self.sub, next, stale, peer = %self.peer, "stream: group reset; delivery restarts");
             restart = Some(next);
         }
         self.load_redrives().await?;
@@ -457,10 +535,7 @@ impl Delivery {
             .redrives(&self.channel, &group)
             .await
             .map_err(internal)?;
-        self.redrive_queue = marked
-            .into_iter()
-            .filter(|o| !self.redriving.contains(o))
-            .collect();
+        self.window.queue_redrives(marked);
         Ok(())
     }
 
@@ -468,15 +543,13 @@ impl Delivery {
     /// in flight: anything at or after `next` is about to be delivered normally anyway,
     /// and that delivery settles the redrive (see [`Delivery::settle_redrive_mark`]).
     async fn send_redrives(&mut self, next: u64) -> Result<(), Stop> {
-        while self.free() > 0 {
-            let pick = self.redrive_queue.range(..next).copied().find(|o| {
-                self.inflight.binary_search_by_key(o, |e| e.0).is_err() && !self.stale.contains(o)
-            });
-            let Some(offset) = pick else {
-                return Ok(());
-            };
-            self.redrive_queue.remove(&offset);
-            let event = self.read_chunk(offset, 1).await?.into_iter().next();
+        while let Some(offset) = self.window.take_redrive(next) {
+            let held = self.reserve(1).await?;
+            let event = self
+                .read_chunk(offset, offset, 1, &held)
+                .await?
+                .into_iter()
+                .next();
             let Some((_, record)) = event.filter(|(o, _)| *o == offset) else {
                 // Removed by retention: nothing left to redeliver.
                 if let Some(group) = &self.group {
@@ -493,24 +566,48 @@ impl Delivery {
                 .delivered
                 .with_label_values(&[self.channel.as_str()])
                 .inc();
-            self.send(ServerMsg::Event {
+            let event = ServerMsg::Event {
                 sub: self.sub,
                 offset,
                 record,
-            })
-            .await?;
-            self.redriving.push(offset);
+            };
+            self.send_events(vec![event.encode()], held).await?;
+            self.window.redrive_sent(offset);
             tracing::info!(channel = %self.channel, group = ?self.group, sub = self.sub, offset, peer = %self.peer, "stream: dead letter redriven");
         }
         Ok(())
     }
 
-    async fn read_chunk(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, Refusal> {
-        self.relay
+    /// Reads a chunk from `from`, no further than offset `last`: at most `events` events
+    /// and — but for a single larger event, which always comes alone — no more than
+    /// `held`'s bytes, nor [`READ_CHUNK_BYTES`] (so the subscriptions of a connection
+    /// take turns on its socket). The log bounds the bytes itself, in one read.
+    async fn read_chunk(
+        &self,
+        from: u64,
+        last: u64,
+        events: usize,
+        held: &Held,
+    ) -> Result<Vec<(u64, Vec<u8>)>, Refusal> {
+        let left = usize::try_from(last.saturating_sub(from)).map_or(usize::MAX, |n| n + 1);
+        let count = events.min(left);
+        if from > last || count == 0 {
+            return Ok(Vec::new());
+        }
+        let max_bytes = held
+            .bytes()
+            .min(READ_CHUNK_BYTES)
+            .saturating_sub(count.saturating_mul(EVENT_FRAME_OVERHEAD_BYTES))
+            .max(1);
+        let mut chunk = self
+            .relay
             .log
-            .read_raw(&self.channel, from, limit, usize::MAX)
+            .read_raw(&self.channel, from, count, max_bytes)
             .await
-            .map_err(internal)
+            .map_err(internal)?;
+        // Past a gap that retention left: not this chunk's.
+        chunk.retain(|(offset, _)| *offset <= last);
+        Ok(chunk)
     }
 
     async fn handle(&mut self, c: SubCtrl) -> Result<(), Refusal> {
@@ -537,60 +634,36 @@ impl Delivery {
     /// whole range is checked, settled and counted at once, and the cursor moves once;
     /// otherwise each offset goes through [`Delivery::handle_one`] like a single ack.
     async fn ack_range(&mut self, first: u64, last: u64) -> Result<(), Refusal> {
-        // Every offset must be in flight, so a range is never longer than the window:
-        // checked first, so a hostile range cannot make the loop below run for long.
-        let Some(count) = last
-            .checked_sub(first)
-            .and_then(|d| usize::try_from(d).ok())
-            .and_then(|d| d.checked_add(1))
-            .filter(|&n| n <= self.outstanding())
-        else {
-            return Err(self.unknown_offset(first));
-        };
-        if !(self.stale.is_empty() && self.redriving.is_empty() && self.redrive_queue.is_empty()) {
-            for offset in first..=last {
-                self.handle_one(offset, None).await?;
+        match self.window.ack_range(first, last) {
+            Err(NotInFlight(offset)) => Err(self.unknown_offset(offset)),
+            Ok(RangeAck::OneByOne) => {
+                // No longer than what is outstanding (checked by the window).
+                for offset in first..=last {
+                    self.handle_one(offset, None).await?;
+                }
+                Ok(())
             }
-            return Ok(());
+            Ok(RangeAck::Settled { count, prefix }) => {
+                // Counted before the cursor moves, so the metric never trails the cursor.
+                self.relay
+                    .metrics
+                    .acked
+                    .with_label_values(&[self.channel.as_str()])
+                    .inc_by(count as u64);
+                self.advance_cursor(prefix);
+                Ok(())
+            }
         }
-        let start = self
-            .inflight
-            .binary_search_by_key(&first, |e| e.0)
-            .map_err(|_| self.unknown_offset(first))?;
-        // Offsets in flight strictly increase, so matching both ends and the length
-        // means every offset in between is there.
-        let span = self.inflight.range(start..).take(count);
-        if self.inflight.get(start + count - 1).map(|e| e.0) != Some(last) {
-            return Err(self.unknown_offset(last));
-        }
-        if let Some(&(settled, _)) = span.clone().find(|e| e.1) {
-            return Err(self.unknown_offset(settled));
-        }
-        self.relay
-            .metrics
-            .acked
-            .with_label_values(&[self.channel.as_str()])
-            .inc_by(count as u64);
-        for e in self.inflight.range_mut(start..start + count) {
-            e.1 = true;
-        }
-        self.advance_prefix();
-        Ok(())
     }
 
     /// One ack (`nack` is `None`) or nack.
     async fn handle_one(&mut self, offset: u64, nack: Option<Nacked>) -> Result<(), Refusal> {
-        if let Some(i) = self.stale.iter().position(|&o| o == offset) {
+        match self.window.claim(offset) {
             // Sent before a reset: only the credit returns.
-            self.stale.swap_remove(i);
-            return Ok(());
-        }
-        if let Some(i) = self.redriving.iter().position(|&o| o == offset) {
-            self.redriving.swap_remove(i);
-            return self.settle_redrive(offset, nack).await;
-        }
-        if !self.pending(offset) {
-            return Err(self.unknown_offset(offset));
+            Claim::Stale => return Ok(()),
+            Claim::Redriven => return self.settle_redrive(offset, nack).await,
+            Claim::Unknown => return Err(self.unknown_offset(offset)),
+            Claim::Pending => {}
         }
         match nack {
             None => {
@@ -605,39 +678,50 @@ impl Delivery {
             // A Read has no group: a nack only returns the credit.
             Some(nack) => {
                 if let Some(group) = self.group.clone() {
-                    let Nacked {
-                        reason,
-                        attempts,
-                        last_status,
-                    } = nack;
-                    let entry = DeadLetter {
-                        offset,
-                        reason: truncate(reason, MAX_DEAD_LETTER_REASON_BYTES),
-                        attempts,
-                        last_status,
-                        at_ms: crate::common::time::now_unix_ms(),
-                    };
-                    // Durable before the cursor may pass the event.
-                    if !self
-                        .settle_redrive_mark(offset, Some(entry.clone()))
-                        .await?
-                    {
-                        self.relay
-                            .log
-                            .add_dead_letter(&self.channel, &group, entry)
-                            .await
-                            .map_err(internal)?;
-                    }
-                    self.relay
-                        .metrics
-                        .dead_lettered
-                        .with_label_values(&[self.channel.as_str()])
-                        .inc();
-                    tracing::info!(channel = %self.channel, group = %group, offset, attempts, last_status, "stream: event dead-lettered by the agent");
+                    self.dead_letter(&group, offset, nack).await?;
                 }
             }
         }
-        self.settle(offset)
+        let prefix = self
+            .window
+            .settle(offset)
+            .map_err(|NotInFlight(o)| self.unknown_offset(o))?;
+        self.advance_cursor(prefix);
+        Ok(())
+    }
+
+    /// Records the dead letter of a nacked event, durably before the cursor may pass it.
+    async fn dead_letter(&mut self, group: &str, offset: u64, nack: Nacked) -> Result<(), Refusal> {
+        let Nacked {
+            reason,
+            attempts,
+            last_status,
+        } = nack;
+        let entry = DeadLetter {
+            offset,
+            reason: truncate(reason, MAX_DEAD_LETTER_REASON_BYTES),
+            attempts,
+            last_status,
+            at_ms: crate::common::time::now_unix_ms(),
+        };
+        // Durable before the cursor may pass the event.
+        if !self
+            .settle_redrive_mark(offset, Some(entry.clone()))
+            .await?
+        {
+            self.relay
+                .log
+                .add_dead_letter(&self.channel, group, entry)
+                .await
+                .map_err(internal)?;
+        }
+        self.relay
+            .metrics
+            .dead_lettered
+            .with_label_values(&[self.channel.as_str()])
+            .inc();
+        tracing::info!(channel = %self.channel, group = %group, offset, attempts, last_status, "stream: event dead-lettered by the agent");
+        Ok(())
     }
 
     /// A redriven event settled: an ack removes its dead letter, a nack records it again
@@ -698,7 +782,7 @@ impl Delivery {
         let Some(group) = &self.group else {
             return Ok(false);
         };
-        if !self.redrive_queue.remove(&offset) {
+        if !self.window.unqueue_redrive(offset) {
             return Ok(false);
         }
         self.relay
@@ -709,39 +793,8 @@ impl Delivery {
         Ok(true)
     }
 
-    /// Whether `offset` is in flight and not yet settled.
-    fn pending(&self, offset: u64) -> bool {
-        self.inflight
-            .binary_search_by_key(&offset, |e| e.0)
-            .ok()
-            .and_then(|i| self.inflight.get(i))
-            .is_some_and(|e| !e.1)
-    }
-
-    /// Marks `offset` done and moves the cursor over the contiguous done prefix.
-    fn settle(&mut self, offset: u64) -> Result<(), Refusal> {
-        let slot = self
-            .inflight
-            .binary_search_by_key(&offset, |e| e.0)
-            .ok()
-            .and_then(|i| self.inflight.get_mut(i))
-            .filter(|e| !e.1);
-        match slot {
-            Some(e) => e.1 = true,
-            None => return Err(self.unknown_offset(offset)),
-        }
-        self.advance_prefix();
-        Ok(())
-    }
-
-    /// Drops the settled prefix of the in-flight events and moves the group's cursor
-    /// over it.
-    fn advance_prefix(&mut self) {
-        let mut prefix = None;
-        while let Some(&(o, true)) = self.inflight.front() {
-            prefix = Some(o);
-            self.inflight.pop_front();
-        }
+    /// The settled prefix moved to `prefix`: moves the group's cursor there.
+    fn advance_cursor(&self, prefix: Option<u64>) {
         if let (Some(acked), Some(member)) = (prefix, &self.member) {
             // Batched into the next group commit; if the committer's queue is full, a
             // write in the background once there is room (cursors only move forward, so
@@ -775,17 +828,26 @@ impl Delivery {
             // Closed by the connection: stop sending, then handle the acks received.
             return Err(Stop::Quiet);
         }
-        self.send_frames(vec![msg.encode()]).await
+        self.send_frames(vec![msg.encode()], None).await
+    }
+
+    /// Queues `Event` frames with the budget they hold, keeping only what they take. (A
+    /// chunk of records larger than its bound keeps what it reserved: the bound is
+    /// corrected for the next chunk.)
+    async fn send_events(&self, frames: Vec<Vec<u8>>, mut held: Held) -> Result<(), Stop> {
+        held.shrink_to(frames.iter().map(Vec::len).sum());
+        self.send_frames(frames, Some(held)).await
     }
 
     /// Queues encoded frames for the writer as one item.
-    async fn send_frames(&self, frames: Vec<Vec<u8>>) -> Result<(), Stop> {
+    async fn send_frames(&self, frames: Vec<Vec<u8>>, held: Option<Held>) -> Result<(), Stop> {
         if !self.live.load(Ordering::Acquire) {
             return Err(Stop::Quiet);
         }
         let frame = SubFrame {
             frames,
             live: Some(self.live.clone()),
+            held,
         };
         self.out.send(frame).await.map_err(|_| Stop::Quiet)
     }

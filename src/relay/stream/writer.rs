@@ -4,17 +4,25 @@
 //! Pong, Ping, refusals, the close) and *subscription* frames (Subscribed, events,
 //! CaughtUp, End). Control frames go first, so a heartbeat or the shutdown notice is not
 //! stuck behind a window of large events. Every write awaits the socket, so a slow agent
-//! stalls this task, the queues fill, and the subscriptions wait at their `send`: relay
-//! memory per connection stays bounded by the queue sizes, whatever the agent does.
+//! stalls this task, the queues fill, and the subscriptions wait at their `send`; the
+//! bytes of queued events stay held in the connection's budget ([`super::budget`]) until
+//! they are handed to the socket, so the subscriptions stop reading the log first.
+//!
+//! A peer that accepts no bytes at all for the stall timeout (the idle timeout) is given
+//! up: it holds budget that others need, and a peer that sends frames but never reads
+//! would otherwise never time out.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::socket::{Message, Socket};
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
+use super::budget::Held;
 use crate::common::protocol::ServerMsg;
 
 /// Control frames that may wait for the writer; more means the agent sends requests but
@@ -42,6 +50,8 @@ pub(crate) struct SubFrame {
     /// dropped unwritten, so an event never reaches a member that was already replaced
     /// in its group. `None` for the subscription's closing `Error`, which must go out.
     pub live: Option<Arc<AtomicBool>>,
+    /// The budget the frames' bytes hold, given back once they are handed to the socket.
+    pub held: Option<Held>,
 }
 
 impl SubFrame {
@@ -49,11 +59,13 @@ impl SubFrame {
         SubFrame {
             frames: vec![bytes],
             live,
+            held: None,
         }
     }
 }
 
-/// Writes frames until told to close, the queues close, or the socket fails.
+/// Writes frames until told to close, the queues close, the socket fails, or the peer
+/// accepts nothing for `stall`.
 ///
 /// Frames are *fed* (buffered) and the socket is flushed only when no further frame is
 /// ready: a replay burst goes out in large writes instead of one syscall per event,
@@ -62,11 +74,12 @@ pub(crate) async fn run(
     mut sink: SplitSink<Socket, Message>,
     mut control: mpsc::Receiver<Control>,
     mut frames: mpsc::Receiver<SubFrame>,
+    stall: Duration,
 ) {
     let mut frames_open = true;
     loop {
-        let msgs = match next(&mut control, &mut frames, &mut frames_open, true).await {
-            Next::Frames(m) => m,
+        let (msgs, held) = match next(&mut control, &mut frames, &mut frames_open, true).await {
+            Next::Frames(m, held) => (m, held),
             Next::Skip => continue,
             Next::Close => {
                 let _ = sink.close().await;
@@ -74,19 +87,15 @@ pub(crate) async fn run(
             }
             Next::Idle => continue, // only reported when not waiting
         };
-        for msg in msgs {
-            if sink.feed(msg).await.is_err() {
-                return;
-            }
+        if !feed(&mut sink, msgs, held, stall).await {
+            return;
         }
         // Drain whatever is already queued without waiting, then flush once.
         loop {
             match next(&mut control, &mut frames, &mut frames_open, false).await {
-                Next::Frames(msgs) => {
-                    for m in msgs {
-                        if sink.feed(m).await.is_err() {
-                            return;
-                        }
+                Next::Frames(msgs, held) => {
+                    if !feed(&mut sink, msgs, held, stall).await {
+                        return;
                     }
                 }
                 Next::Skip => {}
@@ -97,14 +106,46 @@ pub(crate) async fn run(
                 }
             }
         }
-        if sink.flush().await.is_err() {
+        if !within(stall, sink.flush()).await {
             return;
         }
     }
 }
 
+/// Hands `msgs` to the socket, then gives back the budget their bytes held; false if
+/// the socket failed or stalled.
+async fn feed(
+    sink: &mut SplitSink<Socket, Message>,
+    msgs: Vec<Message>,
+    held: Option<Held>,
+    stall: Duration,
+) -> bool {
+    for msg in msgs {
+        if !within(stall, sink.feed(msg)).await {
+            return false;
+        }
+    }
+    drop(held);
+    true
+}
+
+/// Whether a socket operation succeeded within `stall`.
+async fn within<E>(stall: Duration, op: impl Future<Output = Result<(), E>>) -> bool {
+    match tokio::time::timeout(stall, op).await {
+        Ok(done) => done.is_ok(),
+        Err(_) => {
+            tracing::info!(
+                stall_secs = stall.as_secs(),
+                "stream: the agent accepts no data; giving up on the connection"
+            );
+            false
+        }
+    }
+}
+
 enum Next {
-    Frames(Vec<Message>),
+    /// Frames to write, with the budget their bytes hold.
+    Frames(Vec<Message>, Option<Held>),
     /// A frame of a subscription that ended meanwhile: dropped.
     Skip,
     /// Nothing queued (only when not waiting).
@@ -124,12 +165,13 @@ async fn next(
         tokio::select! {
             biased;
             c = control.recv() => match c {
-                Some(Control::Frame(m)) => Next::Frames(vec![Message::Binary(m.encode().into())]),
+                Some(Control::Frame(m)) => Next::Frames(vec![Message::Binary(m.encode().into())], None),
                 Some(Control::Close) | None => Next::Close,
             },
             f = frames.recv(), if *frames_open => match f {
                 Some(f) if f.live.as_ref().is_none_or(|l| l.load(Ordering::Acquire)) => {
-                    Next::Frames(f.frames.into_iter().map(|b| Message::Binary(b.into())).collect())
+                    let msgs = f.frames.into_iter().map(|b| Message::Binary(b.into())).collect();
+                    Next::Frames(msgs, f.held)
                 }
                 Some(_) => Next::Skip,
                 None => {
