@@ -36,6 +36,11 @@ pub const DEFAULT_STREAM_IDLE_TIMEOUT_SECS: u64 = crate::common::protocol::IDLE_
 /// Upper bound for the stream timers (one day): longer makes no sense for a heartbeat,
 /// and keeps every deadline computed from them far from overflowing.
 pub const MAX_STREAM_TIMER_SECS: u64 = 86_400;
+/// Defaults of the connection limits of `[server]` (see `relay::listen`).
+pub const DEFAULT_FIRST_BYTE_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 
 /// A configuration the relay can run with.
 #[derive(Debug, Clone)]
@@ -57,6 +62,11 @@ pub struct ServerConfig {
     /// Seconds without any frame after which the relay drops an agent stream with
     /// `idle_timeout`; always more than `stream_heartbeat_secs`.
     pub stream_idle_timeout_secs: u64,
+    /// Connection limits (`relay::listen`): timeouts in seconds, open HTTP connections.
+    pub first_byte_timeout_secs: u64,
+    pub body_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_connections: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +213,10 @@ struct RawServer {
     tls: Option<Spanned<RawTls>>,
     stream_heartbeat_secs: Option<Spanned<i64>>,
     stream_idle_timeout_secs: Option<Spanned<i64>>,
+    first_byte_timeout_secs: Option<Spanned<i64>>,
+    body_timeout_secs: Option<Spanned<i64>>,
+    idle_timeout_secs: Option<Spanned<i64>>,
+    max_connections: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -416,6 +430,7 @@ impl Parser<'_> {
             None => None,
         };
         let (stream_heartbeat_secs, stream_idle_timeout_secs) = self.stream_timers(raw.as_ref())?;
+        let [first_byte, body, idle, connections] = self.conn_limits(raw.as_ref())?;
         let tls = raw.and_then(|r| r.tls).map(|t| {
             let t = t.into_inner();
             TlsConfig {
@@ -432,7 +447,44 @@ impl Parser<'_> {
             tls,
             stream_heartbeat_secs,
             stream_idle_timeout_secs,
+            first_byte_timeout_secs: first_byte,
+            body_timeout_secs: body,
+            idle_timeout_secs: idle,
+            max_connections: connections,
         })
+    }
+
+    /// The connection limits of `[server]`, in the order of the fields of [`ServerConfig`]:
+    /// first byte, body and idle timeouts, max connections.
+    fn conn_limits(&self, raw: Option<&RawServer>) -> Result<[u64; 4], ConfigError> {
+        // Timeouts stay at most a day, like the stream timers, so deadlines never overflow.
+        macro_rules! limit {
+            ($key:ident, $default:expr, $max:expr) => {
+                match raw.and_then(|r| r.$key.as_ref()) {
+                    Some(v) if self.positive(v, concat!("server.", stringify!($key)))? > $max => {
+                        let msg = format!("must be at most {}", $max);
+                        return Err(self.err(v.span(), concat!("server.", stringify!($key)), msg));
+                    }
+                    Some(v) => self.positive(v, concat!("server.", stringify!($key)))?,
+                    None => $default,
+                }
+            };
+        }
+        const DAY: u64 = MAX_STREAM_TIMER_SECS;
+        Ok([
+            limit!(
+                first_byte_timeout_secs,
+                DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+                DAY
+            ),
+            limit!(body_timeout_secs, DEFAULT_BODY_TIMEOUT_SECS, DAY),
+            limit!(idle_timeout_secs, DEFAULT_IDLE_TIMEOUT_SECS, DAY),
+            limit!(
+                max_connections,
+                DEFAULT_MAX_CONNECTIONS,
+                u64::from(u32::MAX)
+            ),
+        ])
     }
 
     /// `server.stream_heartbeat_secs` and `server.stream_idle_timeout_secs`: positive, at

@@ -70,6 +70,15 @@ impl ApiError {
         )
     }
 
+    /// 408: the request body did not arrive in time.
+    pub fn request_timeout(secs: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request body did not arrive within {secs} s"),
+        )
+    }
+
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,12 +1,14 @@
 //! Reading request bodies with a byte limit, for ingest and the admin API.
 //!
 //! The limit is checked as chunks arrive, so a body over the limit is refused without
-//! being buffered whole.
+//! being buffered whole. A body that does not arrive in time (see
+//! [`crate::relay::listen::request_body`]) is refused with 408.
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
 use crate::relay::api_error::ApiError;
+use crate::relay::listen::request_body::BodyTimeout;
 
 /// Reads the body, refusing as soon as it passes `limit` rather than buffering the rest.
 pub async fn read_limited<S, B>(mut body: S, limit: usize) -> Result<Bytes, ApiError>
@@ -16,8 +18,7 @@ where
 {
     let mut buf = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let mut chunk =
-            chunk.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
+        let mut chunk = chunk.map_err(|e| refusal(&e))?;
         if buf.len() + chunk.remaining() > limit {
             return Err(ApiError::payload_too_large(limit));
         }
@@ -29,4 +30,15 @@ where
         }
     }
     Ok(buf.freeze())
+}
+
+/// The refusal for a body that failed to arrive: its deadline passed, or it was broken.
+fn refusal(e: &warp::Error) -> ApiError {
+    use std::error::Error;
+    let timeout = std::iter::successors(e.source(), |s| (*s).source())
+        .find_map(|s| s.downcast_ref::<BodyTimeout>());
+    match timeout {
+        Some(t) => ApiError::request_timeout(t.0.as_secs()),
+        None => ApiError::bad_request("the request body could not be read"),
+    }
 }

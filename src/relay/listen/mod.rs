@@ -1,0 +1,31 @@
+//! Connections, from `accept` to close, and what bounds them.
+//!
+//! Every connection the relay holds costs a file descriptor and some memory, and a peer
+//! that says nothing must not be able to hold one for ever. So, for HTTP/1, HTTP/2
+//! cleartext and TLS alike:
+//!
+//! - [`accept`] refuses connections beyond `max_connections` at once and keeps
+//!   accepting when the process runs out of descriptors (it backs off instead of
+//!   spinning); [`rlimit`] raises the soft descriptor limit to the hard one at start.
+//! - [`watch`] gives each connection a deadline: the TLS handshake and the first byte
+//!   within `first_byte_timeout_secs`, each HTTP/1 request head within the same time
+//!   after its first byte, `idle_timeout_secs` between requests, and a response the
+//!   client stops reading for `idle_timeout_secs`. [`io`] feeds it what the socket does;
+//!   [`service`] tells it when requests start and end.
+//! - [`request_body`] bounds the time to receive a body (`body_timeout_secs`); the
+//!   handler answers `408 request_timeout` when it passes.
+//!
+//! A connection upgraded to the agents' WebSocket leaves hyper, and with it these
+//! deadlines: the stream has its own heartbeat and idle timeout. It is not counted in
+//! `max_connections` either, as only a consumer token gets that far.
+//!
+//! [`conn`] puts the pieces together for one connection.
+
+pub mod accept;
+pub mod conn;
+pub mod io;
+pub mod limits;
+pub mod request_body;
+pub mod rlimit;
+pub mod service;
+pub mod watch;
