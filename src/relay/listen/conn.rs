@@ -106,11 +106,15 @@ async fn run<S, B, T>(
         state.clone(),
         shared.limits.body,
     );
-    let io = TokioIo::new(WatchedIo::new(io, state.clone()));
+    let io = TokioIo::new(WatchedIo::new(
+        io,
+        state.clone(),
+        shared.limits.linger_bytes,
+    ));
     let conn = shared.builder.serve_connection_with_upgrades(io, service);
-    let conn = watcher.watch(conn.into_owned());
+    let mut conn = Box::pin(watcher.watch(conn.into_owned()));
     tokio::select! {
-        done = conn => {
+        done = &mut conn => {
             if let Err(e) = done {
                 tracing::debug!(peer = %info.peer, error = %e, "connection ended with an error");
             }
@@ -121,6 +125,8 @@ async fn run<S, B, T>(
         }
         why = state.expired() => {
             tracing::debug!(peer = %info.peer, reason = why.as_str(), "closing connection");
+            state.mark_expired();
+            drop(conn);
         }
     }
 }

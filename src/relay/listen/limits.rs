@@ -4,6 +4,13 @@ use std::time::Duration;
 
 use crate::common::config::ServerConfig;
 
+/// A lingering close reads and discards at least this much, whatever the body limit.
+pub const LINGER_MIN_BYTES: u64 = 16 * 1024 * 1024;
+/// A lingering close ends after this long in any case.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(10);
+/// ... or after this long without a byte from the client.
+pub const LINGER_READ_IDLE: Duration = Duration::from_secs(2);
+
 /// The limits every connection is held to (see [`crate::relay::listen`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnLimits {
@@ -15,6 +22,9 @@ pub struct ConnLimits {
     pub idle: Duration,
     /// Open HTTP connections (upgraded agent streams not counted).
     pub max_connections: usize,
+    /// Bytes a lingering close discards at most: twice `max_body_bytes`, at least
+    /// [`LINGER_MIN_BYTES`].
+    pub linger_bytes: u64,
 }
 
 impl ConnLimits {
@@ -24,6 +34,9 @@ impl ConnLimits {
             body: Duration::from_secs(c.body_timeout_secs),
             idle: Duration::from_secs(c.idle_timeout_secs),
             max_connections: usize::try_from(c.max_connections).unwrap_or(usize::MAX),
+            linger_bytes: (c.max_body_bytes as u64)
+                .saturating_mul(2)
+                .max(LINGER_MIN_BYTES),
         }
     }
 }

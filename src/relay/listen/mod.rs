@@ -14,6 +14,9 @@
 //!   [`service`] tells it when requests start and end.
 //! - [`request_body`] bounds the time to receive a body (`body_timeout_secs`); the
 //!   handler answers `408 request_timeout` when it passes.
+//! - [`linger`]: after an answer to a body left unread (413, 408), the rest of the body
+//!   is read and discarded for a bounded time before closing, so that the client reads
+//!   the answer instead of a connection reset.
 //!
 //! A connection upgraded to the agents' WebSocket leaves hyper, and with it these
 //! deadlines: the stream has its own heartbeat and idle timeout. It is not counted in
@@ -25,6 +28,7 @@ pub mod accept;
 pub mod conn;
 pub mod io;
 pub mod limits;
+pub mod linger;
 pub mod request_body;
 pub mod rlimit;
 pub mod service;

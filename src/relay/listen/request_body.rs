@@ -6,15 +6,21 @@
 //! with `408 request_timeout`; hyper then closes the connection, as the body was left
 //! unread. The timer exists only once a read had to wait: bodies that arrive with
 //! their head cost nothing.
+//!
+//! A body dropped before its end (refused by size, timed out) marks the connection
+//! for a lingering close ([`crate::relay::listen::linger`]).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::{Instant, Sleep};
+
+use crate::relay::listen::watch::ConnState;
 
 /// The error a handler's read gets once the body deadline has passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -29,16 +35,20 @@ pub struct RequestBody {
     deadline: Instant,
     timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
+    conn: Arc<ConnState>,
+    ended: bool,
 }
 
 impl RequestBody {
     /// `timeout` counts from now (the head has just been read).
-    pub fn new(inner: Incoming, timeout: Duration) -> RequestBody {
+    pub fn new(inner: Incoming, timeout: Duration, conn: Arc<ConnState>) -> RequestBody {
         RequestBody {
             inner,
             deadline: Instant::now() + timeout,
             timeout,
             timer: None,
+            conn,
+            ended: false,
         }
     }
 
@@ -62,7 +72,11 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(BoxError::from))),
+            Poll::Ready(None) => {
+                this.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(BoxError::from))),
             Poll::Pending => match this.poll_deadline(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimeout(this.timeout).into()))),
                 Poll::Pending => Poll::Pending,
@@ -76,5 +90,13 @@ impl Body for RequestBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        if !self.ended && !self.inner.is_end_stream() {
+            self.conn.set_linger();
+        }
     }
 }

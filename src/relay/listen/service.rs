@@ -64,8 +64,8 @@ where
             req.extensions_mut()
                 .insert(crate::relay::stream::socket::PendingUpgrade::new(on));
         }
-        let timeout = self.body_timeout;
-        let req = req.map(|body| RequestBody::new(body, timeout));
+        let (timeout, conn) = (self.body_timeout, self.conn.clone());
+        let req = req.map(|body| RequestBody::new(body, timeout, conn));
         // warp's service is ready at all times and cheap to clone.
         let respond = self.inner.clone().call(req);
         Box::pin(async move {

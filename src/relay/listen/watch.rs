@@ -16,6 +16,7 @@
 //! the body has its own ([`crate::relay::listen::request_body`]), and a handler's time
 //! is not the client's fault.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -98,6 +99,10 @@ pub struct ConnState {
     idle: Duration,
     /// The connection's slot in `max_connections`.
     permit: Mutex<Option<OwnedSemaphorePermit>>,
+    /// The client may still be sending when hyper closes: close lingering.
+    linger: AtomicBool,
+    /// The watchdog closed the connection: no lingering for a client that stalled.
+    expired: AtomicBool,
 }
 
 impl ConnState {
@@ -120,6 +125,8 @@ impl ConnState {
             first_byte: limits.first_byte,
             idle: limits.idle,
             permit: Mutex::new(permit),
+            linger: AtomicBool::new(false),
+            expired: AtomicBool::new(false),
         }
     }
 
@@ -187,6 +194,24 @@ impl ConnState {
         self.timing().protocol == Protocol::Http1
     }
 
+    /// A request body was left unread (refused early, or timed out).
+    pub fn set_linger(&self) {
+        self.linger.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether closing should linger: HTTP/1 only (HTTP/2 resets the stream instead),
+    /// and not after the watchdog gave up on the client.
+    pub fn wants_linger(&self) -> bool {
+        self.linger.load(Ordering::Relaxed)
+            && !self.expired.load(Ordering::Relaxed)
+            && self.is_http1()
+    }
+
+    /// The watchdog is closing the connection.
+    pub fn mark_expired(&self) {
+        self.expired.store(true, Ordering::Relaxed);
+    }
+
     /// Frees the connection's slot in `max_connections` before the connection ends.
     pub fn release_permit(&self) {
         let permit = self.permit.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -243,6 +268,7 @@ mod tests {
             body: Duration::from_secs(60),
             idle: Duration::from_secs(60),
             max_connections: 10,
+            linger_bytes: 1,
         }
     }
 
