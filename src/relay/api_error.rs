@@ -97,6 +97,23 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The whole HTTP/1.1 response, `Connection: close` included, for the places that
+    /// answer below hyper (see `relay::listen::hyper_errors`).
+    pub fn http1_bytes(&self) -> Vec<u8> {
+        let body = self.body();
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
+    }
+}
+
 impl warp::Reply for ApiError {
     fn into_response(self) -> warp::reply::Response {
         let mut resp = http::Response::new(self.body().into());

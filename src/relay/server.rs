@@ -27,7 +27,8 @@ use crate::relay::state::Relay;
 use crate::storage::{EventLog, LogError};
 
 /// Largest request head (request line and headers) accepted over HTTP/1; larger ones
-/// get 431. Headers are stored with the event, and `max_body_bytes` does not cover them.
+/// get 431 (exactly: see `listen::io::HEAD_READ_CHUNK_BYTES`). Headers are stored with
+/// the event, and `max_body_bytes` does not cover them.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How long a graceful stop waits for open HTTP requests before closing them.
 pub const GRACEFUL_STOP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,6 +1,7 @@
 //! The socket under hyper (plain TCP or TLS), reporting what it does to the
-//! connection's [`ConnState`], and closing lingering when a body was left unread
-//! ([`crate::relay::listen::linger`]).
+//! connection's [`ConnState`], giving hyper's own refusals a JSON body
+//! ([`crate::relay::listen::hyper_errors`]), and closing lingering when a body was left
+//! unread ([`crate::relay::listen::linger`]).
 
 use std::io;
 use std::pin::Pin;
@@ -11,12 +12,21 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::relay::listen::watch::ConnState;
 
+/// Largest read handed to hyper while it waits for an HTTP/1 head. hyper refuses a
+/// head with 431 when its buffer reaches `max_buf_size` with the head still
+/// incomplete; in reads this small, that happens for every head over the limit, also
+/// when the whole head arrived at once (which hyper would otherwise parse whole).
+pub const HEAD_READ_CHUNK_BYTES: usize = 8 * 1024;
+
 /// A connection's byte stream, watched.
 pub struct WatchedIo<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
     /// Always `Some` until dropped: `Drop` may hand it to a lingering close.
     inner: Option<T>,
     state: Arc<ConnState>,
     linger_bytes: u64,
+    /// A replacement answer still to write, and how much of it is written.
+    pending: Vec<u8>,
+    pending_sent: usize,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WatchedIo<T> {
@@ -25,6 +35,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WatchedIo<T> {
             inner: Some(inner),
             state,
             linger_bytes,
+            pending: Vec::new(),
+            pending_sent: 0,
         }
     }
 
@@ -33,6 +45,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WatchedIo<T> {
             Some(io) => Ok(Pin::new(io)),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
+    }
+
+    /// Writes what is left of a replacement answer; ready once it is all out.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.pending_sent < self.pending.len() {
+            let Some(io) = self.inner.as_mut() else {
+                return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+            };
+            let r = Pin::new(io).poll_write(cx, &self.pending[self.pending_sent..]);
+            self.state.on_write(r.is_pending());
+            match std::task::ready!(r)? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => self.pending_sent += n,
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -43,6 +71,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncRead for WatchedIo
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() > HEAD_READ_CHUNK_BYTES && this.state.reading_http1_head() {
+            let mut chunk = [0u8; HEAD_READ_CHUNK_BYTES];
+            let mut small = ReadBuf::new(&mut chunk);
+            let r = this.io()?.poll_read(cx, &mut small);
+            if let Poll::Ready(Ok(())) = r {
+                this.state.on_read(small.filled());
+                buf.put_slice(small.filled());
+            }
+            return r;
+        }
         let before = buf.filled().len();
         let r = this.io()?.poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {
@@ -59,17 +97,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncWrite for WatchedI
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        std::task::ready!(this.poll_pending(cx))?;
+        if let Some((used, answer)) = crate::relay::listen::hyper_errors::replacement(buf) {
+            // hyper closes after these answers; the client may still be sending.
+            this.pending = answer;
+            this.pending_sent = 0;
+            this.state.set_linger();
+            return Poll::Ready(Ok(used));
+        }
         let r = this.io()?.poll_write(cx, buf);
         this.state.on_write(r.is_pending());
         r
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().io()?.poll_flush(cx)
+        let this = self.get_mut();
+        std::task::ready!(this.poll_pending(cx))?;
+        this.io()?.poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().io()?.poll_shutdown(cx)
+        let this = self.get_mut();
+        std::task::ready!(this.poll_pending(cx))?;
+        this.io()?.poll_shutdown(cx)
     }
 
     // hyper then flattens each response into one buffer, which keeps writes simple to

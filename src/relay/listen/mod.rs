@@ -14,6 +14,8 @@
 //!   [`service`] tells it when requests start and end.
 //! - [`request_body`] bounds the time to receive a body (`body_timeout_secs`); the
 //!   handler answers `408 request_timeout` when it passes.
+//! - [`hyper_errors`]: the refusals hyper writes itself (400, 414, 431) get the same
+//!   JSON body as every other refusal.
 //! - [`linger`]: after an answer to a body left unread (413, 408), the rest of the body
 //!   is read and discarded for a bounded time before closing, so that the client reads
 //!   the answer instead of a connection reset.
@@ -26,6 +28,7 @@
 
 pub mod accept;
 pub mod conn;
+pub mod hyper_errors;
 pub mod io;
 pub mod limits;
 pub mod linger;

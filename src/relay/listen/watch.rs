@@ -190,6 +190,12 @@ impl ConnState {
         self.timing().upgraded
     }
 
+    /// HTTP/1 with no request in progress: what arrives now is a request head.
+    pub fn reading_http1_head(&self) -> bool {
+        let t = self.timing();
+        t.protocol == Protocol::Http1 && t.active == 0
+    }
+
     pub fn is_http1(&self) -> bool {
         self.timing().protocol == Protocol::Http1
     }
