@@ -41,6 +41,7 @@ pub const DEFAULT_FIRST_BYTE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+pub const DEFAULT_MAX_INFLIGHT_BODY_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A configuration the relay can run with.
 #[derive(Debug, Clone)]
@@ -67,6 +68,8 @@ pub struct ServerConfig {
     pub body_timeout_secs: u64,
     pub idle_timeout_secs: u64,
     pub max_connections: u64,
+    /// Request body bytes buffered at once across all requests.
+    pub max_inflight_body_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +220,7 @@ struct RawServer {
     body_timeout_secs: Option<Spanned<i64>>,
     idle_timeout_secs: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
+    max_inflight_body_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -430,7 +434,7 @@ impl Parser<'_> {
             None => None,
         };
         let (stream_heartbeat_secs, stream_idle_timeout_secs) = self.stream_timers(raw.as_ref())?;
-        let [first_byte, body, idle, connections] = self.conn_limits(raw.as_ref())?;
+        let [first_byte, body, idle, connections, inflight] = self.conn_limits(raw.as_ref())?;
         let tls = raw.and_then(|r| r.tls).map(|t| {
             let t = t.into_inner();
             TlsConfig {
@@ -451,12 +455,13 @@ impl Parser<'_> {
             body_timeout_secs: body,
             idle_timeout_secs: idle,
             max_connections: connections,
+            max_inflight_body_bytes: inflight,
         })
     }
 
     /// The connection limits of `[server]`, in the order of the fields of [`ServerConfig`]:
-    /// first byte, body and idle timeouts, max connections.
-    fn conn_limits(&self, raw: Option<&RawServer>) -> Result<[u64; 4], ConfigError> {
+    /// first byte, body and idle timeouts, max connections, max in-flight body bytes.
+    fn conn_limits(&self, raw: Option<&RawServer>) -> Result<[u64; 5], ConfigError> {
         // Timeouts stay at most a day, like the stream timers, so deadlines never overflow.
         macro_rules! limit {
             ($key:ident, $default:expr, $max:expr) => {
@@ -483,6 +488,11 @@ impl Parser<'_> {
                 max_connections,
                 DEFAULT_MAX_CONNECTIONS,
                 u64::from(u32::MAX)
+            ),
+            limit!(
+                max_inflight_body_bytes,
+                DEFAULT_MAX_INFLIGHT_BODY_BYTES,
+                u64::MAX
             ),
         ])
     }

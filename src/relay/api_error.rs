@@ -14,7 +14,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Seconds for a `Retry-After` header (rate limiting).
+    /// Seconds for a `Retry-After` header (rate limiting, busy).
     pub retry_after: Option<u64>,
 }
 
@@ -77,6 +77,17 @@ impl ApiError {
             "request_timeout",
             format!("the request body did not arrive within {secs} s"),
         )
+    }
+
+    /// 503: too many request bodies are being received at once.
+    pub fn busy(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the relay is receiving too many request bodies at once; retry later",
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
     }
 
     pub fn unavailable() -> Self {

@@ -21,6 +21,7 @@ use crate::common::config::Config;
 use crate::common::shutdown::Shutdown;
 use crate::relay::api_error::ApiError;
 use crate::relay::listen::accept::Acceptor;
+use crate::relay::listen::budget::BodyBudget;
 use crate::relay::listen::conn::Shared;
 use crate::relay::listen::limits::ConnLimits;
 use crate::relay::state::Relay;
@@ -119,6 +120,7 @@ impl Server {
             routes: warp::service(routes(relay.clone())),
             tls: self.tls,
             limits,
+            budget: Arc::new(BodyBudget::new(limits.max_inflight_body_bytes)),
         });
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut acceptor = Acceptor::new(self.listener, limits.max_connections);

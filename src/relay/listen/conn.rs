@@ -13,6 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use crate::relay::listen::budget::BodyBudget;
 use crate::relay::listen::io::WatchedIo;
 use crate::relay::listen::limits::ConnLimits;
 use crate::relay::listen::request_body::RequestBody;
@@ -27,6 +28,7 @@ pub struct Shared<S> {
     pub routes: S,
     pub tls: Option<TlsAcceptor>,
     pub limits: ConnLimits,
+    pub budget: Arc<BodyBudget>,
 }
 
 /// Serves one connection until it closes, times out or the relay stops.
@@ -104,7 +106,8 @@ async fn run<S, B, T>(
         shared.routes.clone(),
         info,
         state.clone(),
-        shared.limits.body,
+        shared.budget.clone(),
+        &shared.limits,
     );
     let io = TokioIo::new(WatchedIo::new(
         io,

@@ -22,6 +22,11 @@ pub struct ConnLimits {
     pub idle: Duration,
     /// Open HTTP connections (upgraded agent streams not counted).
     pub max_connections: usize,
+    /// Request body bytes held at once across all requests.
+    pub max_inflight_body_bytes: u64,
+    /// `max_body_bytes`: a Content-Length above it is not reserved up front (the
+    /// handler refuses it with 413 without reading).
+    pub max_body_bytes: u64,
     /// Bytes a lingering close discards at most: twice `max_body_bytes`, at least
     /// [`LINGER_MIN_BYTES`].
     pub linger_bytes: u64,
@@ -34,6 +39,8 @@ impl ConnLimits {
             body: Duration::from_secs(c.body_timeout_secs),
             idle: Duration::from_secs(c.idle_timeout_secs),
             max_connections: usize::try_from(c.max_connections).unwrap_or(usize::MAX),
+            max_inflight_body_bytes: c.max_inflight_body_bytes,
+            max_body_bytes: c.max_body_bytes as u64,
             linger_bytes: (c.max_body_bytes as u64)
                 .saturating_mul(2)
                 .max(LINGER_MIN_BYTES),

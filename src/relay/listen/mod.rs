@@ -13,7 +13,8 @@
 //!   client stops reading for `idle_timeout_secs`. [`io`] feeds it what the socket does;
 //!   [`service`] tells it when requests start and end.
 //! - [`request_body`] bounds the time to receive a body (`body_timeout_secs`); the
-//!   handler answers `408 request_timeout` when it passes.
+//!   handler answers `408 request_timeout` when it passes. It also takes the body's
+//!   share of the in-flight [`budget`] (`max_inflight_body_bytes`; `503` past it).
 //! - [`hyper_errors`]: the refusals hyper writes itself (400, 414, 431) get the same
 //!   JSON body as every other refusal.
 //! - [`linger`]: after an answer to a body left unread (413, 408), the rest of the body
@@ -27,6 +28,7 @@
 //! [`conn`] puts the pieces together for one connection.
 
 pub mod accept;
+pub mod budget;
 pub mod conn;
 pub mod hyper_errors;
 pub mod io;

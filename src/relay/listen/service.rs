@@ -1,6 +1,7 @@
 //! The routes as a hyper service for one connection: tags requests with [`ConnInfo`],
-//! hands out the upgrade handle, gives bodies their deadline, and tells the
-//! connection's watchdog when each request starts and when its response is done.
+//! hands out the upgrade handle, gives bodies their deadline and budget share, and
+//! tells the connection's watchdog when each request starts and when its response is
+//! done.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::relay::listen::request_body::RequestBody;
+use crate::relay::listen::budget::{BodyBudget, Reservation};
+use crate::relay::listen::limits::ConnLimits;
+use crate::relay::listen::request_body::{RequestBody, Share};
 use crate::relay::listen::watch::ConnState;
 use crate::relay::state::ConnInfo;
 
@@ -21,7 +24,9 @@ pub struct ConnService<S> {
     inner: S,
     info: ConnInfo,
     conn: Arc<ConnState>,
+    budget: Arc<BodyBudget>,
     body_timeout: Duration,
+    max_body_bytes: u64,
 }
 
 impl<S> ConnService<S> {
@@ -29,13 +34,16 @@ impl<S> ConnService<S> {
         inner: S,
         info: ConnInfo,
         conn: Arc<ConnState>,
-        body_timeout: Duration,
+        budget: Arc<BodyBudget>,
+        limits: &ConnLimits,
     ) -> ConnService<S> {
         ConnService {
             inner,
             info,
             conn,
-            body_timeout,
+            budget,
+            body_timeout: limits.body,
+            max_body_bytes: limits.max_body_bytes,
         }
     }
 }
@@ -64,12 +72,17 @@ where
             req.extensions_mut()
                 .insert(crate::relay::stream::socket::PendingUpgrade::new(on));
         }
+        let reservation = Arc::new(Reservation::new(self.budget.clone()));
+        let share = Share::new(reservation.clone(), self.max_body_bytes);
         let (timeout, conn) = (self.body_timeout, self.conn.clone());
-        let req = req.map(|body| RequestBody::new(body, timeout, conn));
+        let req = req.map(|body| RequestBody::new(body, timeout, conn, share));
         // warp's service is ready at all times and cheap to clone.
         let respond = self.inner.clone().call(req);
         Box::pin(async move {
             let resp = respond.await?;
+            // The handler is done with the body it buffered: its share goes back (the
+            // body, if still alive, holds it until dropped).
+            drop(reservation);
             if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
                 active.conn.mark_upgraded();
             }

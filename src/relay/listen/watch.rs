@@ -274,6 +274,8 @@ mod tests {
             body: Duration::from_secs(60),
             idle: Duration::from_secs(60),
             max_connections: 10,
+            max_inflight_body_bytes: 1,
+            max_body_bytes: 1,
             linger_bytes: 1,
         }
     }
