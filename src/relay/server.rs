@@ -72,8 +72,7 @@ impl Server {
         };
         crate::relay::listen::rlimit::raise_and_log();
         let addr = config.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = crate::relay::listen::accept::bind(addr)
             .map_err(|source| StartError::Bind { addr, source })?;
         for c in &config.channels {
             if c.verifier.kind == crate::common::verify::SchemeKind::None {

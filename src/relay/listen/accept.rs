@@ -1,5 +1,5 @@
 //! The accept loop's two defences: a cap on open connections, and surviving the
-//! process's descriptor limit.
+//! process's descriptor limit; and a listen backlog deep enough for bursts.
 //!
 //! Past `max_connections`, a new connection is closed as soon as it is accepted: the
 //! relay keeps accepting (so the backlog never fills with connections nobody will
@@ -15,14 +15,33 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+/// Pending connections the kernel queues before `accept` (it caps this at
+/// `net.core.somaxconn`). std's and tokio's `bind` use 128: a burst of new connections
+/// faster than one accept loop iteration each then drops SYNs, and a real client waits
+/// a second for its retransmission.
+pub const LISTEN_BACKLOG: u32 = 4096;
 /// Pause after an `accept` failure that is not about one connection.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// At most one warning per kind and interval.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Binds `addr` (address reuse on, as std's `bind` does) and listens with
+/// [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Counts events and says when to log them.
 #[derive(Debug, Default)]
