@@ -17,7 +17,7 @@ pub struct ApiError {
     pub code: &'static str,
     /// Explanation for a person, sent as `message`; never holds a secret or token.
     pub message: String,
-    /// Seconds for a `Retry-After` header (rate limiting).
+    /// Seconds for a `Retry-After` header (rate limiting, busy).
     pub retry_after: Option<u64>,
 }
 
@@ -80,6 +80,26 @@ impl ApiError {
         )
     }
 
+    /// 408: the request body did not arrive in time.
+    pub fn request_timeout(secs: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request body did not arrive within {secs} s"),
+        )
+    }
+
+    /// 503: too many request bodies are being received at once.
+    pub fn busy(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the relay is receiving too many request bodies at once; retry later",
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
     /// 503 `unavailable`: storage failed and the event was not stored; the sender
     /// should retry.
     pub fn unavailable() -> Self {
@@ -97,6 +117,23 @@ impl ApiError {
             message: &self.message,
         })
         .unwrap_or_default()
+    }
+}
+
+impl ApiError {
+    /// The whole HTTP/1.1 response, `Connection: close` included, for the places that
+    /// answer below hyper (see `relay::listen::hyper_errors`).
+    pub fn http1_bytes(&self) -> Vec<u8> {
+        let body = self.body();
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
     }
 }
 

@@ -3,7 +3,8 @@
 //! An event's way through the relay, one file each:
 //! [`ingest`] (limits, allowlist, rate limit, [`crate::common::verify`], append through
 //! [`crate::storage`]) → [`stream`] (the agents' WebSocket) with [`groups`] (who receives,
-//! where they start). Around them: [`server`] (accept loop, TLS, routes), [`state`]
+//! where they start). Around them: [`server`] (accept loop, routes) with [`listen`]
+//! (connections, TLS and their limits), [`state`]
 //! (what handlers share), [`admin`] (the operator's API), [`maintenance`] (retention),
 //! [`metrics`], [`auth`], [`body`], [`ratelimit`] and [`api_error`].
 //!
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod body;
 pub mod groups;
 pub mod ingest;
+pub mod listen;
 pub mod log_gate;
 pub mod maintenance;
 pub mod metrics;

@@ -1,16 +1,17 @@
-//! The relay process: shared state, routes, the accept loop, TLS and graceful stop.
+//! The relay process: binding, the accept loop, graceful stop, and the routes.
 //!
 //! warp 0.4 has no TLS of its own, so the routes become a `warp::service` served by
-//! hyper-util's connection builder over plain TCP or tokio-rustls. Serving ourselves
-//! also lets each request carry its connection's facts (peer address, whether a client
-//! certificate was shown) as a request extension that filters read.
+//! hyper-util's connection builder over plain TCP or tokio-rustls
+//! ([`crate::relay::listen`], which also bounds what each connection may hold). Serving
+//! ourselves also lets each request carry its connection's facts (peer address, whether
+//! a client certificate was shown) as a request extension that filters read.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -19,13 +20,16 @@ use warp::Filter;
 use crate::common::config::Config;
 use crate::common::shutdown::Shutdown;
 use crate::relay::api_error::ApiError;
-use crate::relay::state::{ConnInfo, Relay};
+use crate::relay::listen::accept::Acceptor;
+use crate::relay::listen::budget::BodyBudget;
+use crate::relay::listen::conn::Shared;
+use crate::relay::listen::limits::ConnLimits;
+use crate::relay::state::Relay;
 use crate::storage::StorageError;
 
-/// How long a client may take to send request headers (slowloris guard).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (request line and headers) accepted over HTTP/1; larger ones
-/// get 431. Headers are stored with the event, and `max_body_bytes` does not cover them.
+/// get 431 (exactly: see `listen::io::HEAD_READ_CHUNK_BYTES`). Headers are stored with
+/// the event, and `max_body_bytes` does not cover them.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How long a graceful stop waits for open HTTP requests before closing them.
 pub const GRACEFUL_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,7 +56,7 @@ pub enum StartError {
 pub struct Server {
     pub relay: Arc<Relay>,
     listener: TcpListener,
-    tls: Option<(TlsAcceptor, bool)>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Server {
@@ -69,13 +73,13 @@ impl Server {
         let tls = match &config.server.tls {
             Some(t) => {
                 let cfg = crate::common::tls::server_config(t).map_err(|e| StartError::Tls(e.0))?;
-                Some((TlsAcceptor::from(cfg), t.client_ca.is_some()))
+                Some(TlsAcceptor::from(cfg))
             }
             None => None,
         };
+        crate::relay::listen::rlimit::raise_and_log();
         let addr = config.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = crate::relay::listen::accept::bind(addr)
             .map_err(|cause| StartError::Bind { addr, cause })?;
         for c in &config.channels {
             if c.verifier.kind == crate::common::verify::SchemeKind::None {
@@ -105,85 +109,44 @@ impl Server {
     /// Serves until the shutdown signal, then drains requests and flushes the log.
     pub async fn run(self) -> Result<(), StorageError> {
         let relay = self.relay.clone();
-        let routes = routes(relay.clone());
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let limits = ConnLimits::from_config(&relay.config.server);
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            // The connection's watchdog times heads (`relay::listen::watch`); hyper's
+            // own timer would also cut idle keep-alive connections at that bound.
+            .header_read_timeout(None)
             .max_buf_size(MAX_HEADER_BYTES)
             // A client may shut its write side once the request is sent; without this,
             // hyper drops the request (and the client never hears its offset).
             .half_close(true);
-        let builder = Arc::new(builder);
-
+        let shared = Arc::new(Shared {
+            builder,
+            routes: warp::service(routes(relay.clone())),
+            tls: self.tls,
+            limits,
+            budget: Arc::new(BodyBudget::new(limits.max_inflight_body_bytes)),
+        });
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut acceptor = Acceptor::new(self.listener, limits.max_connections);
         let sweeper = tokio::spawn(crate::relay::maintenance::run(relay.clone()));
         loop {
-            let (tcp, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+            let (tcp, peer, permit) = tokio::select! {
+                next = acceptor.next() => next,
                 _ = relay.shutdown.wait() => break,
             };
             let _ = tcp.set_nodelay(true);
-            let routes = routes.clone();
-            let builder = builder.clone();
-            let watcher = graceful.watcher();
-            let tls = self.tls.clone();
-            tokio::spawn(async move {
-                match tls {
-                    None => {
-                        let info = ConnInfo {
-                            peer,
-                            client_cert: false,
-                        };
-                        let conn = builder.serve_connection_with_upgrades(
-                            TokioIo::new(tcp),
-                            ConnService {
-                                inner: warp::service(routes),
-                                info,
-                            },
-                        );
-                        let _ = watcher.watch(conn.into_owned()).await;
-                    }
-                    Some((acceptor, _)) => {
-                        let stream =
-                            match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp))
-                                .await
-                            {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => return,
-                            };
-                        let client_cert = stream
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .is_some_and(|c| !c.is_empty());
-                        let info = ConnInfo { peer, client_cert };
-                        let conn = builder.serve_connection_with_upgrades(
-                            TokioIo::new(stream),
-                            ConnService {
-                                inner: warp::service(routes),
-                                info,
-                            },
-                        );
-                        let _ = watcher.watch(conn.into_owned()).await;
-                    }
-                }
-            });
+            let conn = crate::relay::listen::conn::serve(
+                shared.clone(),
+                tcp,
+                peer,
+                permit,
+                graceful.watcher(),
+            );
+            tokio::spawn(conn);
         }
-        drop(self.listener);
+        drop(acceptor);
         tracing::info!("stopping: no new connections; finishing open requests");
         if tokio::time::timeout(GRACEFUL_STOP_TIMEOUT, graceful.shutdown())
             .await
@@ -197,33 +160,6 @@ impl Server {
         }
         sweeper.abort();
         relay.log.close().await
-    }
-}
-
-/// The routes as a hyper service for one connection, tagging requests with [`ConnInfo`].
-#[derive(Clone)]
-struct ConnService<S> {
-    inner: S,
-    info: ConnInfo,
-}
-
-impl<S> hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnService<S>
-where
-    S: tower_service::Service<http::Request<hyper::body::Incoming>> + Clone,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn call(&self, mut req: http::Request<hyper::body::Incoming>) -> Self::Future {
-        req.extensions_mut().insert(self.info);
-        if req.headers().contains_key(http::header::UPGRADE) {
-            let on = hyper::upgrade::on(&mut req);
-            req.extensions_mut()
-                .insert(crate::relay::stream::socket::PendingUpgrade::new(on));
-        }
-        // warp's service is ready at all times and cheap to clone.
-        self.inner.clone().call(req)
     }
 }
 

@@ -19,6 +19,17 @@ pub const DEFAULT_STREAM_IDLE_TIMEOUT_SECS: u64 = crate::common::protocol::IDLE_
 pub const DEFAULT_STREAM_CONNECTION_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 /// Default bytes of events all agent connections together may hold unsent (256 MiB).
 pub const DEFAULT_STREAM_TOTAL_BUFFER_BYTES: usize = 256 * 1024 * 1024;
+/// Default seconds a new connection has for its TLS handshake and first request head
+/// (and an HTTP/1 head for all of its bytes).
+pub const DEFAULT_FIRST_BYTE_TIMEOUT_SECS: u64 = 10;
+/// Default seconds a request body has to arrive whole.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 60;
+/// Default seconds a keep-alive connection may sit idle between requests.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Default most open HTTP connections (agent streams not counted once upgraded).
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+/// Default request body bytes buffered at once across all requests (256 MiB).
+pub const DEFAULT_MAX_INFLIGHT_BODY_BYTES: u64 = 256 * 1024 * 1024;
 /// Upper bound for the stream timers (one day): longer makes no sense for a heartbeat,
 /// and keeps every deadline computed from them far from overflowing.
 pub const MAX_STREAM_TIMER_SECS: u64 = 86_400;

@@ -26,6 +26,11 @@ pub struct RawServer {
     pub disk_reserve_bytes: Option<Spanned<i64>>,
     pub stream_connection_buffer_bytes: Option<Spanned<i64>>,
     pub stream_total_buffer_bytes: Option<Spanned<i64>>,
+    pub first_byte_timeout_secs: Option<Spanned<i64>>,
+    pub body_timeout_secs: Option<Spanned<i64>>,
+    pub idle_timeout_secs: Option<Spanned<i64>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub max_inflight_body_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 use super::defaults::{
-    DEFAULT_DATA_DIR, DEFAULT_DISK_RESERVE_BYTES, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_DATA_DIR, DEFAULT_DISK_RESERVE_BYTES,
+    DEFAULT_FIRST_BYTE_TIMEOUT_SECS, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_LISTEN,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_INFLIGHT_BODY_BYTES,
     DEFAULT_STREAM_CONNECTION_BUFFER_BYTES, DEFAULT_STREAM_HEARTBEAT_SECS,
     DEFAULT_STREAM_IDLE_TIMEOUT_SECS, DEFAULT_STREAM_TOTAL_BUFFER_BYTES, MAX_STREAM_TIMER_SECS,
 };
@@ -41,6 +43,17 @@ pub struct ServerConfig {
     pub stream_connection_buffer_bytes: usize,
     /// Bytes of events read for all agent connections and not yet written to them.
     pub stream_total_buffer_bytes: usize,
+    /// Seconds for the TLS handshake and the first request head (see `relay::listen`).
+    pub first_byte_timeout_secs: u64,
+    /// Seconds a request body has to arrive whole (else 408 `request_timeout`).
+    pub body_timeout_secs: u64,
+    /// Seconds a keep-alive connection may sit idle between requests.
+    pub idle_timeout_secs: u64,
+    /// Most open HTTP connections; more are closed at once.
+    pub max_connections: u64,
+    /// Request body bytes buffered at once across all requests (else 503 with
+    /// `Retry-After`).
+    pub max_inflight_body_bytes: u64,
 }
 
 /// `[server.tls]`: PEM file paths, read when the relay starts.
@@ -96,11 +109,63 @@ pub fn server(src: &Source, raw: Option<Spanned<RawServer>>) -> Result<ServerCon
             "server.stream_total_buffer_bytes",
             DEFAULT_STREAM_TOTAL_BUFFER_BYTES,
         )?,
+        first_byte_timeout_secs: limit(
+            src,
+            raw.and_then(|r| r.first_byte_timeout_secs.as_ref()),
+            "server.first_byte_timeout_secs",
+            DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+            MAX_STREAM_TIMER_SECS,
+        )?,
+        body_timeout_secs: limit(
+            src,
+            raw.and_then(|r| r.body_timeout_secs.as_ref()),
+            "server.body_timeout_secs",
+            DEFAULT_BODY_TIMEOUT_SECS,
+            MAX_STREAM_TIMER_SECS,
+        )?,
+        idle_timeout_secs: limit(
+            src,
+            raw.and_then(|r| r.idle_timeout_secs.as_ref()),
+            "server.idle_timeout_secs",
+            DEFAULT_IDLE_TIMEOUT_SECS,
+            MAX_STREAM_TIMER_SECS,
+        )?,
+        max_connections: limit(
+            src,
+            raw.and_then(|r| r.max_connections.as_ref()),
+            "server.max_connections",
+            DEFAULT_MAX_CONNECTIONS,
+            u64::from(u32::MAX),
+        )?,
+        max_inflight_body_bytes: limit(
+            src,
+            raw.and_then(|r| r.max_inflight_body_bytes.as_ref()),
+            "server.max_inflight_body_bytes",
+            DEFAULT_MAX_INFLIGHT_BODY_BYTES,
+            u64::MAX,
+        )?,
         disk_reserve_bytes: match raw.and_then(|r| r.disk_reserve_bytes.as_ref()) {
             Some(v) => src.non_negative(v, "server.disk_reserve_bytes")?,
             None => DEFAULT_DISK_RESERVE_BYTES,
         },
     })
+}
+
+/// A positive value of at most `max` (timeouts stay within a day, like the stream
+/// timers, so deadlines never overflow), or `default` when absent.
+fn limit(
+    src: &Source,
+    v: Option<&Spanned<i64>>,
+    key: &str,
+    default: u64,
+    max: u64,
+) -> Result<u64, FileError> {
+    let Some(v) = v else { return Ok(default) };
+    let n = src.positive(v, key)?;
+    if n > max {
+        return Err(src.err(v.span(), key, format!("must be at most {max}")));
+    }
+    Ok(n)
 }
 
 /// A positive byte count, or `default` when absent.

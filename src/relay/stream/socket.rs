@@ -26,7 +26,7 @@ pub const READ_BUFFER_BYTES: usize = 1024;
 pub const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// hyper's upgrade handle for a request, taken out of the request by the connection
-/// service (see `server::ConnService`) so that the stream route can claim it; warp's
+/// service (see `listen::service::ConnService`) so that the stream route can claim it; warp's
 /// extension filters need `Clone`, which `OnUpgrade` is not.
 #[derive(Clone, Debug)]
 pub struct PendingUpgrade(Arc<Mutex<Option<OnUpgrade>>>);
