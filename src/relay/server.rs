@@ -41,19 +41,28 @@ pub enum StartError {
     // the message and in the error chain, and `{:#}` would print it twice.
     /// The log could not be opened.
     #[error("cannot open the log in {dir}: {cause}")]
-    Log { dir: String, cause: StorageError },
+    Log {
+        /// The data directory.
+        dir: String,
+        /// Why.
+        cause: StorageError,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {cause}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why.
         cause: std::io::Error,
     },
+    /// The TLS files cannot be used (exit 2).
     #[error("TLS: {0}")]
     Tls(String),
 }
 
 /// A bound, ready relay.
 pub struct Server {
+    /// The shared state, also reachable by the caller (tests, bench).
     pub relay: Arc<Relay>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -93,6 +102,7 @@ impl Server {
         })
     }
 
+    /// The bound address (with the real port when the config asked for port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }

@@ -71,6 +71,7 @@ pub struct Acceptor {
 }
 
 impl Acceptor {
+    /// Accepts from `listener`, keeping at most `max_connections` open.
     pub fn new(listener: TcpListener, max_connections: usize) -> Acceptor {
         Acceptor {
             listener,

@@ -19,6 +19,7 @@ pub struct BodyBudget {
 }
 
 impl BodyBudget {
+    /// A budget of `max_bytes` of request bodies held at once.
     pub fn new(max_bytes: u64) -> BodyBudget {
         BodyBudget {
             max_bytes,
@@ -53,6 +54,7 @@ pub struct Reservation {
 }
 
 impl Reservation {
+    /// An empty reservation against `budget`; it gives its bytes back when dropped.
     pub fn new(budget: Arc<BodyBudget>) -> Reservation {
         Reservation {
             budget,

@@ -23,11 +23,15 @@ use crate::relay::state::ConnInfo;
 
 /// What every connection of a listener shares.
 pub struct Shared<S> {
+    /// hyper's HTTP/1 + HTTP/2 connection builder, configured once.
     pub builder: auto::Builder<TokioExecutor>,
     /// The routes as a service.
     pub routes: S,
+    /// The TLS acceptor, when the relay serves HTTPS.
     pub tls: Option<TlsAcceptor>,
+    /// Timeouts and sizes every connection is held to.
     pub limits: ConnLimits,
+    /// The relay-wide budget of request body bytes.
     pub budget: Arc<BodyBudget>,
 }
 

@@ -30,6 +30,8 @@ pub struct WatchedIo<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WatchedIo<T> {
+    /// Wraps `inner`, reporting activity to `state`; after a refusal, up to
+    /// `linger_bytes` of the rest of the request are read and dropped before closing.
     pub fn new(inner: T, state: Arc<ConnState>, linger_bytes: u64) -> WatchedIo<T> {
         WatchedIo {
             inner: Some(inner),

@@ -33,6 +33,7 @@ pub struct ConnLimits {
 }
 
 impl ConnLimits {
+    /// The limits of a `[server]` table.
     pub fn from_config(c: &ServerConfig) -> ConnLimits {
         ConnLimits {
             first_byte: Duration::from_secs(c.first_byte_timeout_secs),

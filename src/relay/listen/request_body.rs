@@ -50,6 +50,8 @@ pub struct Share {
 }
 
 impl Share {
+    /// A body's share of `reservation`; up to `upfront_max` bytes may be reserved at once
+    /// from its declared length.
     pub fn new(reservation: Arc<Reservation>, upfront_max: u64) -> Share {
         Share {
             reservation,

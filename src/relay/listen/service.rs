@@ -30,6 +30,7 @@ pub struct ConnService<S> {
 }
 
 impl<S> ConnService<S> {
+    /// Wraps `inner`, telling the connection's watchdog when requests start and end.
     pub fn new(
         inner: S,
         info: ConnInfo,

@@ -42,6 +42,7 @@ pub enum Expiry {
 }
 
 impl Expiry {
+    /// The phase's name, for log lines.
     pub fn as_str(self) -> &'static str {
         match self {
             Expiry::FirstRequest => "no request within first_byte_timeout_secs",
@@ -106,6 +107,7 @@ pub struct ConnState {
 }
 
 impl ConnState {
+    /// The watchdog state of a new connection.
     pub fn new(
         accepted_at: Instant,
         limits: &ConnLimits,
@@ -163,12 +165,14 @@ impl ConnState {
         }
     }
 
+    /// A request's head arrived: its body timer starts, the idle timer stops.
     pub fn request_started(&self) {
         let mut t = self.timing();
         t.active += 1;
         t.head_started = None;
     }
 
+    /// A response went out: the connection is idle until the next request.
     pub fn request_finished(&self) {
         let mut t = self.timing();
         t.active = t.active.saturating_sub(1);
@@ -186,6 +190,7 @@ impl ConnState {
         self.timing().upgraded = true;
     }
 
+    /// The connection became a WebSocket: HTTP timeouts no longer apply.
     pub fn upgraded(&self) -> bool {
         self.timing().upgraded
     }
@@ -196,6 +201,7 @@ impl ConnState {
         t.protocol == Protocol::Http1 && t.active == 0
     }
 
+    /// The connection speaks HTTP/1 (not yet known to be HTTP/2).
     pub fn is_http1(&self) -> bool {
         self.timing().protocol == Protocol::Http1
     }

@@ -32,6 +32,7 @@ pub const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 pub struct PendingUpgrade(Arc<Mutex<Option<OnUpgrade>>>);
 
 impl PendingUpgrade {
+    /// Keeps hyper's upgrade future for the stream route.
     pub fn new(on: OnUpgrade) -> PendingUpgrade {
         PendingUpgrade(Arc::new(Mutex::new(Some(on))))
     }
