@@ -29,11 +29,12 @@ PY
 
 # One measurement of BIN: prints "ingest drain replay" (events/s each).
 measure() {
-  local bin=$1 dir=$work/r$RANDOM url ingest drain t0 t1 replay
+  local bin=$1 dir url ingest drain t0 t1 replay
+  dir=$(mktemp -d "$work/rXXXX")
   url=$(start_bench_relay "$bin" "$dir")
   ingest=$(wrk -t2 -c64 -d5s -s "$work/post.lua" "$url/hooks/bench" | awk '/Requests\/sec/{printf "%.0f", $2}')
   stop_bench_relays "$dir"; sleep 0.5
-  dir=$work/r$RANDOM
+  dir=$(mktemp -d "$work/rXXXX")
   url=$(start_bench_relay "$bin" "$dir")
   drain=$("$bin" bench --relay "$url" --phases drain --count "$events" --max-in-flight 32 --json \
     | python3 -c 'import json,sys; print(round(json.load(sys.stdin)[0]["events_per_sec"]))')

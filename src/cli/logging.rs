@@ -52,7 +52,11 @@ fn allowed(target: &str, level: &tracing::Level) -> bool {
 /// Logs to stderr with `HOOKRELAY_LOG`, or `default` when it is unset or invalid.
 pub fn init(default: &str) {
     let env = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default));
-    let ceilings = filter_fn(|meta| allowed(meta.target(), meta.level()));
+    // The hint keeps the combined filter's maximum level that of `HOOKRELAY_LOG`: without
+    // it, `log` records of every level (sled logs at trace) would be turned into events
+    // and only then thrown away, on every request.
+    let ceilings = filter_fn(|meta| allowed(meta.target(), meta.level()))
+        .with_max_level_hint(LevelFilter::TRACE);
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -27,6 +27,9 @@ pub struct WatchedIo<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
     /// A replacement answer still to write, and how much of it is written.
     pending: Vec<u8>,
     pending_sent: usize,
+    /// Where HTTP/1 heads are read in small pieces (see `poll_read`); allocated on the
+    /// first head read and kept, so no read zeroes a fresh buffer.
+    head_chunk: Vec<u8>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WatchedIo<T> {
@@ -39,6 +42,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WatchedIo<T> {
             linger_bytes,
             pending: Vec::new(),
             pending_sent: 0,
+            head_chunk: Vec::new(),
         }
     }
 
@@ -74,14 +78,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncRead for WatchedIo
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if buf.remaining() > HEAD_READ_CHUNK_BYTES && this.state.reading_http1_head() {
-            let mut chunk = [0u8; HEAD_READ_CHUNK_BYTES];
+            let mut chunk = std::mem::take(&mut this.head_chunk);
+            chunk.resize(HEAD_READ_CHUNK_BYTES, 0);
             let mut small = ReadBuf::new(&mut chunk);
-            let r = this.io()?.poll_read(cx, &mut small);
-            if let Poll::Ready(Ok(())) = r {
+            let r = this.io().map(|io| io.poll_read(cx, &mut small));
+            if let Ok(Poll::Ready(Ok(()))) = &r {
                 this.state.on_read(small.filled());
                 buf.put_slice(small.filled());
             }
-            return r;
+            this.head_chunk = chunk;
+            return r?;
         }
         let before = buf.filled().len();
         let r = this.io()?.poll_read(cx, buf);
