@@ -35,6 +35,48 @@ pub struct Shared<S> {
     pub budget: Arc<BodyBudget>,
 }
 
+/// The routes as one connection serves them: the service's bounds in one place.
+pub trait Routes<B>:
+    tower_service::Service<
+        http::Request<RequestBody>,
+        Response = http::Response<B>,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> Routes<B> for S where
+    S: tower_service::Service<
+            http::Request<RequestBody>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// A response body hyper can write: the bounds in one place.
+pub trait ResponseBody:
+    hyper::body::Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + Unpin
+    + 'static
+{
+}
+
+impl<B> ResponseBody for B where
+    B: hyper::body::Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + Unpin
+        + 'static
+{
+}
+
 /// Serves one connection until it closes, times out or the relay stops.
 pub async fn serve<S, B>(
     shared: Arc<Shared<S>>,
@@ -43,17 +85,8 @@ pub async fn serve<S, B>(
     permit: OwnedSemaphorePermit,
     watcher: Watcher,
 ) where
-    S: tower_service::Service<
-            http::Request<RequestBody>,
-            Response = http::Response<B>,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: hyper::body::Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: Routes<B>,
+    B: ResponseBody,
 {
     let accepted = Instant::now();
     let state = Arc::new(ConnState::new(accepted, &shared.limits, Some(permit)));
@@ -93,17 +126,8 @@ async fn run<S, B, T>(
     state: Arc<ConnState>,
     watcher: Watcher,
 ) where
-    S: tower_service::Service<
-            http::Request<RequestBody>,
-            Response = http::Response<B>,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: hyper::body::Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: Routes<B>,
+    B: ResponseBody,
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = ConnService::new(
