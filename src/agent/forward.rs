@@ -57,7 +57,8 @@ pub const HEADER_EVENT_ID: &str = "x-hookrelay-event-id";
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 /// Longest one attempt may take (connect, send, response head) before it counts as a
 /// connection error and is retried, unless `--timeout` says otherwise.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const ATTEMPT_TIMEOUT: Duration =
+    Duration::from_secs(crate::agent::delivery::DEFAULT_TIMEOUT_SECS as u64);
 /// Longest a connect to the local service may take, TCP and TLS handshake together.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// TCP keepalive on connections to the local service: idle time before the first

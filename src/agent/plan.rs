@@ -306,6 +306,57 @@ mod tests {
     }
 
     #[test]
+    fn delivery_flags_reach_the_route() {
+        let base = [
+            "--relay",
+            "ws://h",
+            "--channel",
+            "c",
+            "--forward",
+            "http://l",
+        ];
+        let p = agent_plan(&args(
+            &[
+                &base[..],
+                &[
+                    "--filter",
+                    "header:X-A=1",
+                    "--filter",
+                    "json:/k^=v",
+                    "--max-rate",
+                    "2.5",
+                    "--timeout",
+                    "3",
+                    "--header",
+                    "X-Token: t",
+                    "--forward-ca-cert",
+                    "ca.pem",
+                    "--quiet",
+                ],
+            ]
+            .concat(),
+        ))
+        .expect("ok");
+        let r = &p.routes[0];
+        assert_eq!((r.filters.len(), r.max_rate), (2, Some(2.5)));
+        assert_eq!(r.delivery.timeout, std::time::Duration::from_secs(3));
+        assert_eq!(r.delivery.headers.len(), 1);
+        assert_eq!(r.delivery.ca_cert, Some(PathBuf::from("ca.pem")));
+        assert!(p.quiet);
+        for bad in [
+            &["--filter", "nope"][..],
+            &["--max-rate", "0"],
+            &["--timeout=-1"],
+            &["--header", "no colon"],
+        ] {
+            assert!(
+                agent_plan(&args(&[&base[..], bad].concat())).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_flags_are_usage_errors() {
         for bad in [
             &["--channel", "c", "--forward", "http://l"][..],
