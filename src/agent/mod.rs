@@ -75,10 +75,15 @@ pub async fn run(plan: &Plan, shutdown: Shutdown, announce: bool) -> Result<(), 
         announce,
         relay: endpoint.display_url(),
     };
-    supervisor::supervise(&endpoint, &mut subs, &ctx, None)
-        .await
-        .map(|_| ())
-        .map_err(AgentError::from)
+    let result = supervisor::supervise(&endpoint, &mut subs, &ctx, None).await;
+    for sub in &subs {
+        if let sink::Handler::Forward(d) = &sub.handler {
+            if d.filtered() > 0 {
+                tracing::info!(channel = %sub.channel, filtered = d.filtered(), "events filtered out (acknowledged without delivery)");
+            }
+        }
+    }
+    result.map(|_| ()).map_err(AgentError::from)
 }
 
 /// `hookrelay replay`: delivers a range, exits 0, or 1 when some events failed.
