@@ -62,6 +62,8 @@ fn trace_logs_show_no_token_or_url_key() {
         for how in [Token::Flag, Token::Env] {
             let what = format!("{how:?} with {filter}");
             let group = format!("g{}", rand_suffix());
+            // Counted before the agent starts: it may deliver before "subscribed" is read.
+            let before = service.received().len();
             let mut agent = spawn(
                 &[
                     "agent",
@@ -78,7 +80,6 @@ fn trace_logs_show_no_token_or_url_key() {
                 filter,
             );
             agent.wait_line("hookrelay agent subscribed ");
-            let before = service.received().len();
             service.wait_for(before + 1);
             assert_eq!(agent.terminate().code(), Some(0), "agent {what}");
             let log = agent.stderr_text();

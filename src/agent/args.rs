@@ -43,6 +43,33 @@ pub struct AgentArgs {
     /// PEM private key of --client-cert.
     #[arg(long, requires = "client_cert")]
     pub client_key: Option<PathBuf>,
+    /// Most deliveries per second to the local service (a float; paced evenly, no
+    /// bursts). Default: unlimited.
+    #[arg(long, value_name = "N")]
+    pub max_rate: Option<f64>,
+    /// Deliver only events that match EXPR (repeatable: all must match); the others
+    /// are acknowledged without delivery and counted. EXPR is header:NAME=VALUE,
+    /// header:NAME^=PREFIX, json:/POINTER=VALUE or json:/POINTER^=PREFIX, e.g.
+    /// header:X-GitHub-Event=push, json:/action=opened, json:/ref^=refs/tags/.
+    /// Header names are case-insensitive, values compare exactly; a JSON value that is
+    /// not a string compares as its JSON text (5, true).
+    #[arg(long = "filter", value_name = "EXPR")]
+    pub filters: Vec<String>,
+    /// Seconds to wait for the local service's response head before the attempt
+    /// counts as failed and is retried.
+    #[arg(long, value_name = "SECS", default_value_t = crate::agent::delivery::DEFAULT_TIMEOUT_SECS)]
+    pub timeout: f64,
+    /// PEM file of a CA to trust for an https:// local service (instead of the web
+    /// PKI roots).
+    #[arg(long, value_name = "FILE")]
+    pub forward_ca_cert: Option<PathBuf>,
+    /// A header added to every forwarded request, replacing the event's own of that
+    /// name (repeatable), e.g. 'X-Internal-Token: ...'. Values are never logged.
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// No info log line per delivery (offset, status, duration, attempts).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `hookrelay replay`.

@@ -41,6 +41,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::Url;
 
 use crate::agent::backoff::{Backoff, DELIVERY_BASE_DELAY, DELIVERY_MAX_DELAY};
+use crate::agent::delivery::{DeliverySettings, ExtraHeader};
+use crate::agent::quickack::QuickAckConnector;
 use crate::common::event::Record;
 use crate::common::shutdown::Shutdown;
 
@@ -54,8 +56,9 @@ pub const HEADER_EVENT_ID: &str = "x-hookrelay-event-id";
 /// Default attempts per event before it is given up.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 /// Longest one attempt may take (connect, send, response head) before it counts as a
-/// connection error and is retried.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// connection error and is retried, unless `--timeout` says otherwise.
+pub const ATTEMPT_TIMEOUT: Duration =
+    Duration::from_secs(crate::agent::delivery::DEFAULT_TIMEOUT_SECS as u64);
 /// Longest a connect to the local service may take, TCP and TLS handshake together.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// TCP keepalive on connections to the local service: idle time before the first
@@ -114,6 +117,8 @@ pub enum Outcome {
     },
     /// Shutdown came while waiting to retry; the event was not acknowledged.
     Abandoned,
+    /// No route's filters took the event: acknowledged without a delivery.
+    Filtered,
 }
 
 /// The result of a single attempt.
@@ -170,13 +175,13 @@ type HttpClient = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 /// the pool hands the request another connection, a background task) indefinitely.
 #[derive(Debug, Clone)]
 struct Connector {
-    inner: HttpsConnector<HttpConnector>,
+    inner: HttpsConnector<QuickAckConnector>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl tower_service::Service<Uri> for Connector {
-    type Response = <HttpsConnector<HttpConnector> as tower_service::Service<Uri>>::Response;
+    type Response = <HttpsConnector<QuickAckConnector> as tower_service::Service<Uri>>::Response;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
@@ -204,12 +209,26 @@ pub struct Forwarder {
     client: HttpClient,
     base: Arc<Base>,
     max_attempts: u32,
+    /// Longest one attempt may take.
+    timeout: Duration,
+    /// Headers set on every request (`--header`).
+    extra: Arc<[ExtraHeader]>,
 }
 
 impl Forwarder {
     /// A forwarder to `base` (http:// or https://, trusting the web PKI roots)
     /// keeping up to `pool` idle connections.
     pub fn new(base: &str, max_attempts: u32, pool: usize) -> Result<Forwarder, ForwardError> {
+        Self::with_settings(base, max_attempts, pool, &DeliverySettings::default())
+    }
+
+    /// Like [`Forwarder::new`], with a route's timeout, CA and extra headers.
+    pub fn with_settings(
+        base: &str,
+        max_attempts: u32,
+        pool: usize,
+        settings: &DeliverySettings,
+    ) -> Result<Forwarder, ForwardError> {
         let base = parse_base(base)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -219,7 +238,7 @@ impl Forwarder {
         http.set_keepalive_interval(Some(TCP_KEEPALIVE));
         http.set_keepalive_retries(Some(TCP_KEEPALIVE_RETRIES));
         let tls = crate::common::tls::client_config(&crate::common::tls::TlsFiles {
-            ca_cert: None,
+            ca_cert: settings.ca_cert.as_deref(),
             client_cert: None,
         })
         .map_err(|e| ForwardError::Client(format!("TLS setup: {e}")))?;
@@ -227,7 +246,7 @@ impl Forwarder {
             .with_tls_config(Arc::unwrap_or_clone(tls))
             .https_or_http()
             .enable_all_versions()
-            .wrap_connector(http);
+            .wrap_connector(QuickAckConnector { inner: http });
         let connector = Connector { inner: connector };
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
@@ -238,6 +257,8 @@ impl Forwarder {
             client,
             base: Arc::new(base),
             max_attempts: max_attempts.max(1),
+            timeout: settings.timeout,
+            extra: settings.headers.clone().into(),
         })
     }
 
@@ -278,6 +299,9 @@ impl Forwarder {
                 headers.insert(http::header::AUTHORIZATION, auth.clone());
             }
         }
+        for h in self.extra.iter() {
+            headers.insert(h.name.clone(), h.value.clone());
+        }
         headers.insert(
             HeaderName::from_static(HEADER_CHANNEL),
             HeaderValue::from_str(&record.channel)
@@ -305,7 +329,7 @@ impl Forwarder {
         *req.method_mut() = p.method.clone();
         *req.uri_mut() = p.uri.clone();
         *req.headers_mut() = p.headers.clone();
-        let resp = match tokio::time::timeout(ATTEMPT_TIMEOUT, self.client.request(req)).await {
+        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 return Attempt::Retry {
@@ -317,7 +341,10 @@ impl Forwarder {
             Err(_) => {
                 return Attempt::Retry {
                     status: None,
-                    detail: "timed out".into(),
+                    detail: format!(
+                        "timed out: no response head within {} s",
+                        self.timeout.as_secs_f64()
+                    ),
                     retry_after: None,
                 }
             }
@@ -555,8 +582,13 @@ pub fn forwarded_headers(stored: &[(String, Vec<u8>)]) -> HeaderMap {
     out
 }
 
-/// A connection-level error in a few words, without the URL.
+/// A connection-level error in a few words, without the URL. A failed TLS handshake
+/// names its problem (an unknown issuer, a name mismatch), which is what a user needs
+/// to fix a `--forward-ca-cert`.
 fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    if let Some(tls) = tls_problem(e) {
+        return format!("TLS handshake failed: {tls}");
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
@@ -568,6 +600,25 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
         "connect error".into()
     } else {
         "request error".into()
+    }
+}
+
+/// The rustls error somewhere in `e`'s chain. An `io::Error`'s `source()` skips the
+/// error it wraps, so wrapped errors are looked into as well.
+fn tls_problem<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut at = e;
+    loop {
+        if let Some(tls) = at.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let wrapped = at
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        at = match wrapped {
+            Some(inner) => inner,
+            None => at.source()?,
+        };
     }
 }
 

@@ -21,13 +21,18 @@
 pub mod args;
 pub mod backoff;
 pub mod clip;
+pub mod delivery;
 pub mod dial;
+pub mod dispatch;
 pub mod end;
 mod error;
+pub mod filter;
 pub mod forward;
 pub mod live;
+pub mod pacer;
 pub mod plan;
 pub mod progress;
+pub mod quickack;
 mod replay;
 pub mod retry_after;
 pub mod routes;
@@ -42,7 +47,7 @@ pub use error::AgentError;
 pub use plan::{agent_plan, prefetch_window, PREFETCH_EVENTS};
 
 use crate::common::shutdown::Shutdown;
-use plan::{endpoint, group_sub, signal_shutdown};
+use plan::{endpoint, group_subs, signal_shutdown};
 use routes::Plan;
 use session::Ctx;
 
@@ -64,19 +69,21 @@ pub async fn run(plan: &Plan, shutdown: Shutdown, announce: bool) -> Result<(), 
         plan.ca_cert.as_deref(),
         &plan.client_cert,
     )?;
-    let mut subs = Vec::with_capacity(plan.routes.len());
-    for route in &plan.routes {
-        subs.push(group_sub(route)?);
-    }
+    let mut subs = group_subs(plan)?;
     let ctx = Ctx {
         shutdown,
         announce,
         relay: endpoint.display_url(),
     };
-    supervisor::supervise(&endpoint, &mut subs, &ctx, None)
-        .await
-        .map(|_| ())
-        .map_err(AgentError::from)
+    let result = supervisor::supervise(&endpoint, &mut subs, &ctx, None).await;
+    for sub in &subs {
+        if let sink::Handler::Forward(d) = &sub.handler {
+            if d.filtered() > 0 {
+                tracing::info!(channel = %sub.channel, filtered = d.filtered(), "events filtered out (acknowledged without delivery)");
+            }
+        }
+    }
+    result.map(|_| ()).map_err(AgentError::from)
 }
 
 /// `hookrelay replay`: delivers a range, exits 0, or 1 when some events failed.

@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::args::AgentArgs;
+use super::delivery::{check_timeout, DeliverySettings, ExtraHeader};
 use super::dial::{Endpoint, TlsFiles};
+use super::dispatch::{Dispatch, RouteTarget};
 use super::error::AgentError;
+use super::filter::Filter;
+use super::pacer::{check_rate, Pacer};
 use super::routes::{self, Plan, Route, RouteDefaults};
 use super::sink::Handler;
 use super::sub::{Sub, SubKind};
@@ -17,10 +21,48 @@ use crate::common::shutdown::Shutdown;
 /// The routes of an agent run, from `--config` and/or the flags.
 pub fn agent_plan(args: &AgentArgs) -> Result<Plan, AgentError> {
     let start = check_route_flags(args)?;
+    let extras = route_extras(args)?;
     match &args.config {
-        Some(path) => plan_from_file(args, path),
-        None => plan_from_flags(args, start),
+        Some(path) => plan_from_file(args, path, extras),
+        None => plan_from_flags(args, start, extras),
     }
+}
+
+/// `--filter`, `--max-rate`, `--timeout`, `--forward-ca-cert` and `--header`, checked.
+fn route_extras(args: &AgentArgs) -> Result<RouteExtras, AgentError> {
+    let usage = AgentError::Usage;
+    let filters = args
+        .filters
+        .iter()
+        .map(|e| Filter::parse(e).map_err(|m| usage(format!("--filter: {m}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let max_rate = args
+        .max_rate
+        .map(check_rate)
+        .transpose()
+        .map_err(|m| usage(format!("--max-rate {m}")))?;
+    let timeout = check_timeout(args.timeout).map_err(|m| usage(format!("--timeout {m}")))?;
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| ExtraHeader::parse(h).map_err(|m| usage(format!("--header: {m}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RouteExtras {
+        filters,
+        max_rate,
+        delivery: DeliverySettings {
+            timeout,
+            ca_cert: args.forward_ca_cert.clone(),
+            headers,
+        },
+    })
+}
+
+/// The per-route settings the flags give (defaults for agent.toml routes).
+struct RouteExtras {
+    filters: Vec<Filter>,
+    max_rate: Option<f64>,
+    delivery: DeliverySettings,
 }
 
 /// Checks the flags every route takes as its defaults; returns `--from` parsed.
@@ -41,7 +83,7 @@ fn check_route_flags(args: &AgentArgs) -> Result<Start, AgentError> {
 }
 
 /// The routes of agent.toml at `path`; the flags fill in what it leaves out.
-fn plan_from_file(args: &AgentArgs, path: &Path) -> Result<Plan, AgentError> {
+fn plan_from_file(args: &AgentArgs, path: &Path, extras: RouteExtras) -> Result<Plan, AgentError> {
     let usage = AgentError::Usage;
     if args.channel.is_some() || args.forward.is_some() {
         return Err(usage(
@@ -53,6 +95,9 @@ fn plan_from_file(args: &AgentArgs, path: &Path) -> Result<Plan, AgentError> {
         from: args.from.clone(),
         max_in_flight: args.max_in_flight,
         max_attempts: args.max_attempts,
+        filters: extras.filters,
+        max_rate: extras.max_rate,
+        delivery: extras.delivery,
     };
     let file = routes::load(path, &defaults).map_err(AgentError::usage)?;
     let relay = args.relay.clone().or(file.relay).ok_or_else(|| {
@@ -68,11 +113,16 @@ fn plan_from_file(args: &AgentArgs, path: &Path) -> Result<Plan, AgentError> {
         ca_cert: args.ca_cert.clone().or(file.ca_cert),
         client_cert: client_cert.or(file.client_cert),
         routes: file.routes,
+        quiet: args.quiet,
     })
 }
 
 /// The one route of `--relay`, `--channel` and `--forward`.
-fn plan_from_flags(args: &AgentArgs, start: Start) -> Result<Plan, AgentError> {
+fn plan_from_flags(
+    args: &AgentArgs,
+    start: Start,
+    extras: RouteExtras,
+) -> Result<Plan, AgentError> {
     let usage = AgentError::Usage;
     let missing = |flag: &str| usage(format!("{flag} is required (or --config agent.toml)"));
     let relay = args.relay.clone().ok_or_else(|| missing("--relay"))?;
@@ -95,7 +145,11 @@ fn plan_from_flags(args: &AgentArgs, start: Start) -> Result<Plan, AgentError> {
             start,
             max_in_flight: args.max_in_flight,
             max_attempts: args.max_attempts,
+            filters: extras.filters,
+            max_rate: extras.max_rate,
+            delivery: extras.delivery,
         }],
+        quiet: args.quiet,
     })
 }
 
@@ -117,22 +171,57 @@ pub fn prefetch_window(max_in_flight: u32) -> u32 {
         .min(crate::common::protocol::MAX_WINDOW)
 }
 
-pub(crate) fn group_sub(route: &Route) -> Result<Sub, AgentError> {
-    let fwd = crate::agent::forward::Forwarder::new(
-        &route.forward,
-        route.max_attempts,
-        route.max_in_flight as usize,
-    )
-    .map_err(AgentError::usage)?;
+/// One subscription per channel and group: routes that share them share it, and each
+/// event goes to the first of them that takes it ([`Dispatch`]).
+pub(crate) fn group_subs(plan: &Plan) -> Result<Vec<Sub>, AgentError> {
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    for r in &plan.routes {
+        if !keys.contains(&(r.channel.as_str(), r.group.as_str())) {
+            keys.push((&r.channel, &r.group));
+        }
+    }
+    keys.into_iter()
+        .map(|(channel, group)| {
+            let routes: Vec<&Route> = plan
+                .routes
+                .iter()
+                .filter(|r| r.channel == channel && r.group == group)
+                .collect();
+            group_sub(&routes, !plan.quiet)
+        })
+        .collect()
+}
+
+/// The subscription of `routes` (one channel and group, at least one route); the
+/// first route gives its start and window.
+fn group_sub(routes: &[&Route], log_deliveries: bool) -> Result<Sub, AgentError> {
+    let first = routes
+        .first()
+        .ok_or_else(|| AgentError::Usage("no route".into()))?;
+    let mut targets = Vec::with_capacity(routes.len());
+    for route in routes {
+        let fwd = crate::agent::forward::Forwarder::with_settings(
+            &route.forward,
+            route.max_attempts,
+            first.max_in_flight as usize,
+            &route.delivery,
+        )
+        .map_err(AgentError::usage)?;
+        targets.push(RouteTarget {
+            filters: route.filters.clone(),
+            fwd: Arc::new(fwd),
+            pacer: route.max_rate.map(Pacer::new),
+        });
+    }
     Ok(Sub {
-        channel: route.channel.clone(),
+        channel: first.channel.clone(),
         kind: SubKind::Group {
-            group: route.group.clone(),
+            group: first.group.clone(),
         },
-        start: route.start,
-        window: prefetch_window(route.max_in_flight),
-        concurrency: route.max_in_flight,
-        handler: Handler::Forward(Arc::new(fwd)),
+        start: first.start,
+        window: prefetch_window(first.max_in_flight),
+        concurrency: first.max_in_flight,
+        handler: Handler::Forward(Arc::new(Dispatch::new(targets, log_deliveries))),
         limit: None,
         delivered: 0,
         failed: 0,
@@ -214,6 +303,57 @@ mod tests {
             (r.group.as_str(), r.start, r.max_in_flight, r.max_attempts),
             ("g", crate::common::protocol::Start::Offset(7), 4, 10)
         );
+    }
+
+    #[test]
+    fn delivery_flags_reach_the_route() {
+        let base = [
+            "--relay",
+            "ws://h",
+            "--channel",
+            "c",
+            "--forward",
+            "http://l",
+        ];
+        let p = agent_plan(&args(
+            &[
+                &base[..],
+                &[
+                    "--filter",
+                    "header:X-A=1",
+                    "--filter",
+                    "json:/k^=v",
+                    "--max-rate",
+                    "2.5",
+                    "--timeout",
+                    "3",
+                    "--header",
+                    "X-Token: t",
+                    "--forward-ca-cert",
+                    "ca.pem",
+                    "--quiet",
+                ],
+            ]
+            .concat(),
+        ))
+        .expect("ok");
+        let r = &p.routes[0];
+        assert_eq!((r.filters.len(), r.max_rate), (2, Some(2.5)));
+        assert_eq!(r.delivery.timeout, std::time::Duration::from_secs(3));
+        assert_eq!(r.delivery.headers.len(), 1);
+        assert_eq!(r.delivery.ca_cert, Some(PathBuf::from("ca.pem")));
+        assert!(p.quiet);
+        for bad in [
+            &["--filter", "nope"][..],
+            &["--max-rate", "0"],
+            &["--timeout=-1"],
+            &["--header", "no colon"],
+        ] {
+            assert!(
+                agent_plan(&args(&[&base[..], bad].concat())).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

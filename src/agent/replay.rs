@@ -21,6 +21,7 @@ use super::session::Ctx;
 use super::sink::Handler;
 use super::sub::{Sub, SubKind};
 use super::supervisor::{self, Finish};
+use crate::agent::dispatch::Dispatch;
 use crate::agent::forward::Forwarder;
 use crate::agent::progress::Progress;
 use crate::common::protocol::Start;
@@ -75,7 +76,7 @@ fn read_sub(args: &ReplayArgs, start: Start, until_ms: Option<u64>, fwd: Forward
         start,
         window: REPLAY_WINDOW,
         concurrency: 1,
-        handler: Handler::Forward(Arc::new(fwd)),
+        handler: Handler::Forward(Arc::new(Dispatch::single(fwd))),
         limit: None,
         delivered: 0,
         failed: 0,

@@ -13,24 +13,39 @@
 //! from = "earliest"                  # committed | earliest | latest | OFFSET
 //! max_in_flight = 1
 //! max_attempts = 10
+//! max_rate = 50                      # events per second to this service (float ok)
+//! filter = ["header:X-GitHub-Event=push"]   # all must match (see agent::filter)
+//! timeout = 60                       # seconds to wait for the response head
+//! forward_ca_cert = "local-ca.pem"   # trust this CA for an https:// service
+//! headers = { "X-Internal-Token" = "env:INTERNAL_TOKEN" }  # added to each request
 //! ```
+//!
+//! Several routes may name the same channel and group: they share one subscription
+//! (whose `from` and `max_in_flight` are the first route's), and each event goes to
+//! the first of them whose filters all match; an event none takes is acknowledged
+//! without delivery. A route after one without filters could never get an event, so
+//! it is refused.
 //!
 //! The file is validated like `config.toml`: a refusal names the file, the line and
 //! the key, and exits with code 2 before anything is dialled. Command-line values act
 //! as defaults for route keys the file leaves out, and `--relay`/`--token`/`--ca-cert`
 //! override the file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::agent::delivery::{check_timeout, DeliverySettings, ExtraHeader};
+use crate::agent::filter::Filter;
+use crate::agent::pacer::check_rate;
 use crate::common::config::source::{read_file, Entry, FileError, Source};
 use crate::common::config::valid_channel_name;
 use crate::common::protocol::{Start, MAX_WINDOW};
 
 /// One channel → local service route.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     pub channel: String,
     /// The local service URL (checked when the forwarder is built).
@@ -40,16 +55,24 @@ pub struct Route {
     /// The subscription window: deliveries in flight at once.
     pub max_in_flight: u32,
     pub max_attempts: u32,
+    /// The events this route takes (all must match; none: every event).
+    pub filters: Vec<Filter>,
+    /// Most deliveries per second to this service (`--max-rate`).
+    pub max_rate: Option<f64>,
+    /// Timeout, CA and extra headers of the requests.
+    pub delivery: DeliverySettings,
 }
 
 /// Everything an agent run needs, before dialling.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Plan {
     pub relay: String,
     pub token: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub client_cert: Option<(PathBuf, PathBuf)>,
     pub routes: Vec<Route>,
+    /// No info line per delivery (`--quiet`).
+    pub quiet: bool,
 }
 
 impl std::fmt::Debug for Plan {
@@ -69,6 +92,9 @@ pub struct RouteDefaults {
     pub from: String,
     pub max_in_flight: u32,
     pub max_attempts: u32,
+    pub filters: Vec<Filter>,
+    pub max_rate: Option<f64>,
+    pub delivery: DeliverySettings,
 }
 
 /// Parses `committed|earliest|latest|OFFSET`.
@@ -122,6 +148,11 @@ struct RawRoute {
     from: Option<Spanned<toml::Value>>,
     max_in_flight: Option<Spanned<i64>>,
     max_attempts: Option<Spanned<i64>>,
+    max_rate: Option<Spanned<toml::Value>>,
+    filter: Option<Spanned<Vec<String>>>,
+    timeout: Option<Spanned<toml::Value>>,
+    forward_ca_cert: Option<Spanned<String>>,
+    headers: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 /// An `agent.toml`, validated. `relay` may still be missing (the command line may
@@ -168,7 +199,7 @@ pub fn parse(
             )
         })?;
     }
-    let routes = routes(&src, &raw.routes, defaults)?;
+    let routes = routes(&src, &raw.routes, defaults, base)?;
     Ok(AgentFile {
         relay: raw.relay.map(|r| r.into_inner()),
         token,
@@ -200,11 +231,13 @@ fn client_cert(
     }
 }
 
-/// Every `[[route]]`: at least one, and no channel routed twice for one group.
+/// Every `[[route]]`: at least one, and none that an earlier route of its channel
+/// and group (one without filters) leaves nothing to.
 fn routes(
     src: &Source,
     raw: &[Spanned<RawRoute>],
     defaults: &RouteDefaults,
+    base: &Path,
 ) -> Result<Vec<Route>, FileError> {
     if raw.is_empty() {
         return Err(FileError::whole_file(
@@ -221,15 +254,15 @@ fn routes(
             index,
             span: r.span(),
         };
-        let route = route(&at, r.get_ref(), defaults)?;
+        let route = route(&at, r.get_ref(), defaults, base)?;
         if routes
             .iter()
-            .any(|o| o.channel == route.channel && o.group == route.group)
+            .any(|o| o.channel == route.channel && o.group == route.group && o.filters.is_empty())
         {
             return Err(at.err_here(
                 "channel",
                 format!(
-                    "channel {:?} with group {:?} is routed twice",
+                    "channel {:?} with group {:?} is routed twice, and the earlier route has no filter: this one would never get an event",
                     route.channel, route.group
                 ),
             ));
@@ -240,7 +273,12 @@ fn routes(
 }
 
 /// One `[[route]]`; keys it leaves out come from `defaults` (the command line).
-fn route(at: &Entry, r: &RawRoute, defaults: &RouteDefaults) -> Result<Route, FileError> {
+fn route(
+    at: &Entry,
+    r: &RawRoute,
+    defaults: &RouteDefaults,
+    base: &Path,
+) -> Result<Route, FileError> {
     let channel = r
         .channel
         .as_ref()
@@ -278,7 +316,72 @@ fn route(at: &Entry, r: &RawRoute, defaults: &RouteDefaults) -> Result<Route, Fi
         start,
         max_in_flight,
         max_attempts,
+        filters: filters(at, r, defaults)?,
+        max_rate: max_rate(at, r, defaults)?,
+        delivery: delivery(at, r, defaults, base)?,
     })
+}
+
+/// A TOML integer or float as f64.
+fn number(v: &toml::Value) -> Option<f64> {
+    match v {
+        toml::Value::Integer(n) => Some(*n as f64),
+        toml::Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// `filter = ["EXPR", ...]`; else `--filter`.
+fn filters(at: &Entry, r: &RawRoute, defaults: &RouteDefaults) -> Result<Vec<Filter>, FileError> {
+    match &r.filter {
+        Some(list) => list
+            .get_ref()
+            .iter()
+            .map(|e| Filter::parse(e).map_err(|m| at.err(list.span(), "filter", m)))
+            .collect(),
+        None => Ok(defaults.filters.clone()),
+    }
+}
+
+/// `max_rate = N` (events per second); else `--max-rate`.
+fn max_rate(at: &Entry, r: &RawRoute, defaults: &RouteDefaults) -> Result<Option<f64>, FileError> {
+    match &r.max_rate {
+        Some(v) => number(v.get_ref())
+            .ok_or_else(|| "must be a number".to_string())
+            .and_then(check_rate)
+            .map(Some)
+            .map_err(|m| at.err(v.span(), "max_rate", m)),
+        None => Ok(defaults.max_rate),
+    }
+}
+
+/// `timeout`, `forward_ca_cert` (relative to the file) and `headers` (values may be
+/// `env:NAME`); each else from the command line.
+fn delivery(
+    at: &Entry,
+    r: &RawRoute,
+    defaults: &RouteDefaults,
+    base: &Path,
+) -> Result<DeliverySettings, FileError> {
+    let mut d = defaults.delivery.clone();
+    if let Some(t) = &r.timeout {
+        d.timeout = number(t.get_ref())
+            .ok_or_else(|| "must be a number of seconds".to_string())
+            .and_then(check_timeout)
+            .map_err(|m| at.err(t.span(), "timeout", m))?;
+    }
+    if let Some(ca) = &r.forward_ca_cert {
+        d.ca_cert = Some(base.join(ca.get_ref()));
+    }
+    if let Some(headers) = &r.headers {
+        d.headers = Vec::with_capacity(headers.len());
+        for (name, value) in headers {
+            let value = at.src.resolve(value, "headers")?;
+            let h = ExtraHeader::new(name, &value).map_err(|m| at.err_here("headers", m))?;
+            d.headers.push(h);
+        }
+    }
+    Ok(d)
 }
 
 /// The local service: an http(s) URL with a host.
@@ -326,6 +429,9 @@ mod tests {
             from: "earliest".into(),
             max_in_flight: 1,
             max_attempts: 10,
+            filters: Vec::new(),
+            max_rate: None,
+            delivery: DeliverySettings::default(),
         }
     }
 
@@ -357,7 +463,10 @@ mod tests {
                     group: "default".into(),
                     start: Start::Earliest,
                     max_in_flight: 1,
-                    max_attempts: 10
+                    max_attempts: 10,
+                    filters: Vec::new(),
+                    max_rate: None,
+                    delivery: DeliverySettings::default(),
                 },
                 Route {
                     channel: "b".into(),
@@ -365,7 +474,10 @@ mod tests {
                     group: "g2".into(),
                     start: Start::Offset(5),
                     max_in_flight: 8,
-                    max_attempts: 3
+                    max_attempts: 3,
+                    filters: Vec::new(),
+                    max_rate: None,
+                    delivery: DeliverySettings::default(),
                 },
             ]
         );
@@ -402,6 +514,34 @@ mod tests {
             let e = parse_text(text).err().unwrap_or_else(|| panic!("accepted: {text}"));
             assert_eq!((e.line, e.key.as_str()), (line, key), "{text}: {e}");
             assert!(e.to_string().starts_with("agent.toml"), "{e}");
+        }
+    }
+
+    #[test]
+    fn routes_take_filters_rates_and_delivery_settings() {
+        let text = "[[route]]\nchannel = \"a\"\nforward = \"https://h/a\"\n\
+                    filter = [\"header:X-GitHub-Event=push\", \"json:/ref^=refs/tags/\"]\n\
+                    max_rate = 2.5\ntimeout = 5\nforward_ca_cert = \"local.pem\"\n\
+                    headers = { \"X-Token\" = \"env:TOK\" }\n\n\
+                    [[route]]\nchannel = \"a\"\nforward = \"http://h/b\"\n";
+        let f = parse_env(text, &|n| (n == "TOK").then(|| "t0k".into())).expect("valid");
+        let (a, b) = (&f.routes[0], &f.routes[1]);
+        assert_eq!(a.filters.len(), 2);
+        assert_eq!(a.max_rate, Some(2.5));
+        assert_eq!(a.delivery.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(a.delivery.ca_cert, Some(PathBuf::from("/etc/hr/local.pem")));
+        assert_eq!(a.delivery.headers[0].value.as_bytes(), b"t0k");
+        // The second route of the channel takes what the first leaves, with defaults.
+        assert!(b.filters.is_empty() && b.max_rate.is_none());
+        assert_eq!(b.delivery, DeliverySettings::default());
+        for (text, key) in [
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nfilter = [\"nope\"]\n", "route[0].filter"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nmax_rate = 0\n", "route[0].max_rate"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\ntimeout = \"x\"\n", "route[0].timeout"),
+            ("[[route]]\nchannel = \"a\"\nforward = \"http://h\"\nheaders = { \"bad name\" = \"v\" }\n", "route[0].headers"),
+        ] {
+            let e = parse_text(text).err().unwrap_or_else(|| panic!("accepted: {text}"));
+            assert_eq!(e.key, key, "{e}");
         }
     }
 

@@ -59,6 +59,8 @@ pub const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 const FRAME_BURST: usize = 256;
 /// Most finished deliveries handled back to back before queued acks are flushed.
 const COMPLETION_BURST: usize = 64;
+/// Filtered-out events between two info lines counting them (each is logged at debug).
+pub const FILTERED_SUMMARY_EVERY: u64 = 1000;
 
 /// Settings shared by every session of a run.
 #[derive(Debug, Clone)]
@@ -99,7 +101,7 @@ fn reply(outcome: Outcome, is_group: bool) -> Reply {
             attempts,
             last_status,
         },
-        Outcome::Failed { .. } => Reply::Ack,
+        Outcome::Failed { .. } | Outcome::Filtered => Reply::Ack,
         Outcome::Abandoned => Reply::Nothing,
     }
 }
@@ -400,7 +402,7 @@ impl Session<'_> {
         let mut done = Some(first);
         let mut burst = 0;
         while let Some(d) = done.take() {
-            self.completed(d.sub, d.offset, d.outcome).await?;
+            self.completed(d).await?;
             burst += 1;
             if burst < COMPLETION_BURST {
                 done = self.deliveries.try_next();
@@ -597,51 +599,42 @@ impl Session<'_> {
         }
     }
 
-    /// Starts deliveries while the subscription has room.
+    /// Starts deliveries while the subscription has room. An event settled at once
+    /// (filtered out, undecodable) frees its slot for the next without recursion, so a
+    /// long run of filtered events costs no stack.
     async fn pump(&mut self, i: usize) -> Result<(), SessionEnd> {
-        let Handler::Forward(fwd) = self.subs[i].handler.clone() else {
+        let Handler::Forward(dispatch) = self.subs[i].handler.clone() else {
             return Ok(());
         };
         while let Some((offset, bytes)) = self.live[i].start_next(self.subs[i].concurrency) {
             let shutdown = self.ctx.shutdown.clone();
-            if let Err(outcome) = self
-                .deliveries
-                .start(i, offset, bytes, fwd.clone(), shutdown)
-            {
-                Box::pin(self.completed(i, offset, outcome)).await?;
+            if let Err(outcome) = self.deliveries.start(i, offset, bytes, &dispatch, shutdown) {
+                self.settle(i, offset, outcome, Duration::ZERO).await?;
             }
         }
         Ok(())
     }
 
     /// A delivery finished: acknowledge (or dead-letter) it and start the next.
-    async fn completed(
+    async fn completed(&mut self, done: Done) -> Result<(), SessionEnd> {
+        let i = done.sub;
+        self.settle(i, done.offset, done.outcome, done.elapsed)
+            .await?;
+        self.pump(i).await
+    }
+
+    /// Says how event `offset` of subscription `i` ended (a log line, the counters)
+    /// and acknowledges or dead-letters it; starts nothing.
+    async fn settle(
         &mut self,
         i: usize,
         offset: u64,
         outcome: Outcome,
+        elapsed: Duration,
     ) -> Result<(), SessionEnd> {
         self.live[i].finish_one();
         let is_group = self.subs[i].group().is_some();
-        let channel = &self.subs[i].channel;
-        match &outcome {
-            Outcome::Delivered { status, attempts } => {
-                tracing::debug!(%channel, offset, status, attempts, "delivered");
-                self.subs[i].delivered += 1;
-            }
-            Outcome::Failed {
-                reason, attempts, ..
-            } => {
-                let what = if is_group {
-                    "dead-lettered"
-                } else {
-                    "delivery failed"
-                };
-                tracing::warn!(%channel, offset, %reason, attempts, "{what}");
-                self.subs[i].failed += 1;
-            }
-            Outcome::Abandoned => {}
-        }
+        self.log_outcome(i, offset, &outcome, elapsed);
         match reply(outcome, is_group) {
             Reply::Ack => self.ack(i, offset).await?,
             Reply::Nack {
@@ -662,7 +655,51 @@ impl Session<'_> {
             Reply::Nothing => return Ok(()),
         }
         self.advance(i, offset);
-        self.pump(i).await
+        Ok(())
+    }
+
+    /// The log line and counters of one finished event.
+    fn log_outcome(&mut self, i: usize, offset: u64, outcome: &Outcome, elapsed: Duration) {
+        let is_group = self.subs[i].group().is_some();
+        let log_deliveries = match &self.subs[i].handler {
+            Handler::Forward(d) => d.log_deliveries,
+            Handler::Print => false,
+        };
+        let sub = &mut self.subs[i];
+        let channel = &sub.channel;
+        match outcome {
+            Outcome::Delivered { status, attempts } => {
+                let duration_ms = elapsed.as_secs_f64() * 1000.0;
+                if log_deliveries {
+                    tracing::info!(%channel, offset, status, attempts, duration_ms, "delivered");
+                } else {
+                    tracing::debug!(%channel, offset, status, attempts, duration_ms, "delivered");
+                }
+                sub.delivered += 1;
+            }
+            Outcome::Failed {
+                reason, attempts, ..
+            } => {
+                let what = if is_group {
+                    "dead-lettered"
+                } else {
+                    "delivery failed"
+                };
+                tracing::warn!(%channel, offset, %reason, attempts, "{what}");
+                sub.failed += 1;
+            }
+            Outcome::Filtered => {
+                let total = match &sub.handler {
+                    Handler::Forward(d) => d.count_filtered(),
+                    Handler::Print => 0,
+                };
+                tracing::debug!(%channel, offset, "filtered out: acknowledged without delivery");
+                if total % FILTERED_SUMMARY_EVERY == 0 {
+                    tracing::info!(%channel, filtered = total, "events filtered out so far");
+                }
+            }
+            Outcome::Abandoned => {}
+        }
     }
 }
 
@@ -721,6 +758,11 @@ mod tests {
             reply(failed(), false),
             Reply::Ack,
             "a read returns the credit"
+        );
+        assert_eq!(
+            reply(Outcome::Filtered, true),
+            Reply::Ack,
+            "filtered: cursor moves"
         );
         assert_eq!(reply(Outcome::Abandoned, true), Reply::Nothing);
         assert_eq!(reply(Outcome::Abandoned, false), Reply::Nothing);

@@ -8,9 +8,13 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
+use std::time::Duration;
 
-use crate::agent::forward::{Forwarder, Outcome};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::agent::dispatch::Dispatch;
+use crate::agent::forward::Outcome;
 use crate::common::event::Record;
 use crate::common::shutdown::Shutdown;
 
@@ -20,8 +24,8 @@ const STDOUT_BUFFER_BYTES: usize = 64 * 1024;
 /// What happens to each event.
 #[derive(Debug, Clone)]
 pub enum Handler {
-    /// Forward to a local service.
-    Forward(Arc<Forwarder>),
+    /// Forward to a local service (the first route that takes the event).
+    Forward(Arc<Dispatch>),
     /// Print as one JSON line on stdout.
     Print,
 }
@@ -94,13 +98,18 @@ fn write_line(out: &mut impl Write, record: &Record) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// A delivery that finished: subscription index, offset, and how it ended.
+/// A delivery that finished: subscription index, offset, how it ended, and how long
+/// it took (from the first attempt, after any `--max-rate` wait).
 #[derive(Debug)]
 pub struct Done {
     pub sub: usize,
     pub offset: u64,
     pub outcome: Outcome,
+    pub elapsed: Duration,
 }
+
+/// What a delivery task returns.
+type Finished = (usize, u64, Outcome, Duration);
 
 /// Deliveries to the local service, running as tasks so that a slow or retrying
 /// service never stops the session from answering the relay. Each is tagged with its
@@ -108,20 +117,21 @@ pub struct Done {
 /// (as [`Outcome::Abandoned`]: not acknowledged, delivered again later).
 #[derive(Default)]
 pub struct Deliveries {
-    jobs: JoinSet<(usize, u64, Outcome)>,
+    jobs: JoinSet<Finished>,
     tags: HashMap<tokio::task::Id, (usize, u64)>,
 }
 
 impl Deliveries {
     /// Starts delivering the stored record `bytes` (event `offset` of subscription
-    /// `sub`) through `fwd`. A record that cannot be decoded is not started: its
+    /// `sub`) to the first route of `dispatch` that takes it, once its pacing allows.
+    /// A record that cannot be decoded, or that no route takes, is not started: its
     /// outcome is returned at once.
     pub fn start(
         &mut self,
         sub: usize,
         offset: u64,
         bytes: Vec<u8>,
-        fwd: Arc<Forwarder>,
+        dispatch: &Dispatch,
         shutdown: Shutdown,
     ) -> Result<(), Outcome> {
         let record = Record::decode(&bytes).map_err(|e| Outcome::Failed {
@@ -130,9 +140,20 @@ impl Deliveries {
             last_status: None,
         })?;
         drop(bytes);
+        let route = dispatch.pick(&record).ok_or(Outcome::Filtered)?;
+        let fwd = route.fwd.clone();
+        // Reserved now, in offset order, so that pacing never reorders deliveries.
+        let slot = route.pacer.as_ref().map(|p| p.reserve(Instant::now()));
         let handle = self.jobs.spawn(async move {
+            if let Some(at) = slot.filter(|&at| at > Instant::now()) {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = shutdown.wait() => return (sub, offset, Outcome::Abandoned, Duration::ZERO),
+                }
+            }
+            let started = Instant::now();
             let outcome = fwd.deliver(record, offset, &shutdown).await;
-            (sub, offset, outcome)
+            (sub, offset, outcome, started.elapsed())
         });
         self.tags.insert(handle.id(), (sub, offset));
         Ok(())
@@ -152,17 +173,18 @@ impl Deliveries {
 
     fn done(
         &mut self,
-        joined: Result<(tokio::task::Id, (usize, u64, Outcome)), tokio::task::JoinError>,
+        joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
     ) -> Option<Done> {
-        let (id, outcome) = match joined {
-            Ok((id, (_, _, outcome))) => (id, outcome),
-            Err(e) => (e.id(), Outcome::Abandoned),
+        let (id, outcome, elapsed) = match joined {
+            Ok((id, (_, _, outcome, elapsed))) => (id, outcome, elapsed),
+            Err(e) => (e.id(), Outcome::Abandoned, Duration::ZERO),
         };
         let (sub, offset) = self.tags.remove(&id)?;
         Some(Done {
             sub,
             offset,
             outcome,
+            elapsed,
         })
     }
 
@@ -184,6 +206,7 @@ impl Deliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::forward::Forwarder;
 
     fn record() -> Record {
         Record {
@@ -224,10 +247,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_undecodable_record_fails_without_a_delivery() {
-        let fwd = Arc::new(Forwarder::new("http://127.0.0.1:1", 1, 1).expect("forwarder"));
+        let fwd = Dispatch::single(Forwarder::new("http://127.0.0.1:1", 1, 1).expect("forwarder"));
         let mut d = Deliveries::default();
         let outcome = d
-            .start(0, 3, b"garbage".to_vec(), fwd, Shutdown::new())
+            .start(0, 3, b"garbage".to_vec(), &fwd, Shutdown::new())
             .unwrap_err();
         assert!(
             matches!(outcome, Outcome::Failed { attempts: 0, ref reason, .. } if reason.starts_with("undecodable record"))
@@ -238,9 +261,9 @@ mod tests {
     #[tokio::test]
     async fn a_finished_delivery_reports_its_sub_and_offset() {
         // Port 1 on loopback refuses at once; one attempt, so the outcome is quick.
-        let fwd = Arc::new(Forwarder::new("http://127.0.0.1:1", 1, 1).expect("forwarder"));
+        let fwd = Dispatch::single(Forwarder::new("http://127.0.0.1:1", 1, 1).expect("forwarder"));
         let mut d = Deliveries::default();
-        d.start(2, 9, record().encode(), fwd, Shutdown::new())
+        d.start(2, 9, record().encode(), &fwd, Shutdown::new())
             .expect("started");
         assert_eq!(d.len(), 1);
         let done = d.next().await.expect("done");
@@ -251,9 +274,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_aborted_delivery_is_abandoned() {
-        let fwd = Arc::new(Forwarder::new("http://127.0.0.1:1", 1, 1).expect("forwarder"));
+        let fwd = Dispatch::single(Forwarder::new("http://127.0.0.1:1", 1, 1).expect("forwarder"));
         let mut d = Deliveries::default();
-        d.start(0, 4, record().encode(), fwd, Shutdown::new())
+        d.start(0, 4, record().encode(), &fwd, Shutdown::new())
             .expect("started");
         d.abort_all();
         let done = d.next().await.expect("done");

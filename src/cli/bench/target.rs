@@ -181,7 +181,11 @@ pub(crate) fn spawn_agent(
             start,
             max_in_flight: max_in_flight.max(1),
             max_attempts: 3,
+            filters: Vec::new(),
+            max_rate: None,
+            delivery: Default::default(),
         }],
+        quiet: true,
     };
     let stop = Shutdown::new();
     let agent = {
