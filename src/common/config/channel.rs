@@ -7,11 +7,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 use toml::Spanned;
 
-use super::defaults::{DEFAULT_DEDUP_WINDOW_SECS, DEFAULT_TOLERANCE_SECS};
+use super::defaults::DEFAULT_DEDUP_WINDOW_SECS;
 use super::raw::{RawChannel, RawRateLimit, RawRetention};
 use super::source::{Entry, FileError, Source};
 use super::tokens::{parse_tokens, TokenSet};
-use crate::common::verify::{Encoding, HmacParams, SchemeKind, Secret, Verifier};
+use crate::common::verify::{
+    validate_template, Algorithm, Encoding, HmacParams, SchemeKind, Secret, Verifier,
+};
 
 /// One webhook channel: where a provider posts and what an agent subscribes to.
 #[derive(Debug, Clone)]
@@ -125,18 +127,17 @@ fn name(at: &Entry, raw: &RawChannel) -> Result<String, FileError> {
 
 /// `scheme`, `secrets` and the keys that only some schemes take.
 fn verifier(at: &Entry, raw: &RawChannel) -> Result<Verifier, FileError> {
-    let scheme = raw.scheme.as_ref().ok_or_else(|| {
-        at.err_here(
-            "scheme",
-            "missing: one of github, stripe, slack, standard, hmac, none",
-        )
-    })?;
+    let names = SchemeKind::ALL.map(SchemeKind::as_str).join(", ");
+    let scheme = raw
+        .scheme
+        .as_ref()
+        .ok_or_else(|| at.err_here("scheme", format!("missing: one of {names}")))?;
     let kind = SchemeKind::parse(scheme.get_ref()).ok_or_else(|| {
         at.err(
             scheme.span(),
             "scheme",
             format!(
-                "unknown scheme {:?}: expected github, stripe, slack, standard, hmac or none",
+                "unknown scheme {:?}: expected one of {names}",
                 scheme.get_ref()
             ),
         )
@@ -150,7 +151,8 @@ fn verifier(at: &Entry, raw: &RawChannel) -> Result<Verifier, FileError> {
     };
     let tolerance_secs = match &raw.tolerance_secs {
         Some(t) => at.src.positive(t, &at.key("tolerance_secs"))?,
-        None => DEFAULT_TOLERANCE_SECS,
+        // The provider's documented window (5 minutes when it documents none).
+        None => kind.default_tolerance_secs(),
     };
     Ok(Verifier {
         kind,
@@ -206,15 +208,66 @@ fn hmac_params(at: &Entry, raw: &RawChannel) -> Result<HmacParams, FileError> {
             _ => return Err(at.err(e.span(), "encoding", "expected \"hex\" or \"base64\"")),
         },
     };
-    Ok(HmacParams {
-        header,
-        prefix: raw
-            .prefix
-            .as_ref()
-            .map(|p| p.get_ref().clone())
-            .unwrap_or_default(),
-        encoding,
-    })
+    let prefix = raw
+        .prefix
+        .as_ref()
+        .map(|p| p.get_ref().clone())
+        .unwrap_or_default();
+    let algorithm = match raw.algorithm.as_ref() {
+        None => Algorithm::Sha256,
+        Some(a) => Algorithm::parse(a.get_ref()).ok_or_else(|| {
+            at.err(
+                a.span(),
+                "algorithm",
+                "expected \"sha1\", \"sha256\" or \"sha512\"",
+            )
+        })?,
+    };
+    let mut params = HmacParams::new(header, prefix, encoding);
+    params.algorithm = algorithm;
+    if let Some(t) = &raw.template {
+        template_fields(at, raw, t)?;
+        params.template = t.get_ref().clone();
+        params.timestamp_header = match &raw.timestamp_header {
+            Some(h) => Some(header_name(at, h, "timestamp_header")?),
+            None => None,
+        };
+        params.id_header = match &raw.id_header {
+            Some(h) => Some(header_name(at, h, "id_header")?),
+            None => None,
+        };
+    } else if let Some(h) = &raw.timestamp_header {
+        return Err(at.err(
+            h.span(),
+            "timestamp_header",
+            "only used by a template with {timestamp}",
+        ));
+    }
+    Ok(params)
+}
+
+/// A `template` must be valid, and its `{timestamp}` and `{id}` need their headers
+/// (`timestamp_header`, `id_header`); a `timestamp_header` needs a `{timestamp}`.
+fn template_fields(at: &Entry, raw: &RawChannel, t: &Spanned<String>) -> Result<(), FileError> {
+    let used = validate_template(t.get_ref()).map_err(|m| at.err(t.span(), "template", m))?;
+    if used.contains(&"timestamp") && raw.timestamp_header.is_none() {
+        return Err(at.err(
+            t.span(),
+            "template",
+            "uses {timestamp}: set timestamp_header",
+        ));
+    }
+    if used.contains(&"id") && raw.id_header.is_none() {
+        return Err(at.err(t.span(), "template", "uses {id}: set id_header"));
+    }
+    match &raw.timestamp_header {
+        Some(h) if !used.contains(&"timestamp") => Err(at.err(
+            h.span(),
+            "timestamp_header",
+            "the template does not use {timestamp}",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Keys only scheme `hmac` reads are refused elsewhere rather than silently ignored.
@@ -223,6 +276,9 @@ fn refuse_hmac_keys(at: &Entry, raw: &RawChannel) -> Result<(), FileError> {
         ("header", &raw.header),
         ("prefix", &raw.prefix),
         ("encoding", &raw.encoding),
+        ("algorithm", &raw.algorithm),
+        ("template", &raw.template),
+        ("timestamp_header", &raw.timestamp_header),
     ] {
         if let Some(v) = value {
             return Err(at.err(v.span(), field, "only used with scheme = \"hmac\""));

@@ -36,17 +36,32 @@
 
 use http::{HeaderMap, HeaderName};
 
+mod engine;
+#[cfg(test)]
 mod github;
 mod hmac;
+mod mailgun;
+mod preset;
+#[cfg(test)]
+mod presets_tests;
+mod readme;
 mod scheme;
 mod secret;
+#[cfg(test)]
 mod slack;
+mod spec;
 mod standard;
+#[cfg(test)]
 mod stripe;
+mod template;
 mod util;
 
-pub use scheme::{Encoding, HmacParams, SchemeKind, Verified, VerifyError};
+pub use readme::{presets_markdown, PRESETS_END, PRESETS_START};
+pub use scheme::{Algorithm, Encoding, HmacParams, SchemeKind, Verified, VerifyError};
 pub use secret::{Secret, SecretError};
+pub use template::validate_template;
+
+use spec::Check;
 
 /// Everything needed to check one channel's requests.
 #[derive(Debug, Clone)]
@@ -72,16 +87,26 @@ impl Verifier {
         now_unix: i64,
     ) -> Result<Verified, VerifyError> {
         let (secrets, tol) = (&self.secrets[..], self.tolerance_secs);
-        match self.kind {
-            SchemeKind::Github => github::verify(headers, body, secrets),
-            SchemeKind::Stripe => stripe::verify(headers, body, secrets, tol, now_unix),
-            SchemeKind::Slack => slack::verify(headers, body, secrets, tol, now_unix),
-            SchemeKind::Standard => standard::verify(headers, body, secrets, tol, now_unix),
-            SchemeKind::Hmac => match &self.hmac {
-                Some(params) => hmac::verify(params, headers, body, secrets),
+        let preset = self.kind.preset();
+        match (&preset.check, self.kind) {
+            (Check::Hmac(spec), _) => {
+                let delivery = preset.delivery_header;
+                engine::verify(spec, delivery, headers, body, secrets, tol, now_unix)
+            }
+            (Check::Token { header }, _) => {
+                engine::verify_token(header, preset.delivery_header, headers, secrets)
+            }
+            (_, SchemeKind::Standard) => standard::verify(headers, body, secrets, tol, now_unix),
+            (_, SchemeKind::Mailgun) => mailgun::verify(body, secrets, tol, now_unix),
+            (_, SchemeKind::Hmac) => match &self.hmac {
+                Some(p) => {
+                    engine::verify(&hmac::spec(p), None, headers, body, secrets, tol, now_unix)
+                }
                 None => Err(VerifyError::InvalidSignature),
             },
-            SchemeKind::None => Ok(Verified::default()),
+            (Check::Nothing, _) => Ok(Verified::default()),
+            // Every custom check is dispatched above; fail closed if one is not.
+            (Check::Custom(_), _) => Err(VerifyError::InvalidSignature),
         }
     }
 
@@ -89,25 +114,27 @@ impl Verifier {
     /// request has no delivery id, the relay deduplicates on this header's value: the
     /// same signature means the same request (a replay).
     pub fn signature_header(&self) -> Option<HeaderName> {
-        let name = match self.kind {
-            SchemeKind::Github => "x-hub-signature-256",
-            SchemeKind::Stripe => "stripe-signature",
-            SchemeKind::Slack => "x-slack-signature",
-            SchemeKind::Standard => "webhook-signature",
-            SchemeKind::Hmac => return self.hmac.as_ref().map(|p| p.header.clone()),
-            SchemeKind::None => return None,
+        let name = match (&self.kind.preset().check, self.kind) {
+            (Check::Hmac(spec), _) => spec.header,
+            (Check::Token { header }, _) => header,
+            (_, SchemeKind::Standard) => "webhook-signature",
+            (_, SchemeKind::Hmac) => return self.hmac.as_ref().map(|p| p.header.clone()),
+            _ => return None,
         };
-        Some(HeaderName::from_static(name))
+        HeaderName::from_bytes(name.as_bytes()).ok()
     }
 }
 
 /// Headers that make `body` pass `kind`'s check with `secret` at time `now_unix`.
 ///
 /// `delivery_id` is sent by schemes that carry one (GitHub's `X-GitHub-Delivery`,
-/// standard's `webhook-id`). GitHub sends none when it is `None`; standard requires
-/// one and generates `msg_<hex>` from `now_unix`, the process id and a counter (no
-/// randomness). `hmac` must be `Some` for [`SchemeKind::Hmac`] (otherwise nothing is
-/// returned). Returns an empty `Vec` for [`SchemeKind::None`].
+/// standard's `webhook-id`, ...). Schemes whose delivery id is unsigned send none when
+/// it is `None`; schemes that sign an id (standard, twitch) require one and generate
+/// `msg_<hex>` from `now_unix`, the process id and a counter (no randomness). `hmac`
+/// must be `Some` for [`SchemeKind::Hmac`] (otherwise nothing is returned). Returns an
+/// empty `Vec` for [`SchemeKind::None`], for token schemes (the header carries the
+/// secret itself, which a [`Secret`] does not keep: see [`SchemeKind::token_header`])
+/// and for schemes signed inside the body (see [`sign_body`]).
 pub fn sign(
     kind: SchemeKind,
     hmac: Option<&HmacParams>,
@@ -116,13 +143,37 @@ pub fn sign(
     now_unix: i64,
     delivery_id: Option<&str>,
 ) -> Vec<(HeaderName, String)> {
+    let preset = kind.preset();
+    match (&preset.check, kind) {
+        (Check::Hmac(spec), _) => engine::sign(
+            spec,
+            preset.delivery_header,
+            secret,
+            body,
+            now_unix,
+            delivery_id,
+        ),
+        (_, SchemeKind::Standard) => standard::sign(secret, body, now_unix, delivery_id),
+        (_, SchemeKind::Hmac) => hmac.map_or_else(Vec::new, |p| {
+            engine::sign(&hmac::spec(p), None, secret, body, now_unix, delivery_id)
+        }),
+        _ => Vec::new(),
+    }
+}
+
+/// For schemes that carry their signature inside the body (Mailgun): `body` with a
+/// signature added, or `None` for every other scheme. `Err` explains why the body
+/// cannot carry one (Mailgun's must be a JSON object).
+pub fn sign_body(
+    kind: SchemeKind,
+    secret: &Secret,
+    body: &[u8],
+    now_unix: i64,
+    delivery_id: Option<&str>,
+) -> Option<Result<Vec<u8>, String>> {
     match kind {
-        SchemeKind::Github => github::sign(secret, body, delivery_id),
-        SchemeKind::Stripe => stripe::sign(secret, body, now_unix),
-        SchemeKind::Slack => slack::sign(secret, body, now_unix),
-        SchemeKind::Standard => standard::sign(secret, body, now_unix, delivery_id),
-        SchemeKind::Hmac => hmac.map_or_else(Vec::new, |p| hmac::sign(p, secret, body)),
-        SchemeKind::None => Vec::new(),
+        SchemeKind::Mailgun => Some(mailgun::sign_body(secret, body, now_unix, delivery_id)),
+        _ => None,
     }
 }
 
@@ -184,7 +235,9 @@ mod tests {
             assert_eq!(SchemeKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(SchemeKind::parse("GitHub"), Some(SchemeKind::Github));
-        assert_eq!(SchemeKind::parse("svix"), None);
+        assert_eq!(SchemeKind::parse("svix"), Some(SchemeKind::Standard));
+        assert_eq!(SchemeKind::parse("Forgejo"), Some(SchemeKind::Gitea));
+        assert_eq!(SchemeKind::parse("x-hub"), None);
         assert_eq!(SchemeKind::parse(""), None);
         assert!(SchemeKind::Stripe.has_timestamp());
         assert!(SchemeKind::Slack.has_timestamp());
