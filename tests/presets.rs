@@ -12,6 +12,7 @@ use hookrelay::common::config::Config;
 use hookrelay::common::verify::SchemeKind;
 
 const SECRET: &str = "preset-secret-1";
+const PUBLIC_URL: &str = "https://relay.example.com/hooks/hubspot";
 
 fn run(args: &[&str]) -> Output {
     Command::new(bin())
@@ -44,8 +45,13 @@ fn send_signs_every_preset_and_the_relay_accepts_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let channels: String = presets()
         .map(|k| {
+            let url = if k.signs_url() {
+                format!("public_url = \"{PUBLIC_URL}\"\n")
+            } else {
+                String::new()
+            };
             format!(
-                "[[channel]]\nname = \"{k}\"\nscheme = \"{k}\"\nsecrets = [\"{}\"]\n\n",
+                "[[channel]]\nname = \"{k}\"\nscheme = \"{k}\"\nsecrets = [\"{}\"]\n{url}\n",
                 secret_for(k)
             )
         })
@@ -63,6 +69,8 @@ fn send_signs_every_preset_and_the_relay_accepts_it() {
             &secret,
             "--data",
             r#"{"via":"send"}"#,
+            "--public-url",
+            PUBLIC_URL,
         ];
         let out = run(&args);
         let stdout = text(&out.stdout);
@@ -122,7 +130,8 @@ fn hmac_algorithm_and_template_are_validated() {
     assert_eq!(hmac.template, "{id}.{timestamp}.{body}");
     let cases = [
         ("algorithm = \"md5\"\n", 6, "algorithm"),
-        ("template = \"{url}{body}\"\n", 6, "template"),
+        ("template = \"{uri}{body}\"\n", 6, "template"),
+        ("template = \"{url}{body}\"\n", 1, "public_url"),
         (
             "template = \"{timestamp}\"\ntimestamp_header = \"X-Ts\"\n",
             6,
@@ -173,4 +182,31 @@ fn preset_tolerances_default_to_the_providers() {
     let c = Config::parse(text, "c.toml").expect("valid");
     assert_eq!(c.channels[0].verifier.tolerance_secs, 600);
     assert_eq!(c.channels[1].verifier.tolerance_secs, 30);
+}
+
+#[test]
+fn public_url_is_required_where_signed_and_refused_elsewhere() {
+    let need = "[[channel]]\nname = \"h\"\nscheme = \"hubspot\"\nsecrets = [\"k\"]\n";
+    let e = Config::parse(need, "c.toml").unwrap_err();
+    assert_eq!(e.key, "channel[0].public_url", "{e}");
+    let ok = format!("{need}public_url = \"{PUBLIC_URL}\"\n");
+    let c = Config::parse(&ok, "c.toml").expect("valid");
+    assert_eq!(
+        c.channels[0].verifier.public_url.as_deref(),
+        Some(PUBLIC_URL)
+    );
+    let bad = format!("{need}public_url = \"relay.example.com/x\"\n");
+    let e = Config::parse(&bad, "c.toml").unwrap_err();
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (Some(5), "channel[0].public_url"),
+        "{e}"
+    );
+    let unused = "[[channel]]\nname = \"g\"\nscheme = \"github\"\nsecrets = [\"k\"]\npublic_url = \"https://x/y\"\n";
+    let e = Config::parse(unused, "c.toml").unwrap_err();
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (Some(5), "channel[0].public_url"),
+        "{e}"
+    );
 }

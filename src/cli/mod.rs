@@ -90,6 +90,9 @@ pub struct SendArgs {
     /// Delivery id for schemes that carry one (default: a fresh id).
     #[arg(long)]
     pub id: Option<String>,
+    /// Schemes that sign the URL (hubspot): the URL to sign, if not the one posted to.
+    #[arg(long)]
+    pub public_url: Option<String>,
     /// Scheme hmac: the signature header.
     #[arg(long)]
     pub signature_header: Option<String>,
@@ -281,6 +284,7 @@ fn send_request(a: &SendArgs) -> Result<crate::cli::send::SendRequest, Failure> 
         method,
         hmac,
         delivery_id: a.id.clone(),
+        public_url: a.public_url.clone(),
     })
 }
 

@@ -18,6 +18,9 @@ pub struct SendRequest {
     pub method: http::Method,
     pub hmac: Option<HmacParams>,
     pub delivery_id: Option<String>,
+    /// For schemes that sign the URL (hubspot): the URL to sign, when it is not `url`
+    /// (e.g. the relay's public address behind a proxy).
+    pub public_url: Option<String>,
 }
 
 /// The relay's answer.
@@ -115,7 +118,15 @@ fn signed(req: &SendRequest) -> Result<Signed, SendError> {
     if let Some(body) = verify::sign_body(req.scheme, &secret, &req.body, now, id) {
         return Ok((Vec::new(), body.map_err(SendError::Usage)?));
     }
-    let headers = verify::sign(req.scheme, req.hmac.as_ref(), &secret, &req.body, now, id);
+    let url = req.public_url.as_deref().unwrap_or(&req.url);
+    let headers = verify::sign_for_url(
+        req.scheme,
+        req.hmac.as_ref(),
+        &secret,
+        &req.body,
+        now,
+        (id, Some(url)),
+    );
     Ok((headers, req.body.clone()))
 }
 

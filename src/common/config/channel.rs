@@ -156,10 +156,46 @@ fn verifier(at: &Entry, raw: &RawChannel) -> Result<Verifier, FileError> {
     };
     Ok(Verifier {
         kind,
+        public_url: public_url(at, raw, kind)?,
         hmac,
         secrets,
         tolerance_secs,
     })
+}
+
+/// `public_url`: the URL providers post to, which HubSpot (and an `hmac` template
+/// with `{url}`) signs; required there, refused elsewhere.
+fn public_url(at: &Entry, raw: &RawChannel, kind: SchemeKind) -> Result<Option<String>, FileError> {
+    let template_url = raw
+        .template
+        .as_ref()
+        .is_some_and(|t| t.get_ref().contains("{url}"));
+    let needed = kind.signs_url() || (kind == SchemeKind::Hmac && template_url);
+    match &raw.public_url {
+        None if needed => Err(at.err_here(
+            "public_url",
+            format!(
+                "scheme {:?} signs the URL it posts to: set public_url, e.g. \"https://relay.example.com/hooks/NAME\"",
+                kind.as_str()
+            ),
+        )),
+        None => Ok(None),
+        Some(u) if !needed => Err(at.err(
+            u.span(),
+            "public_url",
+            "only used by schemes that sign the URL (hubspot, or an hmac template with {url})",
+        )),
+        Some(u) => {
+            let text = u.get_ref();
+            let ok = (text.starts_with("https://") || text.starts_with("http://"))
+                && text.parse::<http::Uri>().is_ok();
+            if ok {
+                Ok(Some(text.clone()))
+            } else {
+                Err(at.err(u.span(), "public_url", "expected an http:// or https:// URL"))
+            }
+        }
+    }
 }
 
 /// The signing secrets (several = rotation): none for scheme `none`, else at least one.

@@ -50,6 +50,7 @@ pub struct RawChannel {
     pub algorithm: Option<Spanned<String>>,
     pub template: Option<Spanned<String>>,
     pub timestamp_header: Option<Spanned<String>>,
+    pub public_url: Option<Spanned<String>>,
     pub id_header: Option<Spanned<String>>,
     pub dedup_window_secs: Option<Spanned<i64>>,
     pub require_delivery_id: Option<Spanned<bool>>,

@@ -120,6 +120,7 @@ fn compute(spec: &Spec<'_>, secret: &Secret, f: &Fields<'_>) -> MacBytes {
 pub(crate) fn parse_ts(format: TsFormat, text: &str) -> Result<i64, VerifyError> {
     match format {
         TsFormat::UnixSecs => parse_timestamp(text),
+        TsFormat::UnixMillis => parse_timestamp(text).map(|ms| ms / 1000),
         TsFormat::Rfc3339 => humantime::parse_rfc3339(text)
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -128,18 +129,33 @@ pub(crate) fn parse_ts(format: TsFormat, text: &str) -> Result<i64, VerifyError>
     }
 }
 
+/// One request, as the engine sees it.
+pub(crate) struct Request<'r> {
+    /// Its headers.
+    pub headers: &'r HeaderMap,
+    /// Its raw body.
+    pub body: &'r [u8],
+    /// The URL the provider posted to (the channel's `public_url`), for `{url}`.
+    pub url: Option<&'r str>,
+    /// The current unix time, seconds.
+    pub now: i64,
+}
+
 /// Checks one request against `spec`. The delivery id is the signed `{id}` when the
-/// spec has one, else the (unsigned, ignored when unreadable) `delivery_header`.
+/// spec has one, else the (unsigned, ignored when unreadable) `delivery_header`. A
+/// template with `{url}` and no URL fails closed.
 pub(crate) fn verify(
     spec: &Spec<'_>,
     delivery_header: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
+    req: &Request<'_>,
     secrets: &[Secret],
     tolerance_secs: u64,
-    now: i64,
 ) -> Result<Verified, VerifyError> {
+    let (headers, body, now) = (req.headers, req.body, req.now);
     let c = carried(spec, headers)?;
+    if spec.template.contains("{url}") && req.url.is_none() {
+        return Err(VerifyError::InvalidSignature);
+    }
     let ts = match (spec.timestamp, c.timestamp) {
         (Some(t), Some(text)) => Some(parse_ts(t.format, text)?),
         _ => None,
@@ -152,6 +168,7 @@ pub(crate) fn verify(
         body,
         timestamp: c.timestamp.unwrap_or(""),
         id: c.id.unwrap_or(""),
+        url: req.url.unwrap_or(""),
     };
     let matched = secrets.iter().any(|s| {
         let mac = compute(spec, s, &f);
@@ -177,6 +194,7 @@ pub(crate) fn verify(
 fn ts_text(format: TsFormat, now: i64) -> String {
     match format {
         TsFormat::UnixSecs => now.to_string(),
+        TsFormat::UnixMillis => now.saturating_mul(1000).to_string(),
         TsFormat::Rfc3339 => {
             let secs = u64::try_from(now).unwrap_or(0);
             let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
@@ -189,17 +207,18 @@ fn header(name: &str) -> Option<HeaderName> {
     HeaderName::from_bytes(name.as_bytes()).ok()
 }
 
-/// Headers that make `body` pass [`verify`] under `secret` at `now`. The `{id}` is
-/// `delivery_id`, or a generated one; an unsigned delivery header is sent only when a
-/// `delivery_id` is given.
+/// Headers that make `body` pass [`verify`] under `secret` at `now`, posted to `url`.
+/// The `{id}` is `delivery_id`, or a generated one; an unsigned delivery header is sent
+/// only when a `delivery_id` is given.
 pub(crate) fn sign(
     spec: &Spec<'_>,
     delivery_header: Option<&str>,
     secret: &Secret,
     body: &[u8],
     now: i64,
-    delivery_id: Option<&str>,
+    ids: (Option<&str>, Option<&str>),
 ) -> Vec<(HeaderName, String)> {
+    let (delivery_id, url) = ids;
     let ts = spec.timestamp.map(|t| ts_text(t.format, now));
     let id = spec
         .id_header
@@ -208,6 +227,7 @@ pub(crate) fn sign(
         body,
         timestamp: ts.as_deref().unwrap_or(""),
         id: id.as_deref().unwrap_or(""),
+        url: url.unwrap_or(""),
     };
     let mac = encode(spec.encoding, &compute(spec, secret, &f));
     let value = match spec.layout {

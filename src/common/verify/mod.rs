@@ -41,6 +41,7 @@ mod engine;
 mod github;
 mod hmac;
 mod mailgun;
+mod monday;
 mod preset;
 #[cfg(test)]
 mod presets_tests;
@@ -74,6 +75,8 @@ pub struct Verifier {
     pub secrets: Vec<Secret>,
     /// Allowed distance, in either direction, between a signed timestamp and now.
     pub tolerance_secs: u64,
+    /// The URL providers post to (`public_url`), for schemes that sign it (HubSpot).
+    pub public_url: Option<String>,
 }
 
 impl Verifier {
@@ -88,20 +91,24 @@ impl Verifier {
     ) -> Result<Verified, VerifyError> {
         let (secrets, tol) = (&self.secrets[..], self.tolerance_secs);
         let preset = self.kind.preset();
+        let req = engine::Request {
+            headers,
+            body,
+            url: self.public_url.as_deref(),
+            now: now_unix,
+        };
         match (&preset.check, self.kind) {
             (Check::Hmac(spec), _) => {
-                let delivery = preset.delivery_header;
-                engine::verify(spec, delivery, headers, body, secrets, tol, now_unix)
+                engine::verify(spec, preset.delivery_header, &req, secrets, tol)
             }
             (Check::Token { header }, _) => {
                 engine::verify_token(header, preset.delivery_header, headers, secrets)
             }
             (_, SchemeKind::Standard) => standard::verify(headers, body, secrets, tol, now_unix),
             (_, SchemeKind::Mailgun) => mailgun::verify(body, secrets, tol, now_unix),
+            (_, SchemeKind::Monday) => monday::verify(headers, secrets, now_unix),
             (_, SchemeKind::Hmac) => match &self.hmac {
-                Some(p) => {
-                    engine::verify(&hmac::spec(p), None, headers, body, secrets, tol, now_unix)
-                }
+                Some(p) => engine::verify(&hmac::spec(p), None, &req, secrets, tol),
                 None => Err(VerifyError::InvalidSignature),
             },
             (Check::Nothing, _) => Ok(Verified::default()),
@@ -118,6 +125,7 @@ impl Verifier {
             (Check::Hmac(spec), _) => spec.header,
             (Check::Token { header }, _) => header,
             (_, SchemeKind::Standard) => "webhook-signature",
+            (_, SchemeKind::Monday) => "authorization",
             (_, SchemeKind::Hmac) => return self.hmac.as_ref().map(|p| p.header.clone()),
             _ => return None,
         };
@@ -134,7 +142,8 @@ impl Verifier {
 /// must be `Some` for [`SchemeKind::Hmac`] (otherwise nothing is returned). Returns an
 /// empty `Vec` for [`SchemeKind::None`], for token schemes (the header carries the
 /// secret itself, which a [`Secret`] does not keep: see [`SchemeKind::token_header`])
-/// and for schemes signed inside the body (see [`sign_body`]).
+/// and for schemes signed inside the body (see [`sign_body`]). Schemes that sign the
+/// URL need [`sign_for_url`].
 pub fn sign(
     kind: SchemeKind,
     hmac: Option<&HmacParams>,
@@ -143,19 +152,28 @@ pub fn sign(
     now_unix: i64,
     delivery_id: Option<&str>,
 ) -> Vec<(HeaderName, String)> {
+    sign_for_url(kind, hmac, secret, body, now_unix, (delivery_id, None))
+}
+
+/// [`sign`] for a request posted to the URL `ids.1`, which schemes that sign the URL
+/// (HubSpot) need; `ids.0` is the delivery id.
+pub fn sign_for_url(
+    kind: SchemeKind,
+    hmac: Option<&HmacParams>,
+    secret: &Secret,
+    body: &[u8],
+    now_unix: i64,
+    ids: (Option<&str>, Option<&str>),
+) -> Vec<(HeaderName, String)> {
     let preset = kind.preset();
     match (&preset.check, kind) {
-        (Check::Hmac(spec), _) => engine::sign(
-            spec,
-            preset.delivery_header,
-            secret,
-            body,
-            now_unix,
-            delivery_id,
-        ),
-        (_, SchemeKind::Standard) => standard::sign(secret, body, now_unix, delivery_id),
+        (Check::Hmac(spec), _) => {
+            engine::sign(spec, preset.delivery_header, secret, body, now_unix, ids)
+        }
+        (_, SchemeKind::Standard) => standard::sign(secret, body, now_unix, ids.0),
+        (_, SchemeKind::Monday) => monday::sign(secret, now_unix),
         (_, SchemeKind::Hmac) => hmac.map_or_else(Vec::new, |p| {
-            engine::sign(&hmac::spec(p), None, secret, body, now_unix, delivery_id)
+            engine::sign(&hmac::spec(p), None, secret, body, now_unix, ids)
         }),
         _ => Vec::new(),
     }
@@ -212,6 +230,7 @@ pub(crate) mod testutil {
                 .map(|s| Secret::for_scheme(kind, s).unwrap())
                 .collect(),
             tolerance_secs: 300,
+            public_url: None,
         }
     }
 
@@ -272,6 +291,7 @@ mod tests {
                 hmac: None,
                 secrets: vec![s],
                 tolerance_secs: 1,
+                public_url: None,
             };
             assert!(!format!("{v:?}").contains(raw));
         }
@@ -311,6 +331,7 @@ mod tests {
             hmac: None,
             secrets: vec![],
             tolerance_secs: 0,
+            public_url: None,
         };
         let h = headers(&[("x-hub-signature-256", b"sha256=00")]);
         assert_eq!(v.verify(&h, b"x", 0), Ok(Verified::default()));

@@ -196,6 +196,19 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
         ..row(SchemeKind::Notion, "Notion", body("x-notion-signature", "sha256=", Hex, Sha256), None,
             "https://developers.notion.com/reference/webhooks#step-3-validating-event-payloads-recommended")
     },
+    // HubSpot signs the URL it posted to: the channel's `public_url`.
+    row(SchemeKind::Hubspot, "HubSpot (v3)", Check::Hmac(Spec {
+            header: "x-hubspot-signature-v3",
+            layout: Layout::Single { prefix: "" },
+            encoding: Base64,
+            algorithm: Sha256,
+            template: "POST{url}{body}{timestamp}",
+            timestamp: ts_header("x-hubspot-request-timestamp", TsFormat::UnixMillis, DEFAULT_TOLERANCE_SECS),
+            id_header: None,
+        }), None, "https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests"),
+    row(SchemeKind::Monday, "monday.com",
+        Check::Custom("HS256 JWT in `authorization` signed with the app's signing secret, `exp` not passed (the body is not signed)"),
+        None, "https://developer.monday.com/apps/docs/integration-authorization"),
     row(SchemeKind::Hmac, "Any other HMAC sender (`hmac`)",
         Check::Custom("configurable: `header`, `prefix`, `encoding` (hex, base64), `algorithm` (sha1, sha256, sha512), `template` with `{body}`, `{timestamp}` (`timestamp_header`), `{id}` (`id_header`)"),
         None, ""),
@@ -229,7 +242,10 @@ impl SchemeKind {
     pub fn has_timestamp(self) -> bool {
         match &self.preset().check {
             Check::Hmac(spec) => spec.timestamp.is_some(),
-            Check::Custom(_) => matches!(self, SchemeKind::Standard | SchemeKind::Mailgun),
+            Check::Custom(_) => matches!(
+                self,
+                SchemeKind::Standard | SchemeKind::Mailgun | SchemeKind::Monday
+            ),
             Check::Token { .. } | Check::Nothing => false,
         }
     }
@@ -253,6 +269,11 @@ impl SchemeKind {
             (Some(h), _) => Some(h),
             (None, h) => h,
         }
+    }
+
+    /// Whether the scheme signs the URL it was posted to (the channel's `public_url`).
+    pub fn signs_url(self) -> bool {
+        matches!(&self.preset().check, Check::Hmac(s) if s.template.contains("{url}"))
     }
 
     /// The header a token scheme (GitLab) sends the secret itself in.

@@ -8,7 +8,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::testutil::{from_signed, verifier};
-use super::{sign, sign_body, SchemeKind, Verified, VerifyError};
+use super::{sign, sign_body, sign_for_url, SchemeKind, Verified, VerifyError};
 
 const NOW: i64 = 1_700_000_000;
 const BODY: &[u8] = br#"{"event":"ping","id":42}"#;
@@ -67,11 +67,21 @@ struct Case {
     delivery_id: Option<&'static str>,
 }
 
+/// A verifier that knows the channel's public URL (HubSpot signs it).
+fn verifier_at(kind: SchemeKind, secrets: &[&str]) -> super::Verifier {
+    super::Verifier {
+        public_url: Some(PUBLIC_URL.into()),
+        ..verifier(kind, secrets)
+    }
+}
+
+const PUBLIC_URL: &str = "https://relay.example.com/hooks/crm?x=1";
+
 /// The checks every preset must pass.
 fn run(c: Case) {
     let k = c.kind;
     let good = map(&c.headers);
-    let v = verifier(k, &[c.secret]);
+    let v = verifier_at(k, &[c.secret]);
     let expected = Verified {
         delivery_id: c.delivery_id.map(str::to_owned),
     };
@@ -82,13 +92,13 @@ fn run(c: Case) {
         Err(VerifyError::InvalidSignature),
         "{k}: tampered"
     );
-    let wrong = verifier(k, &["not-the-secret"]);
+    let wrong = verifier_at(k, &["not-the-secret"]);
     assert_eq!(
         wrong.verify(&good, BODY, NOW),
         Err(VerifyError::InvalidSignature),
         "{k}: wrong key"
     );
-    let rotated = verifier(k, &["old-secret", c.secret]);
+    let rotated = verifier_at(k, &["old-secret", c.secret]);
     assert!(rotated.verify(&good, BODY, NOW).is_ok(), "{k}: rotation");
     let tol = i64::try_from(v.tolerance_secs).unwrap();
     let far = [NOW + tol + 1, NOW - tol - 1];
@@ -111,7 +121,8 @@ fn run(c: Case) {
         Err(VerifyError::MissingSignature),
         "{k}: missing"
     );
-    let signed = from_signed(&sign(k, None, &v.secrets[0], BODY, NOW, Some("d-1")));
+    let ids = (Some("d-1"), Some(PUBLIC_URL));
+    let signed = from_signed(&sign_for_url(k, None, &v.secrets[0], BODY, NOW, ids));
     assert!(v.verify(&signed, BODY, NOW).is_ok(), "{k}: round trip");
 }
 
@@ -526,10 +537,136 @@ fn every_preset_round_trips_through_sign() {
         ) {
             continue;
         }
-        let v = verifier(k, &["whsec_dGVzdA"]);
-        let signed = sign(k, None, &v.secrets[0], BODY, NOW, None);
+        let v = verifier_at(k, &["whsec_dGVzdA"]);
+        let signed = sign_for_url(k, None, &v.secrets[0], BODY, NOW, (None, Some(PUBLIC_URL)));
         assert!(!signed.is_empty(), "{k}");
         assert!(v.verify(&from_signed(&signed), BODY, NOW).is_ok(), "{k}");
         assert!(v.signature_header().is_some(), "{k}");
     }
+}
+
+#[test]
+fn hubspot_v3_signs_method_url_body_and_millisecond_timestamp() {
+    let secret = "hubspot-client-secret";
+    let ts = format!("{}123", NOW); // milliseconds
+    let msg = [b"POST", PUBLIC_URL.as_bytes(), BODY, ts.as_bytes()].concat();
+    let m = py_hmac("sha256", secret.as_bytes(), &msg);
+    run(Case {
+        kind: SchemeKind::Hubspot,
+        secret,
+        headers: vec![
+            ("x-hubspot-signature-v3", m.b64),
+            ("x-hubspot-request-timestamp", ts),
+        ],
+        signature_header: "x-hubspot-signature-v3",
+        timestamped: true,
+        delivery_id: None,
+    });
+    // Without the channel's public URL the check fails closed.
+    let signed = sign_for_url(
+        SchemeKind::Hubspot,
+        None,
+        &verifier(SchemeKind::Hubspot, &[secret]).secrets[0],
+        BODY,
+        NOW,
+        (None, Some(PUBLIC_URL)),
+    );
+    let v = verifier(SchemeKind::Hubspot, &[secret]);
+    assert_eq!(
+        v.verify(&from_signed(&signed), BODY, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    // Signed for another URL: refused.
+    let elsewhere = sign_for_url(
+        SchemeKind::Hubspot,
+        None,
+        &v.secrets[0],
+        BODY,
+        NOW,
+        (None, Some("https://evil.example/x")),
+    );
+    let at = verifier_at(SchemeKind::Hubspot, &[secret]);
+    assert_eq!(
+        at.verify(&from_signed(&elsewhere), BODY, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    assert!(SchemeKind::Hubspot.signs_url());
+}
+
+/// An HS256 JWT made by Python (`base64url(header).base64url(claims).base64url(mac)`).
+fn py_jwt(secret: &str, header: &str, claims: &str) -> String {
+    let b64url = |b: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    };
+    let signing_input = format!(
+        "{}.{}",
+        b64url(header.as_bytes()),
+        b64url(claims.as_bytes())
+    );
+    let mac =
+        hex::decode(py_hmac("sha256", secret.as_bytes(), signing_input.as_bytes()).hex).unwrap();
+    format!("{signing_input}.{}", b64url(&mac))
+}
+
+#[test]
+fn monday_jwt() {
+    let secret = "monday-signing-secret";
+    let head = r#"{"alg":"HS256","typ":"JWT"}"#;
+    let claims = format!(r#"{{"accountId":1,"iat":{NOW},"exp":{}}}"#, NOW + 60);
+    let jwt = py_jwt(secret, head, &claims);
+    let v = verifier(SchemeKind::Monday, &[secret]);
+    let h = map(&[("authorization", jwt.clone())]);
+    assert_eq!(v.verify(&h, BODY, NOW), Ok(Verified::default()));
+    let bearer = map(&[("authorization", format!("Bearer {jwt}"))]);
+    assert!(v.verify(&bearer, BODY, NOW).is_ok());
+    // The JWT does not cover the body: monday.com's scheme proves the sender only.
+    assert!(v.verify(&h, b"another body", NOW).is_ok());
+    let wrong = verifier(SchemeKind::Monday, &["nope"]);
+    assert_eq!(
+        wrong.verify(&h, BODY, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    assert_eq!(
+        v.verify(&h, BODY, NOW + 61),
+        Err(VerifyError::TimestampOutOfTolerance)
+    );
+    assert_eq!(
+        v.verify(&HeaderMap::new(), BODY, NOW),
+        Err(VerifyError::MissingSignature)
+    );
+    let other = py_jwt(secret, head, r#"{"exp":99999999999}"#);
+    let forged_claims = jwt.replace(
+        jwt.split('.').nth(1).unwrap(),
+        other.split('.').nth(1).unwrap(),
+    );
+    let forged = map(&[("authorization", forged_claims)]);
+    assert_eq!(
+        v.verify(&forged, BODY, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    let none_alg = py_jwt(secret, r#"{"alg":"none"}"#, &claims);
+    let h = map(&[("authorization", none_alg)]);
+    assert_eq!(v.verify(&h, BODY, NOW), Err(VerifyError::InvalidSignature));
+    for bad in ["a.b", "a.b.c.d", "!!.??.**"] {
+        let h = map(&[("authorization", bad.to_string())]);
+        assert_eq!(
+            v.verify(&h, BODY, NOW),
+            Err(VerifyError::InvalidSignature),
+            "{bad}"
+        );
+    }
+    let signed = from_signed(&sign(
+        SchemeKind::Monday,
+        None,
+        &v.secrets[0],
+        BODY,
+        NOW,
+        None,
+    ));
+    assert!(v.verify(&signed, BODY, NOW + 300).is_ok());
+    assert_eq!(
+        v.verify(&signed, BODY, NOW + 301),
+        Err(VerifyError::TimestampOutOfTolerance)
+    );
 }

@@ -81,6 +81,7 @@ fn describe(spec: &Spec<'_>) -> String {
         };
         let format = match t.format {
             TsFormat::UnixSecs => "unix seconds",
+            TsFormat::UnixMillis => "unix milliseconds",
             TsFormat::Rfc3339 => "RFC 3339",
         };
         let _ = write!(
@@ -88,6 +89,9 @@ fn describe(spec: &Spec<'_>) -> String {
             "; timestamp in {at} ({format}) within ±{} s by default",
             t.default_tolerance_secs
         );
+    }
+    if spec.template.contains("{url}") {
+        out.push_str("; `{url}` is the channel's `public_url`");
     }
     if let Some(id) = spec.id_header {
         let _ = write!(out, "; `{{id}}` is `{id}`");

@@ -66,6 +66,10 @@ pub enum SchemeKind {
     Zendesk,
     /// `X-Notion-Signature: sha256=<hex>` over the body.
     Notion,
+    /// HubSpot v3: `X-HubSpot-Signature-v3: <base64>` over method + URL + body + timestamp.
+    Hubspot,
+    /// monday.com: an HS256 JWT in `Authorization`.
+    Monday,
     /// Generic HMAC over a configurable signed content, see [`HmacParams`].
     Hmac,
     /// No verification (explicit opt-in).
@@ -74,7 +78,7 @@ pub enum SchemeKind {
 
 impl SchemeKind {
     /// All schemes, in the preset table's order (`hmac` and `none` last).
-    pub const ALL: [SchemeKind; 29] = [
+    pub const ALL: [SchemeKind; 31] = [
         SchemeKind::Github,
         SchemeKind::Gitlab,
         SchemeKind::Bitbucket,
@@ -102,6 +106,8 @@ impl SchemeKind {
         SchemeKind::Xero,
         SchemeKind::Zendesk,
         SchemeKind::Notion,
+        SchemeKind::Hubspot,
+        SchemeKind::Monday,
         SchemeKind::Hmac,
         SchemeKind::None,
     ];
@@ -136,6 +142,8 @@ impl SchemeKind {
             SchemeKind::Xero => "xero",
             SchemeKind::Zendesk => "zendesk",
             SchemeKind::Notion => "notion",
+            SchemeKind::Hubspot => "hubspot",
+            SchemeKind::Monday => "monday",
             SchemeKind::Hmac => "hmac",
             SchemeKind::None => "none",
         }

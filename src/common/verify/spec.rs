@@ -49,7 +49,7 @@ pub(crate) struct Spec<'a> {
     pub encoding: Encoding,
     /// The HMAC's hash function.
     pub algorithm: Algorithm,
-    /// The signed content: literal text with `{body}`, `{timestamp}` and `{id}`.
+    /// The signed content: literal text with `{body}`, `{timestamp}`, `{id}` and `{url}`.
     pub template: &'a str,
     /// The signed timestamp, if the provider signs one.
     pub timestamp: Option<Timestamp<'a>>,
@@ -110,6 +110,8 @@ pub(crate) enum TsSource<'a> {
 pub(crate) enum TsFormat {
     /// Unix seconds, decimal.
     UnixSecs,
+    /// Unix milliseconds, decimal.
+    UnixMillis,
     /// RFC 3339 in UTC (`2021-06-17T18:33:10Z`, fraction optional).
     Rfc3339,
 }

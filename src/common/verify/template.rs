@@ -1,4 +1,5 @@
-//! Signed-content templates: literal text with `{body}`, `{timestamp}` and `{id}`.
+//! Signed-content templates: literal text with `{body}`, `{timestamp}`, `{id}` and
+//! `{url}`.
 //!
 //! A template is walked piece by piece straight into the MAC, so filling it in never
 //! allocates.
@@ -11,10 +12,12 @@ pub(crate) struct Fields<'a> {
     pub timestamp: &'a str,
     /// The signed id exactly as sent (empty when the scheme has none).
     pub id: &'a str,
+    /// The URL the provider posted to (the channel's `public_url`; empty if none).
+    pub url: &'a str,
 }
 
 /// The field names a template may use.
-const FIELD_NAMES: [&str; 3] = ["body", "timestamp", "id"];
+const FIELD_NAMES: [&str; 4] = ["body", "timestamp", "id", "url"];
 
 /// Feeds the signed content described by `template` to `out`, piece by piece. An
 /// unknown `{name}` is fed literally (templates are validated before use).
@@ -31,6 +34,7 @@ pub(crate) fn feed(template: &str, f: &Fields<'_>, mut out: impl FnMut(&[u8])) {
             "body" => out(f.body),
             "timestamp" => out(f.timestamp.as_bytes()),
             "id" => out(f.id.as_bytes()),
+            "url" => out(f.url.as_bytes()),
             _ => out(&rest.as_bytes()[open..open + close + 2]),
         }
         rest = &after[close + 1..];
@@ -54,7 +58,7 @@ pub fn validate_template(template: &str) -> Result<Vec<&'static str>, String> {
             .ok_or_else(|| "a '{' without its '}'".to_string())?;
         let name = &after[..close];
         let known = FIELD_NAMES.iter().find(|n| **n == name).ok_or_else(|| {
-            format!("unknown field {{{name}}}: expected {{body}}, {{timestamp}} or {{id}}")
+            format!("unknown field {{{name}}}: expected {{body}}, {{timestamp}}, {{id}} or {{url}}")
         })?;
         used.push(*known);
         rest = &after[close + 1..];
@@ -75,6 +79,7 @@ mod tests {
             body: b"B",
             timestamp: "T",
             id: "I",
+            url: "U",
         };
         let mut out = Vec::new();
         feed(t, &f, |p| out.extend_from_slice(p));
@@ -86,6 +91,7 @@ mod tests {
         assert_eq!(filled("{body}"), b"B");
         assert_eq!(filled("v0:{timestamp}:{body}"), b"v0:T:B");
         assert_eq!(filled("{id}{timestamp}{body}"), b"ITB");
+        assert_eq!(filled("POST{url}{body}{timestamp}"), b"POSTUBT");
         assert_eq!(filled("a{x}b{body"), b"a{x}b{body");
     }
 
@@ -100,9 +106,9 @@ mod tests {
             .unwrap_err()
             .contains("{body}"));
         assert!(validate_template("{body}{body}").is_err());
-        assert!(validate_template("{url}{body}")
+        assert!(validate_template("{uri}{body}")
             .unwrap_err()
-            .contains("{url}"));
+            .contains("{uri}"));
         assert!(validate_template("{body").is_err());
         assert!(validate_template("body}").is_err());
     }
