@@ -55,6 +55,7 @@ mod standard;
 #[cfg(test)]
 mod stripe;
 mod template;
+mod twilio;
 mod util;
 
 pub use readme::{presets_markdown, PRESETS_END, PRESETS_START};
@@ -107,6 +108,7 @@ impl Verifier {
             (_, SchemeKind::Standard) => standard::verify(headers, body, secrets, tol, now_unix),
             (_, SchemeKind::Mailgun) => mailgun::verify(body, secrets, tol, now_unix),
             (_, SchemeKind::Monday) => monday::verify(headers, secrets, now_unix),
+            (_, SchemeKind::Twilio) => twilio::verify(headers, body, req.url, secrets),
             (_, SchemeKind::Hmac) => match &self.hmac {
                 Some(p) => engine::verify(&hmac::spec(p), None, &req, secrets, tol),
                 None => Err(VerifyError::InvalidSignature),
@@ -126,6 +128,7 @@ impl Verifier {
             (Check::Token { header }, _) => header,
             (_, SchemeKind::Standard) => "webhook-signature",
             (_, SchemeKind::Monday) => "authorization",
+            (_, SchemeKind::Twilio) => "x-twilio-signature",
             (_, SchemeKind::Hmac) => return self.hmac.as_ref().map(|p| p.header.clone()),
             _ => return None,
         };
@@ -172,6 +175,9 @@ pub fn sign_for_url(
         }
         (_, SchemeKind::Standard) => standard::sign(secret, body, now_unix, ids.0),
         (_, SchemeKind::Monday) => monday::sign(secret, now_unix),
+        (_, SchemeKind::Twilio) => ids
+            .1
+            .map_or_else(Vec::new, |u| twilio::sign(secret, body, u)),
         (_, SchemeKind::Hmac) => hmac.map_or_else(Vec::new, |p| {
             engine::sign(&hmac::spec(p), None, secret, body, now_unix, ids)
         }),

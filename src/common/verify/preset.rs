@@ -209,6 +209,19 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
     row(SchemeKind::Monday, "monday.com",
         Check::Custom("HS256 JWT in `authorization` signed with the app's signing secret, `exp` not passed (the body is not signed)"),
         None, "https://developer.monday.com/apps/docs/integration-authorization"),
+    // Square signs the notification URL it posted to: the channel's `public_url`.
+    row(SchemeKind::Square, "Square", Check::Hmac(Spec {
+            header: "x-square-hmacsha256-signature",
+            layout: Layout::Single { prefix: "" },
+            encoding: Base64,
+            algorithm: Sha256,
+            template: "{url}{body}",
+            timestamp: None,
+            id_header: None,
+        }), None, "https://developer.squareup.com/docs/webhooks/step3validate"),
+    row(SchemeKind::Twilio, "Twilio",
+        Check::Custom("`x-twilio-signature: <base64>`, HMAC-SHA-1 of the channel's `public_url` + the form parameters sorted by name (name, value, ...)"),
+        Some("i-twilio-idempotency-token"), "https://www.twilio.com/docs/usage/webhooks/webhooks-security"),
     row(SchemeKind::Hmac, "Any other HMAC sender (`hmac`)",
         Check::Custom("configurable: `header`, `prefix`, `encoding` (hex, base64), `algorithm` (sha1, sha256, sha512), `template` with `{body}`, `{timestamp}` (`timestamp_header`), `{id}` (`id_header`)"),
         None, ""),
@@ -273,7 +286,8 @@ impl SchemeKind {
 
     /// Whether the scheme signs the URL it was posted to (the channel's `public_url`).
     pub fn signs_url(self) -> bool {
-        matches!(&self.preset().check, Check::Hmac(s) if s.template.contains("{url}"))
+        self == SchemeKind::Twilio
+            || matches!(&self.preset().check, Check::Hmac(s) if s.template.contains("{url}"))
     }
 
     /// The header a token scheme (GitLab) sends the secret itself in.

@@ -670,3 +670,73 @@ fn monday_jwt() {
         Err(VerifyError::TimestampOutOfTolerance)
     );
 }
+
+#[test]
+fn square_signs_url_and_body() {
+    let secret = "square-signature-key";
+    let m = py_hmac(
+        "sha256",
+        secret.as_bytes(),
+        &[PUBLIC_URL.as_bytes(), BODY].concat(),
+    );
+    run(Case {
+        kind: SchemeKind::Square,
+        secret,
+        headers: vec![("x-square-hmacsha256-signature", m.b64)],
+        signature_header: "x-square-hmacsha256-signature",
+        timestamped: false,
+        delivery_id: None,
+    });
+}
+
+#[test]
+fn twilio_signs_url_and_sorted_form_params() {
+    let token = "12345";
+    // Twilio's documented example request (a voice call's parameters).
+    let body = b"To=%2B18005551212&From=%2B12349013030&Digits=1234&CallSid=CA1234567890ABCDE&Caller=%2B12349013030";
+    let signed_text = format!(
+        "{PUBLIC_URL}CallSidCA1234567890ABCDECaller+12349013030Digits1234From+12349013030To+18005551212"
+    );
+    let m = py_hmac("sha1", token.as_bytes(), signed_text.as_bytes());
+    let h = map(&[
+        ("x-twilio-signature", m.b64.clone()),
+        ("i-twilio-idempotency-token", "idem-1".into()),
+    ]);
+    let v = verifier_at(SchemeKind::Twilio, &[token]);
+    let got = v.verify(&h, body, NOW).unwrap();
+    assert_eq!(got.delivery_id.as_deref(), Some("idem-1"));
+    // Any order of the same parameters, and `+` for spaces, give the same signature.
+    let reordered = b"Caller=%2B12349013030&CallSid=CA1234567890ABCDE&Digits=1234&To=%2B18005551212&From=%2B12349013030";
+    assert!(v.verify(&h, reordered, NOW).is_ok());
+    let tampered = b"To=%2B18005551213&From=%2B12349013030&Digits=1234&CallSid=CA1234567890ABCDE&Caller=%2B12349013030";
+    assert_eq!(
+        v.verify(&h, tampered, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    let wrong = verifier_at(SchemeKind::Twilio, &["54321"]);
+    assert_eq!(
+        wrong.verify(&h, body, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    let rotated = verifier_at(SchemeKind::Twilio, &["54321", token]);
+    assert!(rotated.verify(&h, body, NOW).is_ok());
+    let no_url = verifier(SchemeKind::Twilio, &[token]);
+    assert_eq!(
+        no_url.verify(&h, body, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    assert_eq!(
+        v.verify(&HeaderMap::new(), body, NOW),
+        Err(VerifyError::MissingSignature)
+    );
+    let sha256_sized = map(&[("x-twilio-signature", py_hmac("sha256", b"k", b"x").b64)]);
+    assert_eq!(
+        v.verify(&sha256_sized, body, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    // No timestamp is signed.
+    assert!(v.verify(&h, body, NOW + 100_000).is_ok());
+    let ids = (None, Some(PUBLIC_URL));
+    let signed = sign_for_url(SchemeKind::Twilio, None, &v.secrets[0], body, NOW, ids);
+    assert_eq!(signed[0].1, m.b64);
+}

@@ -70,6 +70,10 @@ pub enum SchemeKind {
     Hubspot,
     /// monday.com: an HS256 JWT in `Authorization`.
     Monday,
+    /// Square: `X-Square-HmacSha256-Signature: <base64>` over URL + body.
+    Square,
+    /// Twilio: `X-Twilio-Signature: <base64 HMAC-SHA1>` over URL + sorted form params.
+    Twilio,
     /// Generic HMAC over a configurable signed content, see [`HmacParams`].
     Hmac,
     /// No verification (explicit opt-in).
@@ -78,7 +82,7 @@ pub enum SchemeKind {
 
 impl SchemeKind {
     /// All schemes, in the preset table's order (`hmac` and `none` last).
-    pub const ALL: [SchemeKind; 31] = [
+    pub const ALL: [SchemeKind; 33] = [
         SchemeKind::Github,
         SchemeKind::Gitlab,
         SchemeKind::Bitbucket,
@@ -108,6 +112,8 @@ impl SchemeKind {
         SchemeKind::Notion,
         SchemeKind::Hubspot,
         SchemeKind::Monday,
+        SchemeKind::Square,
+        SchemeKind::Twilio,
         SchemeKind::Hmac,
         SchemeKind::None,
     ];
@@ -144,6 +150,8 @@ impl SchemeKind {
             SchemeKind::Notion => "notion",
             SchemeKind::Hubspot => "hubspot",
             SchemeKind::Monday => "monday",
+            SchemeKind::Square => "square",
+            SchemeKind::Twilio => "twilio",
             SchemeKind::Hmac => "hmac",
             SchemeKind::None => "none",
         }
