@@ -109,7 +109,8 @@ fn signed(req: &SendRequest) -> Result<Signed, SendError> {
     });
     let id = delivery_id.as_deref();
     if let Some(token) = req.scheme.token_header() {
-        let mut headers = vec![(http::HeaderName::from_static(token), req.secret.clone())];
+        let value = req.scheme.token_value(&req.secret);
+        let mut headers = vec![(http::HeaderName::from_static(token), value)];
         if let (Some(h), Some(id)) = (req.scheme.delivery_header(), id) {
             headers.push((http::HeaderName::from_static(h), id.to_owned()));
         }

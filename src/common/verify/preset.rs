@@ -222,6 +222,48 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
     row(SchemeKind::Twilio, "Twilio",
         Check::Custom("`x-twilio-signature: <base64>`, HMAC-SHA-1 of the channel's `public_url` + the form parameters sorted by name (name, value, ...)"),
         Some("i-twilio-idempotency-token"), "https://www.twilio.com/docs/usage/webhooks/webhooks-security"),
+    Preset {
+        handshake: Some("`endpoint.url_validation` challenge: not answered by the relay yet"),
+        ..row(SchemeKind::Zoom, "Zoom", Check::Hmac(Spec {
+            header: "x-zm-signature",
+            layout: Layout::Single { prefix: "v0=" },
+            encoding: Hex,
+            algorithm: Sha256,
+            template: "v0:{timestamp}:{body}",
+            timestamp: ts_header("x-zm-request-timestamp", TsFormat::UnixSecs, DEFAULT_TOLERANCE_SECS),
+            id_header: None,
+        }), None, "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events")
+    },
+    Preset {
+        handshake: Some("`GET ?challenge=`: not answered by the relay yet"),
+        ..row(SchemeKind::Dropbox, "Dropbox", body("x-dropbox-signature", "", Hex, Sha256), None,
+            "https://www.dropbox.com/developers/reference/webhooks")
+    },
+    Preset {
+        handshake: Some("`X-Hook-Secret` echo (the secret to configure comes from it): not answered by the relay yet"),
+        ..row(SchemeKind::Asana, "Asana", body("x-hook-signature", "", Hex, Sha256), None,
+            "https://developers.asana.com/docs/webhooks-guide")
+    },
+    // Trello signs the callback URL it posted to: the channel's `public_url`.
+    row(SchemeKind::Trello, "Trello", Check::Hmac(Spec {
+            header: "x-trello-webhook",
+            layout: Layout::Single { prefix: "" },
+            encoding: Base64,
+            algorithm: Sha1,
+            template: "{body}{url}",
+            timestamp: None,
+            id_header: None,
+        }), None, "https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/#webhook-signatures"),
+    row(SchemeKind::Atlassian, "Atlassian (Jira, Confluence)", body("x-hub-signature", "sha256=", Hex, Sha256),
+        Some("x-atlassian-webhook-identifier"),
+        "https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks"),
+    Preset {
+        handshake: Some("one-time `GET` with `x-okta-verification-challenge`: not answered by the relay yet"),
+        ..row(SchemeKind::Okta, "Okta event hooks", Check::Token { header: "authorization" }, None,
+            "https://developer.okta.com/docs/concepts/event-hooks/")
+    },
+    row(SchemeKind::Postmark, "Postmark", Check::Token { header: "authorization" }, None,
+        "https://postmarkapp.com/support/article/1207-how-to-secure-webhooks"),
     row(SchemeKind::Hmac, "Any other HMAC sender (`hmac`)",
         Check::Custom("configurable: `header`, `prefix`, `encoding` (hex, base64), `algorithm` (sha1, sha256, sha512), `template` with `{body}`, `{timestamp}` (`timestamp_header`), `{id}` (`id_header`)"),
         None, ""),
@@ -288,6 +330,16 @@ impl SchemeKind {
     pub fn signs_url(self) -> bool {
         self == SchemeKind::Twilio
             || matches!(&self.preset().check, Check::Hmac(s) if s.template.contains("{url}"))
+    }
+
+    /// The value a token scheme's header carries for the configured `secret`: the
+    /// secret itself, or for Postmark `Basic <base64(user:password)>`.
+    pub fn token_value(self, secret: &str) -> String {
+        use base64::Engine as _;
+        match self {
+            SchemeKind::Postmark => format!("Basic {}", super::secret::BASE64.encode(secret)),
+            _ => secret.to_owned(),
+        }
     }
 
     /// The header a token scheme (GitLab) sends the secret itself in.

@@ -533,7 +533,12 @@ fn every_preset_round_trips_through_sign() {
     for k in SchemeKind::ALL {
         if matches!(
             k,
-            SchemeKind::None | SchemeKind::Hmac | SchemeKind::Gitlab | SchemeKind::Mailgun
+            SchemeKind::None
+                | SchemeKind::Hmac
+                | SchemeKind::Mailgun
+                | SchemeKind::Gitlab
+                | SchemeKind::Okta
+                | SchemeKind::Postmark
         ) {
             continue;
         }
@@ -739,4 +744,118 @@ fn twilio_signs_url_and_sorted_form_params() {
     let ids = (None, Some(PUBLIC_URL));
     let signed = sign_for_url(SchemeKind::Twilio, None, &v.secrets[0], body, NOW, ids);
     assert_eq!(signed[0].1, m.b64);
+}
+
+#[test]
+fn zoom() {
+    let secret = "zoom-secret-token";
+    let m = py_hmac(
+        "sha256",
+        secret.as_bytes(),
+        &[format!("v0:{NOW}:").as_bytes(), BODY].concat(),
+    );
+    run(Case {
+        kind: SchemeKind::Zoom,
+        secret,
+        headers: vec![
+            ("x-zm-signature", format!("v0={}", m.hex)),
+            ("x-zm-request-timestamp", NOW.to_string()),
+        ],
+        signature_header: "x-zm-signature",
+        timestamped: true,
+        delivery_id: None,
+    });
+}
+
+#[test]
+fn dropbox() {
+    run(body_case(
+        SchemeKind::Dropbox,
+        "x-dropbox-signature",
+        "",
+        "sha256",
+        false,
+    ));
+}
+
+#[test]
+fn asana() {
+    run(body_case(
+        SchemeKind::Asana,
+        "x-hook-signature",
+        "",
+        "sha256",
+        false,
+    ));
+}
+
+#[test]
+fn trello_signs_body_then_callback_url() {
+    let secret = "trello-app-secret";
+    let m = py_hmac(
+        "sha1",
+        secret.as_bytes(),
+        &[BODY, PUBLIC_URL.as_bytes()].concat(),
+    );
+    run(Case {
+        kind: SchemeKind::Trello,
+        secret,
+        headers: vec![("x-trello-webhook", m.b64)],
+        signature_header: "x-trello-webhook",
+        timestamped: false,
+        delivery_id: None,
+    });
+}
+
+#[test]
+fn atlassian() {
+    let mut c = body_case(
+        SchemeKind::Atlassian,
+        "x-hub-signature",
+        "sha256=",
+        "sha256",
+        false,
+    );
+    c.headers
+        .push(("x-atlassian-webhook-identifier", "jira-1".into()));
+    c.delivery_id = Some("jira-1");
+    run(c);
+}
+
+#[test]
+fn okta_and_postmark_tokens() {
+    let okta = verifier(SchemeKind::Okta, &["okta-hook-secret"]);
+    let h = map(&[("authorization", "okta-hook-secret".into())]);
+    assert_eq!(okta.verify(&h, BODY, NOW), Ok(Verified::default()));
+    let bad = map(&[("authorization", "Bearer okta-hook-secret".into())]);
+    assert_eq!(
+        okta.verify(&bad, BODY, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    assert_eq!(
+        okta.verify(&HeaderMap::new(), BODY, NOW),
+        Err(VerifyError::MissingSignature)
+    );
+    // Postmark: basic auth; Python: base64.b64encode(b"hooks:pa55word")
+    let pm = verifier(SchemeKind::Postmark, &["hooks:pa55word"]);
+    let h = map(&[("authorization", "Basic aG9va3M6cGE1NXdvcmQ=".into())]);
+    assert_eq!(pm.verify(&h, BODY, NOW), Ok(Verified::default()));
+    assert_eq!(
+        SchemeKind::Postmark.token_value("hooks:pa55word"),
+        "Basic aG9va3M6cGE1NXdvcmQ="
+    );
+    let wrong = map(&[("authorization", "Basic aG9va3M6d3Jvbmc=".into())]);
+    assert_eq!(
+        pm.verify(&wrong, BODY, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    let raw = map(&[("authorization", "hooks:pa55word".into())]);
+    assert_eq!(
+        pm.verify(&raw, BODY, NOW),
+        Err(VerifyError::InvalidSignature)
+    );
+    assert_eq!(
+        pm.verify(&HeaderMap::new(), BODY, NOW),
+        Err(VerifyError::MissingSignature)
+    );
 }

@@ -31,7 +31,7 @@ pub fn presets_markdown() -> String {
         let _ = writeln!(
             out,
             "| {names} | {provider} | {} | {} | {} |",
-            checked(&p.check),
+            checked(kind, &p.check),
             dedup(kind),
             p.handshake.unwrap_or("—")
         );
@@ -40,9 +40,12 @@ pub fn presets_markdown() -> String {
 }
 
 /// "What is checked" for one entry.
-fn checked(check: &Check) -> String {
+fn checked(kind: SchemeKind, check: &Check) -> String {
     match check {
         Check::Hmac(spec) => describe(spec),
+        Check::Token { header } if kind == SchemeKind::Postmark => format!(
+            "`{header}: Basic <base64(secret)>` with the secret `user:password` (constant-time compare)"
+        ),
         Check::Token { header } => {
             format!("`{header}` equals the secret (constant-time compare)")
         }

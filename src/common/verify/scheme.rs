@@ -74,6 +74,20 @@ pub enum SchemeKind {
     Square,
     /// Twilio: `X-Twilio-Signature: <base64 HMAC-SHA1>` over URL + sorted form params.
     Twilio,
+    /// Zoom: `x-zm-signature: v0=<hex>` over `"v0:{ts}:{body}"`.
+    Zoom,
+    /// Dropbox: `X-Dropbox-Signature: <hex>` over the body.
+    Dropbox,
+    /// Asana: `X-Hook-Signature: <hex>` over the body.
+    Asana,
+    /// Trello: `X-Trello-Webhook: <base64 HMAC-SHA1>` over body + callback URL.
+    Trello,
+    /// Atlassian (Jira, Confluence): `X-Hub-Signature: sha256=<hex>` over the body.
+    Atlassian,
+    /// Okta event hooks: `Authorization` equal to the secret.
+    Okta,
+    /// Postmark: HTTP basic auth, `Authorization: Basic <base64(user:password)>`.
+    Postmark,
     /// Generic HMAC over a configurable signed content, see [`HmacParams`].
     Hmac,
     /// No verification (explicit opt-in).
@@ -82,7 +96,7 @@ pub enum SchemeKind {
 
 impl SchemeKind {
     /// All schemes, in the preset table's order (`hmac` and `none` last).
-    pub const ALL: [SchemeKind; 33] = [
+    pub const ALL: [SchemeKind; 40] = [
         SchemeKind::Github,
         SchemeKind::Gitlab,
         SchemeKind::Bitbucket,
@@ -114,6 +128,13 @@ impl SchemeKind {
         SchemeKind::Monday,
         SchemeKind::Square,
         SchemeKind::Twilio,
+        SchemeKind::Zoom,
+        SchemeKind::Dropbox,
+        SchemeKind::Asana,
+        SchemeKind::Trello,
+        SchemeKind::Atlassian,
+        SchemeKind::Okta,
+        SchemeKind::Postmark,
         SchemeKind::Hmac,
         SchemeKind::None,
     ];
@@ -152,6 +173,13 @@ impl SchemeKind {
             SchemeKind::Monday => "monday",
             SchemeKind::Square => "square",
             SchemeKind::Twilio => "twilio",
+            SchemeKind::Zoom => "zoom",
+            SchemeKind::Dropbox => "dropbox",
+            SchemeKind::Asana => "asana",
+            SchemeKind::Trello => "trello",
+            SchemeKind::Atlassian => "atlassian",
+            SchemeKind::Okta => "okta",
+            SchemeKind::Postmark => "postmark",
             SchemeKind::Hmac => "hmac",
             SchemeKind::None => "none",
         }

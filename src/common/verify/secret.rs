@@ -118,6 +118,10 @@ impl Secret {
         if raw.is_empty() {
             return Err(SecretError::Empty);
         }
+        if kind == SchemeKind::Postmark {
+            // Postmark sends HTTP basic auth; the secret is `user:password`.
+            return Self::from_key(format!("Basic {}", BASE64.encode(raw)).as_bytes());
+        }
         if kind == SchemeKind::Standard {
             let b64 = raw.strip_prefix("whsec_").unwrap_or(raw);
             let key = BASE64.decode(b64).map_err(|_| SecretError::InvalidBase64)?;
