@@ -33,12 +33,28 @@ fn presets() -> impl Iterator<Item = SchemeKind> {
         .filter(|k| !matches!(k, SchemeKind::Hmac | SchemeKind::None))
 }
 
+/// What the channel configures: the secret, or the provider's public key.
 fn secret_for(kind: SchemeKind) -> String {
     match kind {
         SchemeKind::Standard => "whsec_cHJlc2V0LXNlY3JldC0x".into(),
+        SchemeKind::Discord => ED_PUBLIC_HEX.into(),
+        SchemeKind::Telnyx => ED_PUBLIC_B64.into(),
         _ => SECRET.into(),
     }
 }
+
+/// What `send --secret` takes: the secret, or the private key's seed.
+fn signing_key_for(kind: SchemeKind) -> String {
+    match kind {
+        SchemeKind::Discord | SchemeKind::Telnyx => ED_SEED_HEX.into(),
+        _ => secret_for(kind),
+    }
+}
+
+/// An Ed25519 key (seed 01..20) and its public key, hex and base64.
+const ED_SEED_HEX: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+const ED_PUBLIC_HEX: &str = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
+const ED_PUBLIC_B64: &str = "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=";
 
 #[test]
 fn send_signs_every_preset_and_the_relay_accepts_it() {
@@ -59,7 +75,7 @@ fn send_signs_every_preset_and_the_relay_accepts_it() {
     let relay = RelayProc::start(dir.path(), "", &channels);
     for (i, kind) in presets().enumerate() {
         let url = relay.url(&format!("/hooks/{kind}"));
-        let secret = secret_for(kind);
+        let secret = signing_key_for(kind);
         let args = [
             "send",
             url.as_str(),
@@ -83,11 +99,17 @@ fn send_signs_every_preset_and_the_relay_accepts_it() {
         assert!(stdout.starts_with("200 "), "{kind}: {stdout}");
         // The wrong secret is refused: the relay really checks the preset (on a
         // sample, as the relay rate-limits addresses that keep failing).
-        if i % 4 != 1 {
+        let asymmetric = matches!(kind, SchemeKind::Discord | SchemeKind::Telnyx);
+        if i % 4 != 1 && !asymmetric {
             continue;
         }
         let mut wrong = args;
-        wrong[5] = "whsec_d3Jvbmc=";
+        let other_seed = "07".repeat(32);
+        wrong[5] = if matches!(kind, SchemeKind::Discord | SchemeKind::Telnyx) {
+            &other_seed
+        } else {
+            "whsec_d3Jvbmc="
+        };
         let out = run(&wrong);
         assert!(
             text(&out.stdout).starts_with("401 "),

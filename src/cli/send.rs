@@ -91,6 +91,11 @@ type Signed = (Vec<(http::HeaderName, String)>, Vec<u8>);
 /// The signature headers of `req` and the body to send (Mailgun signs inside the
 /// body). Scheme "none" needs no secret and adds nothing.
 fn signed(req: &SendRequest) -> Result<Signed, SendError> {
+    let now = (crate::common::time::now_unix_ms() / 1000) as i64;
+    if let Some(signed) = verify::sign_with_private_key(req.scheme, &req.secret, &req.body, now) {
+        let headers = signed.map_err(|e| SendError::Usage(format!("--secret: {e}")))?;
+        return Ok((headers, req.body.clone()));
+    }
     let secret = match req.scheme {
         SchemeKind::None => return Ok((Vec::new(), req.body.clone())),
         kind => Secret::for_scheme(kind, &req.secret)
@@ -101,7 +106,6 @@ fn signed(req: &SendRequest) -> Result<Signed, SendError> {
             "scheme hmac needs --signature-header".into(),
         ));
     }
-    let now = (crate::common::time::now_unix_ms() / 1000) as i64;
     let delivery_id = req.delivery_id.clone().or_else(|| {
         req.scheme
             .delivery_header()

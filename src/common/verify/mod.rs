@@ -36,6 +36,7 @@
 
 use http::{HeaderMap, HeaderName};
 
+mod ed25519;
 mod engine;
 #[cfg(test)]
 mod github;
@@ -45,6 +46,7 @@ mod monday;
 mod preset;
 #[cfg(test)]
 mod presets_tests;
+mod pubkey;
 mod readme;
 mod scheme;
 mod secret;
@@ -109,6 +111,9 @@ impl Verifier {
             (_, SchemeKind::Mailgun) => mailgun::verify(body, secrets, tol, now_unix),
             (_, SchemeKind::Monday) => monday::verify(headers, secrets, now_unix),
             (_, SchemeKind::Twilio) => twilio::verify(headers, body, req.url, secrets),
+            (_, kind @ (SchemeKind::Discord | SchemeKind::Telnyx)) => {
+                ed25519::verify(kind, headers, body, secrets, tol, now_unix)
+            }
             (_, SchemeKind::Hmac) => match &self.hmac {
                 Some(p) => engine::verify(&hmac::spec(p), None, &req, secrets, tol),
                 None => Err(VerifyError::InvalidSignature),
@@ -129,6 +134,8 @@ impl Verifier {
             (_, SchemeKind::Standard) => "webhook-signature",
             (_, SchemeKind::Monday) => "authorization",
             (_, SchemeKind::Twilio) => "x-twilio-signature",
+            (_, SchemeKind::Discord) => "x-signature-ed25519",
+            (_, SchemeKind::Telnyx) => "telnyx-signature-ed25519",
             (_, SchemeKind::Hmac) => return self.hmac.as_ref().map(|p| p.header.clone()),
             _ => return None,
         };
@@ -182,6 +189,24 @@ pub fn sign_for_url(
             engine::sign(&hmac::spec(p), None, secret, body, now_unix, ids)
         }),
         _ => Vec::new(),
+    }
+}
+
+/// For asymmetric schemes (discord, telnyx), where `hookrelay send` signs with a
+/// private key (`private_key`: the Ed25519 seed, hex or base64) while channels
+/// configure the public key: the signature headers, or why the key is unusable.
+/// `None` for every other scheme.
+pub fn sign_with_private_key(
+    kind: SchemeKind,
+    private_key: &str,
+    body: &[u8],
+    now_unix: i64,
+) -> Option<Result<Vec<(HeaderName, String)>, String>> {
+    match kind {
+        SchemeKind::Discord | SchemeKind::Telnyx => {
+            Some(ed25519::sign(kind, private_key, body, now_unix))
+        }
+        _ => None,
     }
 }
 
@@ -286,7 +311,11 @@ mod tests {
     fn secrets_are_redacted() {
         let raw = "super-secret-value-123";
         for k in SchemeKind::ALL {
-            if k == SchemeKind::Standard {
+            // Standard decodes base64; discord and telnyx take a public key.
+            if matches!(
+                k,
+                SchemeKind::Standard | SchemeKind::Discord | SchemeKind::Telnyx
+            ) {
                 continue;
             }
             let s = Secret::for_scheme(k, raw).unwrap();

@@ -264,6 +264,15 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
     },
     row(SchemeKind::Postmark, "Postmark", Check::Token { header: "authorization" }, None,
         "https://postmarkapp.com/support/article/1207-how-to-secure-webhooks"),
+    Preset {
+        handshake: Some("`PING` interaction (answer `{\"type\":1}`): not answered by the relay yet"),
+        ..row(SchemeKind::Discord, "Discord interactions",
+            Check::Custom("`x-signature-ed25519: <hex>`, Ed25519 of `{timestamp}{body}` under the app's public key (the `secrets` entry, hex); timestamp in `x-signature-timestamp` within ±300 s by default"),
+            None, "https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers")
+    },
+    row(SchemeKind::Telnyx, "Telnyx",
+        Check::Custom("`telnyx-signature-ed25519: <base64>`, Ed25519 of `{timestamp}|{body}` under the account's public key (the `secrets` entry, base64); timestamp in `telnyx-timestamp` within ±300 s by default"),
+        None, "https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks#webhook-signing"),
     row(SchemeKind::Hmac, "Any other HMAC sender (`hmac`)",
         Check::Custom("configurable: `header`, `prefix`, `encoding` (hex, base64), `algorithm` (sha1, sha256, sha512), `template` with `{body}`, `{timestamp}` (`timestamp_header`), `{id}` (`id_header`)"),
         None, ""),
@@ -299,7 +308,11 @@ impl SchemeKind {
             Check::Hmac(spec) => spec.timestamp.is_some(),
             Check::Custom(_) => matches!(
                 self,
-                SchemeKind::Standard | SchemeKind::Mailgun | SchemeKind::Monday
+                SchemeKind::Standard
+                    | SchemeKind::Mailgun
+                    | SchemeKind::Monday
+                    | SchemeKind::Discord
+                    | SchemeKind::Telnyx
             ),
             Check::Token { .. } | Check::Nothing => false,
         }

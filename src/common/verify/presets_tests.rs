@@ -8,7 +8,10 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::testutil::{from_signed, verifier};
-use super::{sign, sign_body, sign_for_url, SchemeKind, Verified, VerifyError};
+use super::{
+    sign, sign_body, sign_for_url, sign_with_private_key, SchemeKind, Secret, SecretError,
+    Verified, VerifyError,
+};
 
 const NOW: i64 = 1_700_000_000;
 const BODY: &[u8] = br#"{"event":"ping","id":42}"#;
@@ -77,6 +80,15 @@ fn verifier_at(kind: SchemeKind, secrets: &[&str]) -> super::Verifier {
 
 const PUBLIC_URL: &str = "https://relay.example.com/hooks/crm?x=1";
 
+/// A key that is not the test's: another secret, or another public key.
+fn other_key(kind: SchemeKind) -> String {
+    match kind {
+        SchemeKind::Discord => "11".repeat(32),
+        SchemeKind::Telnyx => "ERERERERERERERERERERERERERERERERERERERERERE=".into(),
+        _ => "not-the-secret".into(),
+    }
+}
+
 /// The checks every preset must pass.
 fn run(c: Case) {
     let k = c.kind;
@@ -92,13 +104,14 @@ fn run(c: Case) {
         Err(VerifyError::InvalidSignature),
         "{k}: tampered"
     );
-    let wrong = verifier_at(k, &["not-the-secret"]);
+    let other = other_key(k);
+    let wrong = verifier_at(k, &[&other]);
     assert_eq!(
         wrong.verify(&good, BODY, NOW),
         Err(VerifyError::InvalidSignature),
         "{k}: wrong key"
     );
-    let rotated = verifier_at(k, &["old-secret", c.secret]);
+    let rotated = verifier_at(k, &[&other, c.secret]);
     assert!(rotated.verify(&good, BODY, NOW).is_ok(), "{k}: rotation");
     let tol = i64::try_from(v.tolerance_secs).unwrap();
     let far = [NOW + tol + 1, NOW - tol - 1];
@@ -122,7 +135,10 @@ fn run(c: Case) {
         "{k}: missing"
     );
     let ids = (Some("d-1"), Some(PUBLIC_URL));
-    let signed = from_signed(&sign_for_url(k, None, &v.secrets[0], BODY, NOW, ids));
+    let signed = match sign_with_private_key(k, ED_SEED_HEX, BODY, NOW) {
+        Some(signed) => from_signed(&signed.unwrap()),
+        None => from_signed(&sign_for_url(k, None, &v.secrets[0], BODY, NOW, ids)),
+    };
     assert!(v.verify(&signed, BODY, NOW).is_ok(), "{k}: round trip");
 }
 
@@ -539,6 +555,8 @@ fn every_preset_round_trips_through_sign() {
                 | SchemeKind::Gitlab
                 | SchemeKind::Okta
                 | SchemeKind::Postmark
+                | SchemeKind::Discord
+                | SchemeKind::Telnyx
         ) {
             continue;
         }
@@ -858,4 +876,94 @@ fn okta_and_postmark_tokens() {
         pm.verify(&HeaderMap::new(), BODY, NOW),
         Err(VerifyError::MissingSignature)
     );
+}
+
+/// The Ed25519 key used below: seed 01..20, public key as Python's `cryptography`
+/// derives it.
+const ED_SEED_HEX: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
+const ED_PUBLIC_HEX: &str = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
+const ED_PUBLIC_B64: &str = "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=";
+
+/// An Ed25519 signature of `msg` by Python's `cryptography`, hex and base64.
+fn py_ed25519(msg: &[u8]) -> PyMac {
+    let script = "import sys,base64\n\
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey\n\
+        k=Ed25519PrivateKey.from_private_bytes(bytes.fromhex(sys.argv[1]))\n\
+        s=k.sign(bytes.fromhex(sys.argv[2]))\n\
+        print(s.hex()); print(base64.b64encode(s).decode())";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, ED_SEED_HEX, &hex::encode(msg)])
+        .output()
+        .unwrap_or_else(|e| panic!("these tests sign with python3, which could not run: {e}"));
+    assert!(
+        out.status.success(),
+        "python3 (with the `cryptography` package) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    PyMac {
+        hex: lines.next().unwrap().to_string(),
+        b64: lines.next().unwrap().to_string(),
+    }
+}
+
+#[test]
+fn discord_ed25519() {
+    let sig = py_ed25519(&[NOW.to_string().as_bytes(), BODY].concat());
+    run(Case {
+        kind: SchemeKind::Discord,
+        secret: ED_PUBLIC_HEX,
+        headers: vec![
+            ("x-signature-ed25519", sig.hex),
+            ("x-signature-timestamp", NOW.to_string()),
+        ],
+        signature_header: "x-signature-ed25519",
+        timestamped: true,
+        delivery_id: None,
+    });
+}
+
+#[test]
+fn telnyx_ed25519() {
+    let sig = py_ed25519(&[format!("{NOW}|").as_bytes(), BODY].concat());
+    run(Case {
+        kind: SchemeKind::Telnyx,
+        secret: ED_PUBLIC_B64,
+        headers: vec![
+            ("telnyx-signature-ed25519", sig.b64),
+            ("telnyx-timestamp", NOW.to_string()),
+        ],
+        signature_header: "telnyx-signature-ed25519",
+        timestamped: true,
+        delivery_id: None,
+    });
+}
+
+#[test]
+fn ed25519_keys_and_private_key_signing() {
+    for (kind, public) in [
+        (SchemeKind::Discord, ED_PUBLIC_HEX),
+        (SchemeKind::Telnyx, ED_PUBLIC_B64),
+    ] {
+        let e = Secret::for_scheme(kind, "not-a-key").unwrap_err();
+        assert_eq!(e, SecretError::InvalidPublicKey);
+        let v = verifier(kind, &[public]);
+        let signed = sign_with_private_key(kind, ED_SEED_HEX, BODY, NOW)
+            .unwrap()
+            .unwrap();
+        assert!(v.verify(&from_signed(&signed), BODY, NOW).is_ok(), "{kind}");
+        assert!(sign_with_private_key(kind, "short", BODY, NOW)
+            .unwrap()
+            .is_err());
+        // A signature by another key is refused.
+        let other = sign_with_private_key(kind, &"07".repeat(32), BODY, NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            v.verify(&from_signed(&other), BODY, NOW),
+            Err(VerifyError::InvalidSignature)
+        );
+    }
+    assert!(sign_with_private_key(SchemeKind::Github, "k", BODY, NOW).is_none());
 }

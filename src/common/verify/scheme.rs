@@ -88,6 +88,10 @@ pub enum SchemeKind {
     Okta,
     /// Postmark: HTTP basic auth, `Authorization: Basic <base64(user:password)>`.
     Postmark,
+    /// Discord interactions: Ed25519 over timestamp + body; the secret is the public key.
+    Discord,
+    /// Telnyx: Ed25519 over `timestamp|body`; the secret is the public key.
+    Telnyx,
     /// Generic HMAC over a configurable signed content, see [`HmacParams`].
     Hmac,
     /// No verification (explicit opt-in).
@@ -96,7 +100,7 @@ pub enum SchemeKind {
 
 impl SchemeKind {
     /// All schemes, in the preset table's order (`hmac` and `none` last).
-    pub const ALL: [SchemeKind; 40] = [
+    pub const ALL: [SchemeKind; 42] = [
         SchemeKind::Github,
         SchemeKind::Gitlab,
         SchemeKind::Bitbucket,
@@ -135,6 +139,8 @@ impl SchemeKind {
         SchemeKind::Atlassian,
         SchemeKind::Okta,
         SchemeKind::Postmark,
+        SchemeKind::Discord,
+        SchemeKind::Telnyx,
         SchemeKind::Hmac,
         SchemeKind::None,
     ];
@@ -180,6 +186,8 @@ impl SchemeKind {
             SchemeKind::Atlassian => "atlassian",
             SchemeKind::Okta => "okta",
             SchemeKind::Postmark => "postmark",
+            SchemeKind::Discord => "discord",
+            SchemeKind::Telnyx => "telnyx",
             SchemeKind::Hmac => "hmac",
             SchemeKind::None => "none",
         }

@@ -96,6 +96,8 @@ pub struct Secret {
     keyed_sha512: HmacSha512,
     /// SHA-256 of the key, for schemes that send the secret itself (GitLab).
     token_digest: [u8; 32],
+    /// For asymmetric schemes (Discord, Telnyx): the provider's public key.
+    public_key: Option<Vec<u8>>,
 }
 
 /// Why a configured secret cannot be used. Messages never contain the secret.
@@ -104,6 +106,10 @@ pub enum SecretError {
     /// The secret (or, for `standard`, its decoded key) is empty.
     #[error("the secret is empty")]
     Empty,
+    /// A `discord` or `telnyx` secret is not the provider's 32-byte Ed25519 public key
+    /// (hex for Discord, base64 for Telnyx).
+    #[error("expected the provider's Ed25519 public key (discord: 64 hex digits; telnyx: base64 of 32 bytes)")]
+    InvalidPublicKey,
     /// A `standard` secret is not base64 after its optional `whsec_` prefix.
     #[error("a \"standard\" secret must be \"whsec_\" followed by base64 (the part after the prefix is not valid base64)")]
     InvalidBase64,
@@ -117,6 +123,12 @@ impl Secret {
     pub fn for_scheme(kind: SchemeKind, raw: &str) -> Result<Secret, SecretError> {
         if raw.is_empty() {
             return Err(SecretError::Empty);
+        }
+        if matches!(kind, SchemeKind::Discord | SchemeKind::Telnyx) {
+            let key = super::pubkey::public_key(kind, raw).ok_or(SecretError::InvalidPublicKey)?;
+            let mut secret = Self::from_key(&key)?;
+            secret.public_key = Some(key);
+            return Ok(secret);
         }
         if kind == SchemeKind::Postmark {
             // Postmark sends HTTP basic auth; the secret is `user:password`.
@@ -146,6 +158,7 @@ impl Secret {
             keyed_sha1,
             keyed_sha512,
             token_digest: Sha256::digest(key).into(),
+            public_key: None,
         })
     }
 
@@ -161,6 +174,11 @@ impl Secret {
             Algorithm::Sha256 => MacState::Sha256(self.keyed.clone()),
             Algorithm::Sha512 => MacState::Sha512(self.keyed_sha512.clone()),
         }
+    }
+
+    /// The provider's public key, for asymmetric schemes.
+    pub(crate) fn public_key(&self) -> Option<&[u8]> {
+        self.public_key.as_deref()
     }
 
     /// The SHA-256 digest of the key, compared (in constant time) with the digest of a
