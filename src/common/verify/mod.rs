@@ -36,6 +36,7 @@
 
 use http::{HeaderMap, HeaderName};
 
+mod ecdsa;
 mod ed25519;
 mod engine;
 #[cfg(test)]
@@ -114,6 +115,7 @@ impl Verifier {
             (_, kind @ (SchemeKind::Discord | SchemeKind::Telnyx)) => {
                 ed25519::verify(kind, headers, body, secrets, tol, now_unix)
             }
+            (_, SchemeKind::Sendgrid) => ecdsa::verify(headers, body, secrets, tol, now_unix),
             (_, SchemeKind::Hmac) => match &self.hmac {
                 Some(p) => engine::verify(&hmac::spec(p), None, &req, secrets, tol),
                 None => Err(VerifyError::InvalidSignature),
@@ -136,6 +138,7 @@ impl Verifier {
             (_, SchemeKind::Twilio) => "x-twilio-signature",
             (_, SchemeKind::Discord) => "x-signature-ed25519",
             (_, SchemeKind::Telnyx) => "telnyx-signature-ed25519",
+            (_, SchemeKind::Sendgrid) => "x-twilio-email-event-webhook-signature",
             (_, SchemeKind::Hmac) => return self.hmac.as_ref().map(|p| p.header.clone()),
             _ => return None,
         };
@@ -192,8 +195,9 @@ pub fn sign_for_url(
     }
 }
 
-/// For asymmetric schemes (discord, telnyx), where `hookrelay send` signs with a
-/// private key (`private_key`: the Ed25519 seed, hex or base64) while channels
+/// For asymmetric schemes (discord, telnyx, sendgrid), where `hookrelay send` signs
+/// with a private key (`private_key`: the Ed25519 seed in hex or base64, or SendGrid's
+/// P-256 key as base64 PKCS#8 DER) while channels
 /// configure the public key: the signature headers, or why the key is unusable.
 /// `None` for every other scheme.
 pub fn sign_with_private_key(
@@ -206,6 +210,7 @@ pub fn sign_with_private_key(
         SchemeKind::Discord | SchemeKind::Telnyx => {
             Some(ed25519::sign(kind, private_key, body, now_unix))
         }
+        SchemeKind::Sendgrid => Some(ecdsa::sign(private_key, body, now_unix)),
         _ => None,
     }
 }
@@ -314,7 +319,10 @@ mod tests {
             // Standard decodes base64; discord and telnyx take a public key.
             if matches!(
                 k,
-                SchemeKind::Standard | SchemeKind::Discord | SchemeKind::Telnyx
+                SchemeKind::Standard
+                    | SchemeKind::Discord
+                    | SchemeKind::Telnyx
+                    | SchemeKind::Sendgrid
             ) {
                 continue;
             }

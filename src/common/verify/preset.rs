@@ -273,6 +273,9 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
     row(SchemeKind::Telnyx, "Telnyx",
         Check::Custom("`telnyx-signature-ed25519: <base64>`, Ed25519 of `{timestamp}|{body}` under the account's public key (the `secrets` entry, base64); timestamp in `telnyx-timestamp` within ±300 s by default"),
         None, "https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks#webhook-signing"),
+    row(SchemeKind::Sendgrid, "SendGrid event webhook",
+        Check::Custom("`x-twilio-email-event-webhook-signature: <base64 DER>`, ECDSA P-256 SHA-256 of `{timestamp}{body}` under the verification key (the `secrets` entry, base64 DER); timestamp in `x-twilio-email-event-webhook-timestamp` within ±300 s by default"),
+        None, "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features"),
     row(SchemeKind::Hmac, "Any other HMAC sender (`hmac`)",
         Check::Custom("configurable: `header`, `prefix`, `encoding` (hex, base64), `algorithm` (sha1, sha256, sha512), `template` with `{body}`, `{timestamp}` (`timestamp_header`), `{id}` (`id_header`)"),
         None, ""),
@@ -313,6 +316,7 @@ impl SchemeKind {
                     | SchemeKind::Monday
                     | SchemeKind::Discord
                     | SchemeKind::Telnyx
+                    | SchemeKind::Sendgrid
             ),
             Check::Token { .. } | Check::Nothing => false,
         }

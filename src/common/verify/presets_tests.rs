@@ -85,6 +85,7 @@ fn other_key(kind: SchemeKind) -> String {
     match kind {
         SchemeKind::Discord => "11".repeat(32),
         SchemeKind::Telnyx => "ERERERERERERERERERERERERERERERERERERERERERE=".into(),
+        SchemeKind::Sendgrid => "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ==".into(),
         _ => "not-the-secret".into(),
     }
 }
@@ -135,7 +136,12 @@ fn run(c: Case) {
         "{k}: missing"
     );
     let ids = (Some("d-1"), Some(PUBLIC_URL));
-    let signed = match sign_with_private_key(k, ED_SEED_HEX, BODY, NOW) {
+    let private = if k == SchemeKind::Sendgrid {
+        P256_PKCS8_B64
+    } else {
+        ED_SEED_HEX
+    };
+    let signed = match sign_with_private_key(k, private, BODY, NOW) {
         Some(signed) => from_signed(&signed.unwrap()),
         None => from_signed(&sign_for_url(k, None, &v.secrets[0], BODY, NOW, ids)),
     };
@@ -557,6 +563,7 @@ fn every_preset_round_trips_through_sign() {
                 | SchemeKind::Postmark
                 | SchemeKind::Discord
                 | SchemeKind::Telnyx
+                | SchemeKind::Sendgrid
         ) {
             continue;
         }
@@ -966,4 +973,51 @@ fn ed25519_keys_and_private_key_signing() {
         );
     }
     assert!(sign_with_private_key(SchemeKind::Github, "k", BODY, NOW).is_none());
+}
+
+/// A P-256 key made by Python's `cryptography` (private scalar 0x1234...cdef): the
+/// verification key as SendGrid shows it, and the private key as PKCS#8.
+const P256_SPKI_B64: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAERxw+dYxJBChbun5TEY7Q9SSt6wdX0lvS+Oew1236cUzdUg96yoqLkXrMN/Ud6PDJu+OthYOC5wLcJaEtCfeoWA==";
+const P256_PKCS8_B64: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJCrze+hRANCAARHHD51jEkEKFu6flMRjtD1JK3rB1fSW9L457DXbfpxTN1SD3rKiouResw39R3o8Mm7462Fg4LnAtwloS0J96hY";
+
+/// An ECDSA P-256 SHA-256 signature (base64 DER) of `msg` by Python's `cryptography`.
+fn py_p256(msg: &[u8]) -> String {
+    let script = "import sys,base64\n\
+        from cryptography.hazmat.primitives import hashes, serialization\n\
+        from cryptography.hazmat.primitives.asymmetric import ec\n\
+        k=serialization.load_der_private_key(base64.b64decode(sys.argv[1]), None)\n\
+        print(base64.b64encode(k.sign(bytes.fromhex(sys.argv[2]), ec.ECDSA(hashes.SHA256()))).decode())";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, P256_PKCS8_B64, &hex::encode(msg)])
+        .output()
+        .unwrap_or_else(|e| panic!("these tests sign with python3, which could not run: {e}"));
+    assert!(
+        out.status.success(),
+        "python3 (with the `cryptography` package) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn sendgrid_ecdsa_p256() {
+    let sig = py_p256(&[NOW.to_string().as_bytes(), BODY].concat());
+    run(Case {
+        kind: SchemeKind::Sendgrid,
+        secret: P256_SPKI_B64,
+        headers: vec![
+            ("x-twilio-email-event-webhook-signature", sig),
+            ("x-twilio-email-event-webhook-timestamp", NOW.to_string()),
+        ],
+        signature_header: "x-twilio-email-event-webhook-signature",
+        timestamped: true,
+        delivery_id: None,
+    });
+    let e = Secret::for_scheme(SchemeKind::Sendgrid, ED_PUBLIC_B64).unwrap_err();
+    assert_eq!(e, SecretError::InvalidPublicKey);
+    assert!(
+        sign_with_private_key(SchemeKind::Sendgrid, "bm9wZQ==", BODY, NOW)
+            .unwrap()
+            .is_err()
+    );
 }

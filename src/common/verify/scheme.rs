@@ -92,6 +92,9 @@ pub enum SchemeKind {
     Discord,
     /// Telnyx: Ed25519 over `timestamp|body`; the secret is the public key.
     Telnyx,
+    /// SendGrid event webhook: ECDSA P-256 over timestamp + body; the secret is the
+    /// verification (public) key.
+    Sendgrid,
     /// Generic HMAC over a configurable signed content, see [`HmacParams`].
     Hmac,
     /// No verification (explicit opt-in).
@@ -100,7 +103,7 @@ pub enum SchemeKind {
 
 impl SchemeKind {
     /// All schemes, in the preset table's order (`hmac` and `none` last).
-    pub const ALL: [SchemeKind; 42] = [
+    pub const ALL: [SchemeKind; 43] = [
         SchemeKind::Github,
         SchemeKind::Gitlab,
         SchemeKind::Bitbucket,
@@ -141,6 +144,7 @@ impl SchemeKind {
         SchemeKind::Postmark,
         SchemeKind::Discord,
         SchemeKind::Telnyx,
+        SchemeKind::Sendgrid,
         SchemeKind::Hmac,
         SchemeKind::None,
     ];
@@ -188,6 +192,7 @@ impl SchemeKind {
             SchemeKind::Postmark => "postmark",
             SchemeKind::Discord => "discord",
             SchemeKind::Telnyx => "telnyx",
+            SchemeKind::Sendgrid => "sendgrid",
             SchemeKind::Hmac => "hmac",
             SchemeKind::None => "none",
         }

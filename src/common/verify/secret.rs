@@ -106,9 +106,9 @@ pub enum SecretError {
     /// The secret (or, for `standard`, its decoded key) is empty.
     #[error("the secret is empty")]
     Empty,
-    /// A `discord` or `telnyx` secret is not the provider's 32-byte Ed25519 public key
-    /// (hex for Discord, base64 for Telnyx).
-    #[error("expected the provider's Ed25519 public key (discord: 64 hex digits; telnyx: base64 of 32 bytes)")]
+    /// A `discord`, `telnyx` or `sendgrid` secret is not the provider's public key
+    /// (hex Ed25519 for Discord, base64 Ed25519 for Telnyx, base64 DER P-256 for SendGrid).
+    #[error("expected the provider's public key (discord: 64 hex digits; telnyx: base64 of 32 bytes; sendgrid: the base64 verification key)")]
     InvalidPublicKey,
     /// A `standard` secret is not base64 after its optional `whsec_` prefix.
     #[error("a \"standard\" secret must be \"whsec_\" followed by base64 (the part after the prefix is not valid base64)")]
@@ -124,7 +124,10 @@ impl Secret {
         if raw.is_empty() {
             return Err(SecretError::Empty);
         }
-        if matches!(kind, SchemeKind::Discord | SchemeKind::Telnyx) {
+        if matches!(
+            kind,
+            SchemeKind::Discord | SchemeKind::Telnyx | SchemeKind::Sendgrid
+        ) {
             let key = super::pubkey::public_key(kind, raw).ok_or(SecretError::InvalidPublicKey)?;
             let mut secret = Self::from_key(&key)?;
             secret.public_key = Some(key);
