@@ -75,7 +75,8 @@ pub struct SendArgs {
     /// hmac or none.
     #[arg(long, ignore_case = true, value_parser = crate::cli::send::scheme_values())]
     pub scheme: String,
-    /// The signing secret ("env:NAME" reads the environment).
+    /// The signing secret ("env:NAME" reads the environment). Asymmetric schemes take a
+    /// private key: discord and telnyx the Ed25519 seed (hex), sendgrid base64 PKCS#8.
     #[arg(long, default_value = "")]
     pub secret: String,
     /// The body, or @FILE for a file's exact bytes.
