@@ -42,6 +42,7 @@ fn verify(c: &mut Criterion) {
             hmac: None,
             secrets: vec![key],
             tolerance_secs: 300,
+            public_url: None,
         };
         group.bench_function(kind.as_str(), |b| {
             b.iter(|| verifier.verify(&headers, &body, now).expect("valid"))

@@ -294,6 +294,7 @@ fn github_signature_still_verifies_at_the_target() {
         )
         .expect("secret")],
         tolerance_secs: 300,
+        public_url: None,
     };
     let now = (hookrelay::common::time::now_unix_ms() / 1000) as i64;
     let verified = verifier

@@ -104,7 +104,7 @@ fn invalid_configs_are_refused_naming_file_line_and_key() {
         ),
         (
             "bad scheme",
-            "[[channel]]\nname = \"a\"\nscheme = \"gitlab\"\nsecrets = [\"s\"]\n",
+            "[[channel]]\nname = \"a\"\nscheme = \"gitlub\"\nsecrets = [\"s\"]\n",
             3,
             "channel[0].scheme",
         ),
@@ -184,7 +184,7 @@ fn usage_errors_exit_2() {
             "send",
             "http://127.0.0.1:9/hooks/x",
             "--scheme",
-            "gitlab",
+            "gitlub",
             "--secret",
             "s",
         ],

@@ -71,10 +71,12 @@ pub struct ServeArgs {
 pub struct SendArgs {
     /// Where to post, e.g. http://127.0.0.1:8080/hooks/demo
     pub url: String,
-    /// github | stripe | slack | standard | hmac | none
-    #[arg(long)]
+    /// The channel's scheme: a provider preset (see the README's "Provider presets"),
+    /// hmac or none.
+    #[arg(long, ignore_case = true, value_parser = crate::cli::send::scheme_values())]
     pub scheme: String,
-    /// The signing secret ("env:NAME" reads the environment).
+    /// The signing secret ("env:NAME" reads the environment). Asymmetric schemes take a
+    /// private key: discord and telnyx the Ed25519 seed (hex), sendgrid base64 PKCS#8.
     #[arg(long, default_value = "")]
     pub secret: String,
     /// The body, or @FILE for a file's exact bytes.
@@ -89,6 +91,9 @@ pub struct SendArgs {
     /// Delivery id for schemes that carry one (default: a fresh id).
     #[arg(long)]
     pub id: Option<String>,
+    /// Schemes that sign the URL (hubspot): the URL to sign, if not the one posted to.
+    #[arg(long)]
+    pub public_url: Option<String>,
     /// Scheme hmac: the signature header.
     #[arg(long)]
     pub signature_header: Option<String>,
@@ -240,10 +245,8 @@ fn send_request(a: &SendArgs) -> Result<crate::cli::send::SendRequest, Failure> 
     use crate::common::verify::{HmacParams, SchemeKind};
     let usage = |m: String| Failure::usage(anyhow::anyhow!(m));
     let scheme = SchemeKind::parse(&a.scheme).ok_or_else(|| {
-        usage(format!(
-            "--scheme {:?}: expected github, stripe, slack, standard, hmac or none",
-            a.scheme
-        ))
+        let names = SchemeKind::ALL.map(SchemeKind::as_str).join(", ");
+        usage(format!("--scheme {:?}: expected one of {names}", a.scheme))
     })?;
     let secret = match a.secret.strip_prefix("env:") {
         Some(var) => std::env::var(var)
@@ -257,12 +260,12 @@ fn send_request(a: &SendArgs) -> Result<crate::cli::send::SendRequest, Failure> 
         )));
     }
     let hmac = match &a.signature_header {
-        Some(h) => Some(HmacParams {
-            header: http::HeaderName::from_bytes(h.as_bytes())
+        Some(h) => Some(HmacParams::new(
+            http::HeaderName::from_bytes(h.as_bytes())
                 .map_err(|_| usage(format!("--signature-header {h:?} is not a header name")))?,
-            prefix: a.prefix.clone(),
-            encoding: parse_encoding(&a.encoding).map_err(Failure::usage)?,
-        }),
+            a.prefix.clone(),
+            parse_encoding(&a.encoding).map_err(Failure::usage)?,
+        )),
         None => None,
     };
     let headers = a
@@ -282,6 +285,7 @@ fn send_request(a: &SendArgs) -> Result<crate::cli::send::SendRequest, Failure> 
         method,
         hmac,
         delivery_id: a.id.clone(),
+        public_url: a.public_url.clone(),
     })
 }
 

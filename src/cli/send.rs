@@ -18,6 +18,9 @@ pub struct SendRequest {
     pub method: http::Method,
     pub hmac: Option<HmacParams>,
     pub delivery_id: Option<String>,
+    /// For schemes that sign the URL (hubspot): the URL to sign, when it is not `url`
+    /// (e.g. the relay's public address behind a proxy).
+    pub public_url: Option<String>,
 }
 
 /// The relay's answer.
@@ -69,10 +72,32 @@ pub fn parse_encoding(s: &str) -> Result<Encoding, SendError> {
     }
 }
 
-/// The signature headers of `req` (none for scheme "none", which needs no secret).
-fn signature(req: &SendRequest) -> Result<Vec<(http::HeaderName, String)>, SendError> {
+/// `--scheme`'s accepted values, for clap: every preset's name (aliases accepted,
+/// ASCII case-insensitively), so `--help` lists them all.
+pub fn scheme_values() -> clap::builder::PossibleValuesParser {
+    let values = SchemeKind::ALL.map(|k| {
+        let mut v = clap::builder::PossibleValue::new(k.as_str());
+        for a in k.aliases() {
+            v = v.alias(*a);
+        }
+        v
+    });
+    clap::builder::PossibleValuesParser::new(values)
+}
+
+/// Signature headers, and the body to send.
+type Signed = (Vec<(http::HeaderName, String)>, Vec<u8>);
+
+/// The signature headers of `req` and the body to send (Mailgun signs inside the
+/// body). Scheme "none" needs no secret and adds nothing.
+fn signed(req: &SendRequest) -> Result<Signed, SendError> {
+    let now = (crate::common::time::now_unix_ms() / 1000) as i64;
+    if let Some(signed) = verify::sign_with_private_key(req.scheme, &req.secret, &req.body, now) {
+        let headers = signed.map_err(|e| SendError::Usage(format!("--secret: {e}")))?;
+        return Ok((headers, req.body.clone()));
+    }
     let secret = match req.scheme {
-        SchemeKind::None => return Ok(Vec::new()),
+        SchemeKind::None => return Ok((Vec::new(), req.body.clone())),
         kind => Secret::for_scheme(kind, &req.secret)
             .map_err(|e| SendError::Usage(format!("--secret: {e}")))?,
     };
@@ -81,24 +106,38 @@ fn signature(req: &SendRequest) -> Result<Vec<(http::HeaderName, String)>, SendE
             "scheme hmac needs --signature-header".into(),
         ));
     }
-    let now = (crate::common::time::now_unix_ms() / 1000) as i64;
     let delivery_id = req.delivery_id.clone().or_else(|| {
-        matches!(req.scheme, SchemeKind::Github | SchemeKind::Standard)
-            .then(|| format!("msg_{}", uuid::Uuid::new_v4().simple()))
+        req.scheme
+            .delivery_header()
+            .map(|_| format!("msg_{}", uuid::Uuid::new_v4().simple()))
     });
-    Ok(verify::sign(
+    let id = delivery_id.as_deref();
+    if let Some(token) = req.scheme.token_header() {
+        let value = req.scheme.token_value(&req.secret);
+        let mut headers = vec![(http::HeaderName::from_static(token), value)];
+        if let (Some(h), Some(id)) = (req.scheme.delivery_header(), id) {
+            headers.push((http::HeaderName::from_static(h), id.to_owned()));
+        }
+        return Ok((headers, req.body.clone()));
+    }
+    if let Some(body) = verify::sign_body(req.scheme, &secret, &req.body, now, id) {
+        return Ok((Vec::new(), body.map_err(SendError::Usage)?));
+    }
+    let url = req.public_url.as_deref().unwrap_or(&req.url);
+    let headers = verify::sign_for_url(
         req.scheme,
         req.hmac.as_ref(),
         &secret,
         &req.body,
         now,
-        delivery_id.as_deref(),
-    ))
+        (id, Some(url)),
+    );
+    Ok((headers, req.body.clone()))
 }
 
 /// Signs and posts; any HTTP answer is returned, not turned into an error.
 pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
-    let signed = signature(&req)?;
+    let (signed, body) = signed(&req)?;
     let url = req.url.clone();
     let failed = |source| SendError::Http {
         url: url.clone(),
@@ -119,7 +158,7 @@ pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
     for (n, v) in signed {
         builder = builder.header(n, v);
     }
-    let resp = builder.body(req.body).send().await.map_err(failed)?;
+    let resp = builder.body(body).send().await.map_err(failed)?;
     let status = resp.status().as_u16();
     let body = resp.text().await.map_err(failed)?;
     Ok(SendResponse { status, body })

@@ -18,7 +18,7 @@ use sha2::Digest;
 use warp::{Filter, Reply};
 
 use crate::common::config::ChannelConfig;
-use crate::common::verify::{SchemeKind, Verified};
+use crate::common::verify::Verified;
 use crate::relay::api_error::{json_ok, ApiError};
 use crate::relay::state::{ConnInfo, Relay};
 use crate::storage::{Dedup, NewEvent};
@@ -269,9 +269,7 @@ fn dedup_key(
 fn delivery_id_header(channel: &ChannelConfig) -> String {
     match (&channel.id_header, channel.verifier.kind) {
         (Some(h), _) => h.as_str().to_string(),
-        (None, SchemeKind::Github) => "x-github-delivery".into(),
-        (None, SchemeKind::Standard) => "webhook-id".into(),
-        (None, _) => "set id_header".into(),
+        (None, kind) => kind.delivery_header().unwrap_or("set id_header").into(),
     }
 }
 

@@ -7,11 +7,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 use toml::Spanned;
 
-use super::defaults::{DEFAULT_DEDUP_WINDOW_SECS, DEFAULT_TOLERANCE_SECS};
+use super::defaults::DEFAULT_DEDUP_WINDOW_SECS;
 use super::raw::{RawChannel, RawRateLimit, RawRetention};
 use super::source::{Entry, FileError, Source};
 use super::tokens::{parse_tokens, TokenSet};
-use crate::common::verify::{Encoding, HmacParams, SchemeKind, Secret, Verifier};
+use crate::common::verify::{
+    validate_template, Algorithm, Encoding, HmacParams, SchemeKind, Secret, Verifier,
+};
 
 /// One webhook channel: where a provider posts and what an agent subscribes to.
 #[derive(Debug, Clone)]
@@ -125,18 +127,17 @@ fn name(at: &Entry, raw: &RawChannel) -> Result<String, FileError> {
 
 /// `scheme`, `secrets` and the keys that only some schemes take.
 fn verifier(at: &Entry, raw: &RawChannel) -> Result<Verifier, FileError> {
-    let scheme = raw.scheme.as_ref().ok_or_else(|| {
-        at.err_here(
-            "scheme",
-            "missing: one of github, stripe, slack, standard, hmac, none",
-        )
-    })?;
+    let names = SchemeKind::ALL.map(SchemeKind::as_str).join(", ");
+    let scheme = raw
+        .scheme
+        .as_ref()
+        .ok_or_else(|| at.err_here("scheme", format!("missing: one of {names}")))?;
     let kind = SchemeKind::parse(scheme.get_ref()).ok_or_else(|| {
         at.err(
             scheme.span(),
             "scheme",
             format!(
-                "unknown scheme {:?}: expected github, stripe, slack, standard, hmac or none",
+                "unknown scheme {:?}: expected one of {names}",
                 scheme.get_ref()
             ),
         )
@@ -150,14 +151,51 @@ fn verifier(at: &Entry, raw: &RawChannel) -> Result<Verifier, FileError> {
     };
     let tolerance_secs = match &raw.tolerance_secs {
         Some(t) => at.src.positive(t, &at.key("tolerance_secs"))?,
-        None => DEFAULT_TOLERANCE_SECS,
+        // The provider's documented window (5 minutes when it documents none).
+        None => kind.default_tolerance_secs(),
     };
     Ok(Verifier {
         kind,
+        public_url: public_url(at, raw, kind)?,
         hmac,
         secrets,
         tolerance_secs,
     })
+}
+
+/// `public_url`: the URL providers post to, which HubSpot (and an `hmac` template
+/// with `{url}`) signs; required there, refused elsewhere.
+fn public_url(at: &Entry, raw: &RawChannel, kind: SchemeKind) -> Result<Option<String>, FileError> {
+    let template_url = raw
+        .template
+        .as_ref()
+        .is_some_and(|t| t.get_ref().contains("{url}"));
+    let needed = kind.signs_url() || (kind == SchemeKind::Hmac && template_url);
+    match &raw.public_url {
+        None if needed => Err(at.err_here(
+            "public_url",
+            format!(
+                "scheme {:?} signs the URL it posts to: set public_url, e.g. \"https://relay.example.com/hooks/NAME\"",
+                kind.as_str()
+            ),
+        )),
+        None => Ok(None),
+        Some(u) if !needed => Err(at.err(
+            u.span(),
+            "public_url",
+            "only used by schemes that sign the URL (hubspot, or an hmac template with {url})",
+        )),
+        Some(u) => {
+            let text = u.get_ref();
+            let ok = (text.starts_with("https://") || text.starts_with("http://"))
+                && text.parse::<http::Uri>().is_ok();
+            if ok {
+                Ok(Some(text.clone()))
+            } else {
+                Err(at.err(u.span(), "public_url", "expected an http:// or https:// URL"))
+            }
+        }
+    }
 }
 
 /// The signing secrets (several = rotation): none for scheme `none`, else at least one.
@@ -206,15 +244,66 @@ fn hmac_params(at: &Entry, raw: &RawChannel) -> Result<HmacParams, FileError> {
             _ => return Err(at.err(e.span(), "encoding", "expected \"hex\" or \"base64\"")),
         },
     };
-    Ok(HmacParams {
-        header,
-        prefix: raw
-            .prefix
-            .as_ref()
-            .map(|p| p.get_ref().clone())
-            .unwrap_or_default(),
-        encoding,
-    })
+    let prefix = raw
+        .prefix
+        .as_ref()
+        .map(|p| p.get_ref().clone())
+        .unwrap_or_default();
+    let algorithm = match raw.algorithm.as_ref() {
+        None => Algorithm::Sha256,
+        Some(a) => Algorithm::parse(a.get_ref()).ok_or_else(|| {
+            at.err(
+                a.span(),
+                "algorithm",
+                "expected \"sha1\", \"sha256\" or \"sha512\"",
+            )
+        })?,
+    };
+    let mut params = HmacParams::new(header, prefix, encoding);
+    params.algorithm = algorithm;
+    if let Some(t) = &raw.template {
+        template_fields(at, raw, t)?;
+        params.template = t.get_ref().clone();
+        params.timestamp_header = match &raw.timestamp_header {
+            Some(h) => Some(header_name(at, h, "timestamp_header")?),
+            None => None,
+        };
+        params.id_header = match &raw.id_header {
+            Some(h) => Some(header_name(at, h, "id_header")?),
+            None => None,
+        };
+    } else if let Some(h) = &raw.timestamp_header {
+        return Err(at.err(
+            h.span(),
+            "timestamp_header",
+            "only used by a template with {timestamp}",
+        ));
+    }
+    Ok(params)
+}
+
+/// A `template` must be valid, and its `{timestamp}` and `{id}` need their headers
+/// (`timestamp_header`, `id_header`); a `timestamp_header` needs a `{timestamp}`.
+fn template_fields(at: &Entry, raw: &RawChannel, t: &Spanned<String>) -> Result<(), FileError> {
+    let used = validate_template(t.get_ref()).map_err(|m| at.err(t.span(), "template", m))?;
+    if used.contains(&"timestamp") && raw.timestamp_header.is_none() {
+        return Err(at.err(
+            t.span(),
+            "template",
+            "uses {timestamp}: set timestamp_header",
+        ));
+    }
+    if used.contains(&"id") && raw.id_header.is_none() {
+        return Err(at.err(t.span(), "template", "uses {id}: set id_header"));
+    }
+    match &raw.timestamp_header {
+        Some(h) if !used.contains(&"timestamp") => Err(at.err(
+            h.span(),
+            "timestamp_header",
+            "the template does not use {timestamp}",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Keys only scheme `hmac` reads are refused elsewhere rather than silently ignored.
@@ -223,6 +312,9 @@ fn refuse_hmac_keys(at: &Entry, raw: &RawChannel) -> Result<(), FileError> {
         ("header", &raw.header),
         ("prefix", &raw.prefix),
         ("encoding", &raw.encoding),
+        ("algorithm", &raw.algorithm),
+        ("template", &raw.template),
+        ("timestamp_header", &raw.timestamp_header),
     ] {
         if let Some(v) = value {
             return Err(at.err(v.span(), field, "only used with scheme = \"hmac\""));

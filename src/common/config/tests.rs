@@ -30,7 +30,7 @@ fn shipped_config_is_valid() {
 
 #[test]
 fn errors_name_file_line_and_key() {
-    let text = "[server]\nlisten = \"127.0.0.1:1\"\n\n[[channel]]\nname = \"a\"\nscheme = \"gitlab\"\nsecrets = [\"x\"]\n";
+    let text = "[server]\nlisten = \"127.0.0.1:1\"\n\n[[channel]]\nname = \"a\"\nscheme = \"gitlub\"\nsecrets = [\"x\"]\n";
     let e = Config::parse(text, "c.toml").unwrap_err();
     assert_eq!(e.line, Some(6));
     assert_eq!(e.key, "channel[0].scheme");

@@ -1,50 +1,13 @@
-//! GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>`, no timestamp.
+//! Tests of the `github` preset (its entry is in `preset.rs`, verified by the generic
+//! engine): `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>`, no timestamp.
 //!
 //! GitHub signs only the body, so a captured delivery can be replayed verbatim; the
 //! relay's dedup on `X-GitHub-Delivery` (returned as the delivery id) is what absorbs
 //! such replays and GitHub's own redeliveries.
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 
-use super::hmac::{check_body, encode_body_mac};
-use super::scheme::{Encoding, Verified, VerifyError};
-use super::secret::Secret;
-use super::util::header_str;
-
-const SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
-const DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
-const PREFIX: &str = "sha256=";
-
-/// Checks `X-Hub-Signature-256`; returns `X-GitHub-Delivery` as the delivery id when it
-/// is present and readable (it is not signed, so a bad one is ignored, not refused).
-pub(crate) fn verify(
-    headers: &HeaderMap,
-    body: &[u8],
-    secrets: &[Secret],
-) -> Result<Verified, VerifyError> {
-    check_body(headers, &SIGNATURE, PREFIX, Encoding::Hex, body, secrets)?;
-    let delivery_id = header_str(headers, &DELIVERY)
-        .ok()
-        .flatten()
-        .map(str::to_owned);
-    Ok(Verified { delivery_id })
-}
-
-/// `X-Hub-Signature-256`, plus `X-GitHub-Delivery` when a delivery id is given.
-pub(crate) fn sign(
-    secret: &Secret,
-    body: &[u8],
-    delivery_id: Option<&str>,
-) -> Vec<(HeaderName, String)> {
-    let mut out = vec![(
-        SIGNATURE,
-        encode_body_mac(secret, body, PREFIX, Encoding::Hex),
-    )];
-    if let Some(id) = delivery_id {
-        out.push((DELIVERY, id.to_owned()));
-    }
-    out
-}
+use super::scheme::{Verified, VerifyError};
 
 #[cfg(test)]
 mod tests {

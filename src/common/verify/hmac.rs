@@ -1,86 +1,50 @@
-//! Generic HMAC-SHA256 over the body (scheme `hmac`): `<header>: <prefix><hex|base64>`.
+//! Generic HMAC (scheme `hmac`): `<header>: <prefix><hex|base64>` over a configurable
+//! signed content, with SHA-1, SHA-256 or SHA-512.
 //!
-//! Many providers (Shopify, Linear, GitLab-style custom senders, ...) sign the bare
-//! body and differ only in header name, prefix and encoding, so one configurable scheme
-//! covers them. GitHub is the same construction with fixed parameters and reuses
-//! [`check_body`].
+//! Many providers sign the bare body and differ only in header name, prefix and
+//! encoding; others add a timestamp or a message id to the signed content. The channel's
+//! [`HmacParams`] become a [`Spec`] like any preset's, and the generic engine does the
+//! rest.
 
-use http::{HeaderMap, HeaderName};
+use super::scheme::HmacParams;
+use super::spec::{Layout, Spec, Timestamp, TsFormat, TsSource};
 
-use super::scheme::{Encoding, HmacParams, Verified, VerifyError};
-use super::secret::{Secret, BASE64};
-use super::util::{
-    any_secret_matches, decode_base64_tag, decode_hex_tag, required_header, tags_equal,
-};
-use base64::Engine as _;
-
-/// Checks `params.header` against HMAC-SHA256(body) under any of `secrets`.
-pub(crate) fn verify(
-    params: &HmacParams,
-    headers: &HeaderMap,
-    body: &[u8],
-    secrets: &[Secret],
-) -> Result<Verified, VerifyError> {
-    check_body(
-        headers,
-        &params.header,
-        &params.prefix,
-        params.encoding,
-        body,
-        secrets,
-    )?;
-    Ok(Verified::default())
-}
-
-/// Verifies a `<prefix><encoded MAC of body>` header. The prefix is matched ASCII
-/// case-insensitively; a missing prefix or a badly encoded MAC is `InvalidSignature`.
-pub(crate) fn check_body(
-    headers: &HeaderMap,
-    header: &HeaderName,
-    prefix: &str,
-    encoding: Encoding,
-    body: &[u8],
-    secrets: &[Secret],
-) -> Result<(), VerifyError> {
-    let value = required_header(headers, header)?;
-    let encoded = value
-        .get(..prefix.len())
-        .filter(|p| p.eq_ignore_ascii_case(prefix))
-        .and_then(|_| value.get(prefix.len()..))
-        .ok_or(VerifyError::InvalidSignature)?;
-    let given = match encoding {
-        Encoding::Hex => decode_hex_tag(encoded),
-        Encoding::Base64 => decode_base64_tag(encoded),
+/// The engine's view of `params`. `{timestamp}` and `{id}` read their headers only when
+/// the template uses them (config validation refuses a template field without its
+/// header, and a header without its field).
+pub(crate) fn spec(params: &HmacParams) -> Spec<'_> {
+    let uses = |field: &str| params.template.contains(field);
+    Spec {
+        header: params.header.as_str(),
+        layout: Layout::Single {
+            prefix: &params.prefix,
+        },
+        encoding: params.encoding,
+        algorithm: params.algorithm,
+        template: &params.template,
+        timestamp: params
+            .timestamp_header
+            .as_ref()
+            .filter(|_| uses("{timestamp}"))
+            .map(|h| Timestamp {
+                source: TsSource::Header(h.as_str()),
+                format: TsFormat::UnixSecs,
+                default_tolerance_secs: super::preset::DEFAULT_TOLERANCE_SECS,
+            }),
+        id_header: params
+            .id_header
+            .as_ref()
+            .filter(|_| uses("{id}"))
+            .map(|h| h.as_str()),
     }
-    .ok_or(VerifyError::InvalidSignature)?;
-    if any_secret_matches(secrets, &[body], |t| tags_equal(t, &given)) {
-        Ok(())
-    } else {
-        Err(VerifyError::InvalidSignature)
-    }
-}
-
-/// `<prefix><encoded MAC>` for `body`.
-pub(crate) fn encode_body_mac(secret: &Secret, body: &[u8], prefix: &str, enc: Encoding) -> String {
-    let tag = secret.tag(&[body]);
-    let encoded = match enc {
-        Encoding::Hex => hex::encode(tag),
-        Encoding::Base64 => BASE64.encode(tag),
-    };
-    format!("{prefix}{encoded}")
-}
-
-/// The one header that makes `body` pass [`verify`].
-pub(crate) fn sign(params: &HmacParams, secret: &Secret, body: &[u8]) -> Vec<(HeaderName, String)> {
-    let value = encode_body_mac(secret, body, &params.prefix, params.encoding);
-    vec![(params.header.clone(), value)]
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use super::super::{sign, SchemeKind, Verifier};
+    use super::super::{sign, Algorithm, Encoding, SchemeKind, Verified, Verifier, VerifyError};
     use super::*;
+    use http::HeaderName;
 
     const BODY: &[u8] = br#"{"id":1}"#;
     // Cross-checked with Python's hmac + base64 (Shopify-style).
@@ -88,11 +52,11 @@ mod tests {
     const VECTOR_HEX: &str = "a655bc546aaad270cc204843a9a34d5bdf5ab1d502cbb108a8b655710c2d019d";
 
     fn params(prefix: &str, encoding: Encoding) -> HmacParams {
-        HmacParams {
-            header: HeaderName::from_static("x-signature"),
-            prefix: prefix.to_string(),
+        HmacParams::new(
+            HeaderName::from_static("x-signature"),
+            prefix.to_string(),
             encoding,
-        }
+        )
     }
 
     fn v(secrets: &[&str], p: HmacParams) -> Verifier {
@@ -191,6 +155,54 @@ mod tests {
             assert_eq!(ver.verify(&h, BODY, 12345), Ok(Verified::default()));
             assert_eq!(
                 ver.verify(&h, b"other", 0),
+                Err(VerifyError::InvalidSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn algorithms_and_templates() {
+        // Python: hmac.new(b"k1", b"id-1.1700000000.{\"id\":1}", hashlib.sha512).hexdigest()
+        let mut p = params("", Encoding::Hex);
+        p.algorithm = Algorithm::Sha512;
+        p.template = "{id}.{timestamp}.{body}".into();
+        p.timestamp_header = Some(HeaderName::from_static("x-ts"));
+        p.id_header = Some(HeaderName::from_static("x-id"));
+        let ver = v(&["k1"], p.clone());
+        let signed = sign(
+            SchemeKind::Hmac,
+            Some(&p),
+            &ver.secrets[0],
+            BODY,
+            1_700_000_000,
+            Some("id-1"),
+        );
+        let h = from_signed(&signed);
+        assert_eq!(value_of(&signed, "x-ts"), "1700000000");
+        assert_eq!(value_of(&signed, "x-id"), "id-1");
+        assert_eq!(
+            value_of(&signed, "x-signature"),
+            "95ed7a337b96061f853d9acd1a1c858832c243d91a2698b2668ce5c021f0ce6d\
+             6d8be250810648d4a17761bf4bc95a4c09015023a56fe86f277a94d795a676fa"
+        );
+        let got = ver.verify(&h, BODY, 1_700_000_000).unwrap();
+        assert_eq!(got.delivery_id.as_deref(), Some("id-1"));
+        assert_eq!(
+            ver.verify(&h, BODY, 1_700_000_301),
+            Err(VerifyError::TimestampOutOfTolerance)
+        );
+        let mut no_ts = h.clone();
+        no_ts.remove("x-ts");
+        assert_eq!(
+            ver.verify(&no_ts, BODY, 1_700_000_000),
+            Err(VerifyError::MissingSignature)
+        );
+        for alg in [Algorithm::Sha1, Algorithm::Sha256] {
+            let mut q = p.clone();
+            q.algorithm = alg;
+            let other = v(&["k1"], q);
+            assert_eq!(
+                other.verify(&h, BODY, 1_700_000_000),
                 Err(VerifyError::InvalidSignature)
             );
         }

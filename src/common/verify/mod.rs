@@ -36,17 +36,37 @@
 
 use http::{HeaderMap, HeaderName};
 
+mod ecdsa;
+mod ed25519;
+mod engine;
+#[cfg(test)]
 mod github;
 mod hmac;
+mod mailgun;
+mod monday;
+mod preset;
+#[cfg(test)]
+mod presets_tests;
+mod pubkey;
+mod readme;
 mod scheme;
 mod secret;
+#[cfg(test)]
 mod slack;
+mod spec;
 mod standard;
+#[cfg(test)]
 mod stripe;
+mod template;
+mod twilio;
 mod util;
 
-pub use scheme::{Encoding, HmacParams, SchemeKind, Verified, VerifyError};
+pub use readme::{presets_markdown, PRESETS_END, PRESETS_START};
+pub use scheme::{Algorithm, Encoding, HmacParams, SchemeKind, Verified, VerifyError};
 pub use secret::{Secret, SecretError};
+pub use template::validate_template;
+
+use spec::Check;
 
 /// Everything needed to check one channel's requests.
 #[derive(Debug, Clone)]
@@ -59,6 +79,8 @@ pub struct Verifier {
     pub secrets: Vec<Secret>,
     /// Allowed distance, in either direction, between a signed timestamp and now.
     pub tolerance_secs: u64,
+    /// The URL providers post to (`public_url`), for schemes that sign it (HubSpot).
+    pub public_url: Option<String>,
 }
 
 impl Verifier {
@@ -72,16 +94,35 @@ impl Verifier {
         now_unix: i64,
     ) -> Result<Verified, VerifyError> {
         let (secrets, tol) = (&self.secrets[..], self.tolerance_secs);
-        match self.kind {
-            SchemeKind::Github => github::verify(headers, body, secrets),
-            SchemeKind::Stripe => stripe::verify(headers, body, secrets, tol, now_unix),
-            SchemeKind::Slack => slack::verify(headers, body, secrets, tol, now_unix),
-            SchemeKind::Standard => standard::verify(headers, body, secrets, tol, now_unix),
-            SchemeKind::Hmac => match &self.hmac {
-                Some(params) => hmac::verify(params, headers, body, secrets),
+        let preset = self.kind.preset();
+        let req = engine::Request {
+            headers,
+            body,
+            url: self.public_url.as_deref(),
+            now: now_unix,
+        };
+        match (&preset.check, self.kind) {
+            (Check::Hmac(spec), _) => {
+                engine::verify(spec, preset.delivery_header, &req, secrets, tol)
+            }
+            (Check::Token { header }, _) => {
+                engine::verify_token(header, preset.delivery_header, headers, secrets)
+            }
+            (_, SchemeKind::Standard) => standard::verify(headers, body, secrets, tol, now_unix),
+            (_, SchemeKind::Mailgun) => mailgun::verify(body, secrets, tol, now_unix),
+            (_, SchemeKind::Monday) => monday::verify(headers, secrets, now_unix),
+            (_, SchemeKind::Twilio) => twilio::verify(headers, body, req.url, secrets),
+            (_, kind @ (SchemeKind::Discord | SchemeKind::Telnyx)) => {
+                ed25519::verify(kind, headers, body, secrets, tol, now_unix)
+            }
+            (_, SchemeKind::Sendgrid) => ecdsa::verify(headers, body, secrets, tol, now_unix),
+            (_, SchemeKind::Hmac) => match &self.hmac {
+                Some(p) => engine::verify(&hmac::spec(p), None, &req, secrets, tol),
                 None => Err(VerifyError::InvalidSignature),
             },
-            SchemeKind::None => Ok(Verified::default()),
+            (Check::Nothing, _) => Ok(Verified::default()),
+            // Every custom check is dispatched above; fail closed if one is not.
+            (Check::Custom(_), _) => Err(VerifyError::InvalidSignature),
         }
     }
 
@@ -89,25 +130,33 @@ impl Verifier {
     /// request has no delivery id, the relay deduplicates on this header's value: the
     /// same signature means the same request (a replay).
     pub fn signature_header(&self) -> Option<HeaderName> {
-        let name = match self.kind {
-            SchemeKind::Github => "x-hub-signature-256",
-            SchemeKind::Stripe => "stripe-signature",
-            SchemeKind::Slack => "x-slack-signature",
-            SchemeKind::Standard => "webhook-signature",
-            SchemeKind::Hmac => return self.hmac.as_ref().map(|p| p.header.clone()),
-            SchemeKind::None => return None,
+        let name = match (&self.kind.preset().check, self.kind) {
+            (Check::Hmac(spec), _) => spec.header,
+            (Check::Token { header }, _) => header,
+            (_, SchemeKind::Standard) => "webhook-signature",
+            (_, SchemeKind::Monday) => "authorization",
+            (_, SchemeKind::Twilio) => "x-twilio-signature",
+            (_, SchemeKind::Discord) => "x-signature-ed25519",
+            (_, SchemeKind::Telnyx) => "telnyx-signature-ed25519",
+            (_, SchemeKind::Sendgrid) => "x-twilio-email-event-webhook-signature",
+            (_, SchemeKind::Hmac) => return self.hmac.as_ref().map(|p| p.header.clone()),
+            _ => return None,
         };
-        Some(HeaderName::from_static(name))
+        HeaderName::from_bytes(name.as_bytes()).ok()
     }
 }
 
 /// Headers that make `body` pass `kind`'s check with `secret` at time `now_unix`.
 ///
 /// `delivery_id` is sent by schemes that carry one (GitHub's `X-GitHub-Delivery`,
-/// standard's `webhook-id`). GitHub sends none when it is `None`; standard requires
-/// one and generates `msg_<hex>` from `now_unix`, the process id and a counter (no
-/// randomness). `hmac` must be `Some` for [`SchemeKind::Hmac`] (otherwise nothing is
-/// returned). Returns an empty `Vec` for [`SchemeKind::None`].
+/// standard's `webhook-id`, ...). Schemes whose delivery id is unsigned send none when
+/// it is `None`; schemes that sign an id (standard, twitch) require one and generate
+/// `msg_<hex>` from `now_unix`, the process id and a counter (no randomness). `hmac`
+/// must be `Some` for [`SchemeKind::Hmac`] (otherwise nothing is returned). Returns an
+/// empty `Vec` for [`SchemeKind::None`], for token schemes (the header carries the
+/// secret itself, which a [`Secret`] does not keep: see [`SchemeKind::token_header`])
+/// and for schemes signed inside the body (see [`sign_body`]). Schemes that sign the
+/// URL need [`sign_for_url`].
 pub fn sign(
     kind: SchemeKind,
     hmac: Option<&HmacParams>,
@@ -116,13 +165,69 @@ pub fn sign(
     now_unix: i64,
     delivery_id: Option<&str>,
 ) -> Vec<(HeaderName, String)> {
+    sign_for_url(kind, hmac, secret, body, now_unix, (delivery_id, None))
+}
+
+/// [`sign`] for a request posted to the URL `ids.1`, which schemes that sign the URL
+/// (HubSpot) need; `ids.0` is the delivery id.
+pub fn sign_for_url(
+    kind: SchemeKind,
+    hmac: Option<&HmacParams>,
+    secret: &Secret,
+    body: &[u8],
+    now_unix: i64,
+    ids: (Option<&str>, Option<&str>),
+) -> Vec<(HeaderName, String)> {
+    let preset = kind.preset();
+    match (&preset.check, kind) {
+        (Check::Hmac(spec), _) => {
+            engine::sign(spec, preset.delivery_header, secret, body, now_unix, ids)
+        }
+        (_, SchemeKind::Standard) => standard::sign(secret, body, now_unix, ids.0),
+        (_, SchemeKind::Monday) => monday::sign(secret, now_unix),
+        (_, SchemeKind::Twilio) => ids
+            .1
+            .map_or_else(Vec::new, |u| twilio::sign(secret, body, u)),
+        (_, SchemeKind::Hmac) => hmac.map_or_else(Vec::new, |p| {
+            engine::sign(&hmac::spec(p), None, secret, body, now_unix, ids)
+        }),
+        _ => Vec::new(),
+    }
+}
+
+/// For asymmetric schemes (discord, telnyx, sendgrid), where `hookrelay send` signs
+/// with a private key (`private_key`: the Ed25519 seed in hex or base64, or SendGrid's
+/// P-256 key as base64 PKCS#8 DER) while channels
+/// configure the public key: the signature headers, or why the key is unusable.
+/// `None` for every other scheme.
+pub fn sign_with_private_key(
+    kind: SchemeKind,
+    private_key: &str,
+    body: &[u8],
+    now_unix: i64,
+) -> Option<Result<Vec<(HeaderName, String)>, String>> {
     match kind {
-        SchemeKind::Github => github::sign(secret, body, delivery_id),
-        SchemeKind::Stripe => stripe::sign(secret, body, now_unix),
-        SchemeKind::Slack => slack::sign(secret, body, now_unix),
-        SchemeKind::Standard => standard::sign(secret, body, now_unix, delivery_id),
-        SchemeKind::Hmac => hmac.map_or_else(Vec::new, |p| hmac::sign(p, secret, body)),
-        SchemeKind::None => Vec::new(),
+        SchemeKind::Discord | SchemeKind::Telnyx => {
+            Some(ed25519::sign(kind, private_key, body, now_unix))
+        }
+        SchemeKind::Sendgrid => Some(ecdsa::sign(private_key, body, now_unix)),
+        _ => None,
+    }
+}
+
+/// For schemes that carry their signature inside the body (Mailgun): `body` with a
+/// signature added, or `None` for every other scheme. `Err` explains why the body
+/// cannot carry one (Mailgun's must be a JSON object).
+pub fn sign_body(
+    kind: SchemeKind,
+    secret: &Secret,
+    body: &[u8],
+    now_unix: i64,
+    delivery_id: Option<&str>,
+) -> Option<Result<Vec<u8>, String>> {
+    match kind {
+        SchemeKind::Mailgun => Some(mailgun::sign_body(secret, body, now_unix, delivery_id)),
+        _ => None,
     }
 }
 
@@ -161,6 +266,7 @@ pub(crate) mod testutil {
                 .map(|s| Secret::for_scheme(kind, s).unwrap())
                 .collect(),
             tolerance_secs: 300,
+            public_url: None,
         }
     }
 
@@ -184,7 +290,9 @@ mod tests {
             assert_eq!(SchemeKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(SchemeKind::parse("GitHub"), Some(SchemeKind::Github));
-        assert_eq!(SchemeKind::parse("svix"), None);
+        assert_eq!(SchemeKind::parse("svix"), Some(SchemeKind::Standard));
+        assert_eq!(SchemeKind::parse("Forgejo"), Some(SchemeKind::Gitea));
+        assert_eq!(SchemeKind::parse("x-hub"), None);
         assert_eq!(SchemeKind::parse(""), None);
         assert!(SchemeKind::Stripe.has_timestamp());
         assert!(SchemeKind::Slack.has_timestamp());
@@ -208,7 +316,14 @@ mod tests {
     fn secrets_are_redacted() {
         let raw = "super-secret-value-123";
         for k in SchemeKind::ALL {
-            if k == SchemeKind::Standard {
+            // Standard decodes base64; discord and telnyx take a public key.
+            if matches!(
+                k,
+                SchemeKind::Standard
+                    | SchemeKind::Discord
+                    | SchemeKind::Telnyx
+                    | SchemeKind::Sendgrid
+            ) {
                 continue;
             }
             let s = Secret::for_scheme(k, raw).unwrap();
@@ -219,6 +334,7 @@ mod tests {
                 hmac: None,
                 secrets: vec![s],
                 tolerance_secs: 1,
+                public_url: None,
             };
             assert!(!format!("{v:?}").contains(raw));
         }
@@ -258,6 +374,7 @@ mod tests {
             hmac: None,
             secrets: vec![],
             tolerance_secs: 0,
+            public_url: None,
         };
         let h = headers(&[("x-hub-signature-256", b"sha256=00")]);
         assert_eq!(v.verify(&h, b"x", 0), Ok(Verified::default()));

@@ -8,15 +8,14 @@
 //! by spaces; entries of other versions (e.g. `v1a,` asymmetric signatures) are
 //! ignored. The message id is signed, so it is a trustworthy delivery id for dedup.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName};
 
 use super::scheme::{Verified, VerifyError};
 use super::secret::{Secret, BASE64};
 use super::util::{
-    any_secret_matches, check_tolerance, decode_base64_tag, header_str, parse_timestamp, tags_equal,
+    any_secret_matches, check_tolerance, decode_base64_tag, generated_id, header_str,
+    parse_timestamp, tags_equal,
 };
 
 const ID: HeaderName = HeaderName::from_static("webhook-id");
@@ -76,17 +75,6 @@ pub(crate) fn verify(
     Ok(Verified {
         delivery_id: Some(id.to_owned()),
     })
-}
-
-/// Distinguishes ids generated in the same second by the same process.
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// `msg_<hex now><hex pid><hex counter>`: unique enough for `hookrelay send` (distinct
-/// across calls in a process and across processes alive at the same second) without
-/// randomness.
-fn generated_id(now: i64) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("msg_{now:x}{:08x}{n:x}", std::process::id())
 }
 
 /// `webhook-id` (the given one, or a generated `msg_...`), `webhook-timestamp` and

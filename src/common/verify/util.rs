@@ -2,7 +2,10 @@
 //! comparison.
 
 use base64::Engine as _;
-use http::{HeaderMap, HeaderName};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::header::AsHeaderName;
+use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::scheme::VerifyError;
@@ -10,10 +13,10 @@ use super::secret::{Secret, Tag, BASE64};
 
 /// The first value of header `name`, trimmed. `Ok(None)` when absent or empty;
 /// `InvalidSignature` when it is not visible ASCII.
-pub(crate) fn header_str<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'a str>, VerifyError> {
+pub(crate) fn header_str(
+    headers: &HeaderMap,
+    name: impl AsHeaderName,
+) -> Result<Option<&str>, VerifyError> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => {
@@ -27,10 +30,10 @@ pub(crate) fn header_str<'a>(
 }
 
 /// Like [`header_str`], but absence is `MissingSignature`.
-pub(crate) fn required_header<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-) -> Result<&'a str, VerifyError> {
+pub(crate) fn required_header(
+    headers: &HeaderMap,
+    name: impl AsHeaderName,
+) -> Result<&str, VerifyError> {
     header_str(headers, name)?.ok_or(VerifyError::MissingSignature)
 }
 
@@ -78,4 +81,15 @@ pub(crate) fn any_secret_matches(
     mut matches: impl FnMut(&Tag) -> bool,
 ) -> bool {
     secrets.iter().any(|s| matches(&s.tag(parts)))
+}
+
+/// Distinguishes ids generated in the same second by the same process.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// `msg_<hex now><hex pid><hex counter>`: unique enough for `hookrelay send` (distinct
+/// across calls in a process and across processes alive at the same second) without
+/// randomness.
+pub(crate) fn generated_id(now: i64) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("msg_{now:x}{:08x}{n:x}", std::process::id())
 }
