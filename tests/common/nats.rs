@@ -58,13 +58,21 @@ impl NatsServer {
     /// A server named `name` on `port`, JetStream in `store`, with `extra` arguments.
     pub fn start(name: &str, store: &Path, port: u16, extra: &[String]) -> NatsServer {
         let mut cmd = Command::new(binary());
-        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-n", name])
-            .arg("-sd")
-            .arg(store)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-js",
+            "-n",
+            name,
+        ])
+        .arg("-sd")
+        .arg(store)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start nats-server ({:?}): {e}", binary()));

@@ -83,6 +83,13 @@ pub enum NatsAuth {
     CredsFile(PathBuf),
 }
 
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The kind only: a password or token never reaches a log.
+        f.write_str(self.kind())
+    }
+}
+
 impl NatsAuth {
     /// The kind of credentials, for logs: never the secret itself.
     pub fn kind(&self) -> &'static str {
@@ -136,7 +143,11 @@ fn jetstream(
     r: &RawStorage,
 ) -> Result<JetStreamConfig, FileError> {
     if r.servers.is_empty() {
-        return Err(src.err(span, "storage.servers", "the jetstream backend needs servers"));
+        return Err(src.err(
+            span,
+            "storage.servers",
+            "the jetstream backend needs servers",
+        ));
     }
     let mut servers = Vec::with_capacity(r.servers.len());
     for (i, s) in r.servers.iter().enumerate() {
@@ -155,7 +166,11 @@ fn jetstream(
         let n = src.positive(n, "storage.replicas")?;
         if n > MAX_REPLICAS as u64 {
             let msg = format!("at most {MAX_REPLICAS} (JetStream's limit)");
-            return Err(src.err(r.replicas.as_ref().map_or(span, |v| v.span()), "storage.replicas", msg));
+            return Err(src.err(
+                r.replicas.as_ref().map_or(span, |v| v.span()),
+                "storage.replicas",
+                msg,
+            ));
         }
         cfg.replicas = n as usize;
     }
@@ -171,7 +186,11 @@ fn jetstream(
 
 /// At most one kind of credentials; secrets may come from `env:NAME`.
 fn auth(src: &Source, span: std::ops::Range<usize>, r: &RawStorage) -> Result<NatsAuth, FileError> {
-    let kinds = [r.user.is_some() || r.password.is_some(), r.token.is_some(), r.creds_file.is_some()];
+    let kinds = [
+        r.user.is_some() || r.password.is_some(),
+        r.token.is_some(),
+        r.creds_file.is_some(),
+    ];
     if kinds.iter().filter(|k| **k).count() > 1 {
         let msg = "give one of user+password, token or creds_file";
         return Err(src.err(span, "storage", msg));
@@ -181,7 +200,9 @@ fn auth(src: &Source, span: std::ops::Range<usize>, r: &RawStorage) -> Result<Na
             user: src.resolve(u, "storage.user")?,
             password: src.resolve(p, "storage.password")?,
         }),
-        (Some(u), None, _, _) => Err(src.err(u.span(), "storage.password", "user needs a password")),
+        (Some(u), None, _, _) => {
+            Err(src.err(u.span(), "storage.password", "user needs a password"))
+        }
         (None, Some(p), _, _) => Err(src.err(p.span(), "storage.user", "password needs a user")),
         (_, _, Some(t), _) => Ok(NatsAuth::Token(src.resolve(t, "storage.token")?)),
         (_, _, _, Some(f)) => Ok(NatsAuth::CredsFile(PathBuf::from(f.get_ref()))),
@@ -202,7 +223,10 @@ mod tests {
     #[test]
     fn sled_is_the_default() {
         assert_eq!(parse("").expect("ok"), StorageConfig::Sled);
-        assert_eq!(parse("[storage]\nbackend = \"sled\"").expect("ok"), StorageConfig::Sled);
+        assert_eq!(
+            parse("[storage]\nbackend = \"sled\"").expect("ok"),
+            StorageConfig::Sled
+        );
     }
 
     #[test]
@@ -215,7 +239,10 @@ mod tests {
         assert_eq!(js.servers, vec!["nats://a:4222"]);
         assert_eq!(js.auth, NatsAuth::Token("t".into()));
         assert_eq!((js.replicas, js.stream_prefix.as_str()), (3, "hookrelay"));
-        assert!(!format!("{js:?}").contains("\"t\""), "Debug hides the token");
+        assert!(
+            !format!("{js:?}").contains("\"t\""),
+            "Debug hides the token"
+        );
     }
 
     #[test]
@@ -230,7 +257,11 @@ mod tests {
         ];
         for (text, line, key) in cases {
             let e = parse(text).expect_err(text);
-            assert_eq!((e.file.as_str(), e.line, e.key.as_str()), ("c.toml", Some(line), key), "{text}");
+            assert_eq!(
+                (e.file.as_str(), e.line, e.key.as_str()),
+                ("c.toml", Some(line), key),
+                "{text}"
+            );
         }
     }
 }

@@ -30,7 +30,12 @@ impl JetStreamStorage {
         (limit > 0 && start <= end).then_some((start, end))
     }
 
-    async fn raw(&self, channel: &str, from: u64, limit: usize) -> Result<Vec<(u64, bytes::Bytes)>, StorageError> {
+    async fn raw(
+        &self,
+        channel: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, bytes::Bytes)>, StorageError> {
         let Some((start, end)) = self.span(channel, from, limit) else {
             return Ok(Vec::new());
         };
@@ -53,7 +58,11 @@ impl Storage for JetStreamStorage {
             return Err(StorageError::Closed);
         }
         let (reply, rx) = oneshot::channel();
-        let op = super::writer::AppendOp { event, dedup, reply };
+        let op = super::writer::AppendOp {
+            event,
+            dedup,
+            reply,
+        };
         self.writer(channel)
             .send(op)
             .await
@@ -92,14 +101,25 @@ impl Storage for JetStreamStorage {
     }
 
     async fn get(&self, channel: &str, offset: u64) -> Result<Option<Record>, StorageError> {
-        Ok(self.read(channel, offset, 1).await?.into_iter().find(|r| r.offset == offset))
+        Ok(self
+            .read(channel, offset, 1)
+            .await?
+            .into_iter()
+            .find(|r| r.offset == offset))
     }
 
-    async fn read(&self, channel: &str, from: u64, limit: usize) -> Result<Vec<Record>, StorageError> {
+    async fn read(
+        &self,
+        channel: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StorageError> {
         self.raw(channel, from, limit)
             .await?
             .iter()
-            .map(|(o, b)| Record::decode(b).map_err(|e| StorageError::Corrupt(format!("offset {o}: {e}"))))
+            .map(|(o, b)| {
+                Record::decode(b).map_err(|e| StorageError::Corrupt(format!("offset {o}: {e}")))
+            })
             .collect()
     }
 
@@ -162,7 +182,11 @@ impl Storage for JetStreamStorage {
         self.letters.add(channel, group, &entry).await
     }
 
-    async fn dead_letters(&self, channel: &str, group: &str) -> Result<Vec<DeadLetter>, StorageError> {
+    async fn dead_letters(
+        &self,
+        channel: &str,
+        group: &str,
+    ) -> Result<Vec<DeadLetter>, StorageError> {
         self.letters.list(channel, group).await
     }
 
@@ -186,7 +210,9 @@ impl Storage for JetStreamStorage {
         offsets: Vec<u64>,
         at_ms: u64,
     ) -> Result<(), StorageError> {
-        self.letters.request_redrive(channel, group, &offsets, at_ms).await
+        self.letters
+            .request_redrive(channel, group, &offsets, at_ms)
+            .await
     }
 
     async fn redrives(&self, channel: &str, group: &str) -> Result<Vec<u64>, StorageError> {
@@ -200,7 +226,9 @@ impl Storage for JetStreamStorage {
         offset: u64,
         again: Option<DeadLetter>,
     ) -> Result<(), StorageError> {
-        self.letters.finish_redrive(channel, group, offset, again.as_ref()).await
+        self.letters
+            .finish_redrive(channel, group, offset, again.as_ref())
+            .await
     }
 
     async fn expire_dedup(

@@ -56,7 +56,10 @@ async fn options(cfg: &JetStreamConfig) -> Result<ConnectOptions, StorageError> 
         }
         NatsAuth::Token(t) => o.token(t.clone()),
         NatsAuth::CredsFile(path) => o.credentials_file(path).await.map_err(|e| {
-            fail(format!("cannot read NATS creds file {}: {e}", path.display()))
+            fail(format!(
+                "cannot read NATS creds file {}: {e}",
+                path.display()
+            ))
         })?,
     };
     if let Some(ca) = &cfg.tls_ca {

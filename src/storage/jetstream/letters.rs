@@ -29,8 +29,18 @@ impl Letters {
     }
 
     /// Records (or replaces) a dead letter.
-    pub async fn add(&self, channel: &str, group: &str, l: &DeadLetter) -> Result<(), StorageError> {
-        kv::put(&self.letters, &letter_key(channel, group, l.offset), kv::encode(l)).await
+    pub async fn add(
+        &self,
+        channel: &str,
+        group: &str,
+        l: &DeadLetter,
+    ) -> Result<(), StorageError> {
+        kv::put(
+            &self.letters,
+            &letter_key(channel, group, l.offset),
+            kv::encode(l),
+        )
+        .await
     }
 
     /// One dead letter.

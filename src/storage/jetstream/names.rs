@@ -95,7 +95,9 @@ mod tests {
     fn tokens_round_trip_and_stay_valid() {
         for name in ["g", "a-b_c", "with space", "dots.in.it", ""] {
             let t = token(name);
-            assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b)));
+            assert!(t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b)));
             assert_eq!(untoken(&t).as_deref(), Some(name));
         }
     }

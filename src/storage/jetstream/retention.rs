@@ -46,21 +46,31 @@ pub async fn enforce(
         keep_from = keep_from.max((head + 1).saturating_sub(max));
     }
     if let Some(age) = limits.max_age_ms {
-        keep_from = keep_from.max(offset_at_time(shared, channel, now_ms.saturating_sub(age)).await?);
+        keep_from =
+            keep_from.max(offset_at_time(shared, channel, now_ms.saturating_sub(age)).await?);
     }
     let Some(stream) = shared.stream(channel).await? else {
-        return Ok(Pass { events: 0, earliest });
+        return Ok(Pass {
+            events: 0,
+            earliest,
+        });
     };
     if let Some(max_bytes) = limits.max_bytes {
         keep_from = keep_from.max(first_within_bytes(&stream, keep_from, head, max_bytes).await?);
     }
     let keep_from = keep_from.min(head + 1);
     if keep_from <= earliest {
-        return Ok(Pass { events: 0, earliest });
+        return Ok(Pass {
+            events: 0,
+            earliest,
+        });
     }
     let events = streams::purge_below(&stream, keep_from).await?;
     shared.heads.set_first(channel, keep_from);
-    shared.stats.retention_removed.fetch_add(events, Ordering::Relaxed);
+    shared
+        .stats
+        .retention_removed
+        .fetch_add(events, Ordering::Relaxed);
     Ok(Pass {
         events,
         earliest: keep_from,

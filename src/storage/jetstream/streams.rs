@@ -1,6 +1,6 @@
 //! The per-channel streams: creating them, finding them at open, reading and purging.
 
-use async_nats::jetstream::stream::{Config, LastRawMessageErrorKind, Stream, StorageType};
+use async_nats::jetstream::stream::{Config, LastRawMessageErrorKind, StorageType, Stream};
 use async_nats::jetstream::Context;
 use bytes::Bytes;
 use futures_util::future::join_all;

@@ -64,7 +64,9 @@ async fn run(shared: Arc<Shared>, channel: String, mut rx: mpsc::Receiver<Append
             match Writer::start(shared.clone(), &channel).await {
                 Ok(w) => writer = Some(w),
                 Err(e) => {
-                    batch.into_iter().for_each(|op| drop(op.reply.send(Err(e.clone()))));
+                    batch
+                        .into_iter()
+                        .for_each(|op| drop(op.reply.send(Err(e.clone()))));
                     continue;
                 }
             }
@@ -106,7 +108,8 @@ fn new_event_id() -> String {
 
 impl Writer {
     async fn start(shared: Arc<Shared>, channel: &str) -> Result<Writer, StorageError> {
-        let mut stream = streams::ensure(&shared.js, &shared.names, channel, shared.replicas).await?;
+        let mut stream =
+            streams::ensure(&shared.js, &shared.names, channel, shared.replicas).await?;
         let state = stream
             .info()
             .await
@@ -117,7 +120,9 @@ impl Writer {
         shared.heads.load(channel, head, state.first_sequence);
         let last_ms = match head {
             0 => 0,
-            _ => streams::record(&stream, head).await?.map_or(0, |r| r.received_at_ms),
+            _ => streams::record(&stream, head)
+                .await?
+                .map_or(0, |r| r.received_at_ms),
         };
         shared.remember(channel, stream.clone());
         Ok(Writer {
@@ -246,10 +251,8 @@ impl Writer {
         }
         let started = Instant::now();
         let claims = staged.iter().filter_map(|s| s.claim.as_ref());
-        let claimed = join_all(
-            claims.map(|(id, c)| self.shared.dedup.claim(&self.channel, id, c)),
-        )
-        .await;
+        let claimed =
+            join_all(claims.map(|(id, c)| self.shared.dedup.claim(&self.channel, id, c))).await;
         if let Some(Err(e)) = claimed.into_iter().find(|r| r.is_err()) {
             return answer_all(staged, e);
         }
@@ -276,7 +279,10 @@ impl Writer {
             };
             let result = match acked {
                 Ok(ack) if ack.sequence == s.offset => Ok(self.acked(s.offset, s.id)),
-                Ok(ack) => Err(format!("stored at {} instead of {}", ack.sequence, s.offset)),
+                Ok(ack) => Err(format!(
+                    "stored at {} instead of {}",
+                    ack.sequence, s.offset
+                )),
                 Err(e) => Err(e),
             }
             .map_err(|e| {
