@@ -50,29 +50,45 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
-    /// A single server on a random port with JetStream in `store`.
+    /// A single server on a free port with JetStream in `store`.
     pub fn single(store: &Path) -> NatsServer {
-        Self::start("single", store, free_port(), &[])
+        Self::start("single", store, free_port(), &["-js".to_string()])
     }
 
-    /// A server named `name` on `port`, JetStream in `store`, with `extra` arguments.
+    /// A single server without JetStream (which the backend must refuse).
+    pub fn without_jetstream(store: &Path) -> NatsServer {
+        Self::start("plain", store, free_port(), &[])
+    }
+
+    /// Server `i` of a three-server JetStream cluster on the given route ports.
+    pub fn cluster_member(i: usize, store: &Path, port: u16, routes: &[u16; 3]) -> NatsServer {
+        let others: Vec<String> = (0..3)
+            .filter(|j| *j != i)
+            .map(|j| format!("nats://127.0.0.1:{}", routes[j]))
+            .collect();
+        let args = [
+            "-js".to_string(),
+            "--cluster_name".into(),
+            "hookrelay-test".into(),
+            "--cluster".into(),
+            format!("nats://127.0.0.1:{}", routes[i]),
+            "--routes".into(),
+            others.join(","),
+        ];
+        Self::start(&format!("n{i}"), store, port, &args)
+    }
+
+    /// A server named `name` on `port`, store directory `store`, with `extra` arguments
+    /// (`-js` among them for JetStream).
     pub fn start(name: &str, store: &Path, port: u16, extra: &[String]) -> NatsServer {
         let mut cmd = Command::new(binary());
-        cmd.args([
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-js",
-            "-n",
-            name,
-        ])
-        .arg("-sd")
-        .arg(store)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-n", name])
+            .arg("-sd")
+            .arg(store)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start nats-server ({:?}): {e}", binary()));
