@@ -149,3 +149,34 @@ async fn append_until(s: &Arc<dyn Storage>, acked: &mut Vec<(u64, Vec<u8>)>, n: 
         }
     }
 }
+
+/// Offsets are never reused even when retention emptied a stream and the server
+/// itself was SIGKILLed and restarted on the same store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_survive_an_emptied_stream_and_a_server_crash() {
+    let store = tempfile::tempdir().expect("tempdir");
+    let mut server = NatsServer::single(store.path());
+    let cfg = config(vec![server.url.clone()], "crash", 1);
+    {
+        let s = JetStreamStorage::open(&cfg).await.expect("open");
+        for _ in 0..3 {
+            s.append("c", event(b"x"), None).await.expect("append");
+        }
+        let none = hookrelay::storage::Limits {
+            max_events: Some(0),
+            ..Default::default()
+        };
+        s.enforce_retention("c", none, 0).await.expect("retention");
+        assert_eq!(s.earliest("c").expect("earliest"), 4);
+        s.close().await.expect("close");
+    }
+    let port = server.port;
+    server.kill();
+    let server = NatsServer::single_on(store.path(), port);
+    let s = JetStreamStorage::open(&config(vec![server.url.clone()], "crash", 1))
+        .await
+        .expect("reopen");
+    assert_eq!((s.head("c"), s.earliest("c").expect("earliest")), (3, 4));
+    let next = s.append("c", event(b"y"), None).await.expect("append");
+    assert_eq!(next.offset, 4, "offsets are never reused");
+}

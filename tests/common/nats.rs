@@ -47,12 +47,19 @@ pub struct NatsServer {
     pub store: PathBuf,
     /// Its name in a cluster.
     pub name: String,
+    /// Its client port.
+    pub port: u16,
 }
 
 impl NatsServer {
     /// A single server on a free port with JetStream in `store`.
     pub fn single(store: &Path) -> NatsServer {
         Self::start("single", store, free_port(), &["-js".to_string()])
+    }
+
+    /// A single server on `port` with JetStream in `store` (a restart of an earlier one).
+    pub fn single_on(store: &Path, port: u16) -> NatsServer {
+        Self::start("single", store, port, &["-js".to_string()])
     }
 
     /// A single server without JetStream (which the backend must refuse).
@@ -110,6 +117,7 @@ impl NatsServer {
             url: format!("nats://127.0.0.1:{port}"),
             store: store.to_path_buf(),
             name: name.to_string(),
+            port,
         };
         rx.recv_timeout(READY_TIMEOUT)
             .unwrap_or_else(|_| panic!("nats-server {name} did not become ready on port {port}"));
