@@ -180,3 +180,29 @@ async fn offsets_survive_an_emptied_stream_and_a_server_crash() {
     let next = s.append("c", event(b"y"), None).await.expect("append");
     assert_eq!(next.offset, 4, "offsets are never reused");
 }
+
+/// A cursor written through one handle shows up in another's synchronous cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_nodes_cursor_writes_reach_the_cache() {
+    let store = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::single(store.path());
+    let cfg = config(vec![server.url.clone()], "two", 1);
+    let a = JetStreamStorage::open(&cfg).await.expect("open a");
+    let b = JetStreamStorage::open(&cfg).await.expect("open b");
+    a.set_cursor("c", "g", 7, false).await.expect("set");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.cursor("c", "g").expect("cursor") != Some(7) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watch never delivered"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    b.set_cursor("c", "g", 5, false).await.expect("set");
+    assert_eq!(
+        b.cursor("c", "g").expect("cursor"),
+        Some(7),
+        "never backwards"
+    );
+}

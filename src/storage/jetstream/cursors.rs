@@ -6,10 +6,11 @@
 //! key's revision: on a conflict (another node wrote) it rereads and retries, and a
 //! non-forced write never stores a smaller offset than the one in the bucket.
 //!
-//! `cursor()` answers from the cache: it holds every key as loaded at open plus this
-//! node's acknowledged writes, and whatever a conflict reread. So it is exact while
-//! one relay writes a channel's groups; a write by another node shows up at the next
-//! conflict or reopen (a KV watch would bound that; not done yet).
+//! `cursor()` answers from the cache: every key as loaded at open, this node's
+//! acknowledged writes, and a KV watch on the bucket that applies other nodes' writes
+//! (by revision, so the cache never goes back). So it is exact for this node's own
+//! writes and behind another node's by the watch's delivery delay (milliseconds while
+//! connected; while disconnected, until the client reconnects).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -51,6 +52,14 @@ type Cache = Arc<Mutex<HashMap<(String, String), (u64, u64)>>>;
 pub struct Cursors {
     cache: Cache,
     tx: mpsc::Sender<CursorOp>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Cursors {
+    fn drop(&mut self) {
+        // The watch holds a consumer on the server: stop it with the handle.
+        self.watcher.abort();
+    }
 }
 
 impl Cursors {
@@ -68,9 +77,14 @@ impl Cursors {
                 }
             }
         }
+        let updates = kv
+            .watch_all()
+            .await
+            .map_err(|e| fail(format!("watching {}: {e}", kv.name)))?;
+        let watcher = tokio::spawn(follow(updates, cache.clone()));
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run(kv, cache.clone(), rx));
-        Ok(Cursors { cache, tx })
+        Ok(Cursors { cache, tx, watcher })
     }
 
     /// The cached cursor.
@@ -175,6 +189,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn split(key: &str) -> Option<(String, String)> {
     let (c, g) = key.split_once('.')?;
     Some((untoken(c)?, untoken(g)?))
+}
+
+/// Applies every cursor write seen on the bucket whose revision is newer than cached.
+async fn follow(mut updates: async_nats::jetstream::kv::Watch, cache: Cache) {
+    use futures_util::StreamExt;
+    while let Some(update) = updates.next().await {
+        let Ok(entry) = update else { continue };
+        let (Some(name), Some(offset)) = (split(&entry.key), kv::decode::<u64>(&entry.value))
+        else {
+            continue;
+        };
+        let mut cache = lock(&cache);
+        let newer = cache
+            .get(&name)
+            .is_none_or(|(_, rev)| entry.revision > *rev);
+        if newer {
+            cache.insert(name, (offset, entry.revision));
+        }
+    }
 }
 
 /// The writer: drains a batch, folds it to one write per key, answers everyone.
