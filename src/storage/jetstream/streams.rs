@@ -14,7 +14,7 @@ use crate::storage::error::StorageError;
 /// Messages fetched at once by a read (one request each, sent together).
 const READ_CHUNK: u64 = 64;
 
-/// Creates the channel's stream, or opens it when it exists.
+/// Creates the channel's stream, or updates it to this config when it exists.
 pub async fn ensure(
     js: &Context,
     names: &Names,
@@ -28,12 +28,16 @@ pub async fn ensure(
         num_replicas: replicas,
         ..Default::default()
     };
-    js.get_or_create_stream(config).await.map_err(|e| {
+    // Create or update: a changed `replicas` reaches streams made before the change.
+    let name = config.name.clone();
+    js.create_or_update_stream(config).await.map_err(|e| {
         fail(format!(
-            "cannot create stream {} with {replicas} replica(s): {e}",
-            names.stream(channel)
+            "cannot create or update stream {name} with {replicas} replica(s): {e}"
         ))
-    })
+    })?;
+    js.get_stream(&name)
+        .await
+        .map_err(|e| fail(format!("stream {name}: {e}")))
 }
 
 /// The channel's stream if it exists.

@@ -228,7 +228,8 @@ impl Writer {
             return Ok(None);
         }
         let stored = if claim.offset < self.shared.heads.earliest(&self.channel) {
-            // Removed by retention: it was stored, or its offset would not be below.
+            // Removed by retention, so it cannot be checked: count it as the original
+            // (wrong only if its publish failed and a later event got its offset).
             true
         } else {
             streams::record(&self.stream, claim.offset)
