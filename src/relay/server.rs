@@ -72,12 +72,12 @@ impl Server {
     /// Opens the log and binds the listen address (port 0 picks a free port).
     pub async fn bind(config: Config, shutdown: Shutdown) -> Result<Server, StartError> {
         let dir = config.server.data_dir.clone();
-        let log =
-            crate::storage::open(&dir, config.server.disk_reserve_bytes).map_err(|cause| {
-                StartError::Log {
-                    dir: dir.display().to_string(),
-                    cause,
-                }
+        let reserve = config.server.disk_reserve_bytes;
+        let log = crate::storage::open_configured(&config.storage, &dir, reserve)
+            .await
+            .map_err(|cause| StartError::Log {
+                dir: crate::storage::location(&config.storage, &dir),
+                cause,
             })?;
         let tls = match &config.server.tls {
             Some(t) => {

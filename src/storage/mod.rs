@@ -5,7 +5,8 @@
 //! so that a second backend (a replicated one) can stand in for the embedded one
 //! without touching ingest, streaming, the admin API or retention.
 //!
-//! Implementations: [`sled`] (embedded, one data directory). [`contract`] is the test
+//! Implementations: [`sled`] (embedded, one data directory) and [`jetstream`] (NATS
+//! JetStream, replicated; `[storage] backend = "jetstream"`). [`contract`] is the test
 //! suite every implementation must pass; it is the definition of the guarantees below
 //! as far as storage is concerned.
 //!
@@ -32,11 +33,14 @@
 pub mod api;
 pub mod contract;
 pub mod error;
+pub mod jetstream;
 pub mod sled;
 pub mod types;
 
 use std::path::Path;
 use std::sync::Arc;
+
+use crate::common::config::StorageConfig;
 
 pub use api::{BoxFuture, CursorSlot, Storage};
 pub use error::StorageError;
@@ -51,4 +55,30 @@ pub fn open(data_dir: &Path, disk_reserve_bytes: u64) -> Result<Arc<dyn Storage>
         data_dir,
         disk_reserve_bytes,
     )?))
+}
+
+/// Opens the backend `config` names: the embedded log in `data_dir` (see [`open`]), or
+/// the JetStream streams and buckets, which it creates or updates and whose servers it
+/// checks first (refusing to start when they cannot keep the guarantees).
+pub async fn open_configured(
+    config: &StorageConfig,
+    data_dir: &Path,
+    disk_reserve_bytes: u64,
+) -> Result<Arc<dyn Storage>, StorageError> {
+    match config {
+        StorageConfig::Sled => open(data_dir, disk_reserve_bytes),
+        StorageConfig::JetStream(js) => Ok(Arc::new(jetstream::JetStreamStorage::open(js).await?)),
+    }
+}
+
+/// Where the configured log lives, for messages: the data directory or the servers.
+pub fn location(config: &StorageConfig, data_dir: &Path) -> String {
+    match config {
+        StorageConfig::Sled => data_dir.display().to_string(),
+        StorageConfig::JetStream(js) => format!(
+            "JetStream at {} (stream prefix {})",
+            js.servers.join(", "),
+            js.stream_prefix
+        ),
+    }
 }

@@ -9,7 +9,8 @@
 //!
 //! Layout: `server.rs` (`[server]`), `channel.rs` (`[[channel]]`), `tokens.rs`
 //! ([`TokenSet`]), `defaults.rs` (defaults and bounds), `raw.rs` (the file as written),
-//! `permissions.rs` (the warning for readable files with secrets).
+//! `permissions.rs` (the warning for readable files with secrets), `storage.rs`
+//! (`[storage]`: which backend keeps the log).
 
 mod channel;
 mod defaults;
@@ -17,6 +18,7 @@ mod permissions;
 mod raw;
 mod server;
 pub(crate) mod source;
+mod storage;
 mod tokens;
 
 use std::collections::HashSet;
@@ -28,6 +30,10 @@ pub use channel::{valid_channel_name, ChannelConfig, RateLimit, Retention};
 pub use defaults::*;
 pub use server::{ServerConfig, TlsConfig};
 pub use source::{FileError, MAX_CONFIG_FILE_BYTES};
+pub use storage::{
+    valid_stream_prefix, JetStreamConfig, NatsAuth, StorageConfig, DEFAULT_REPLICAS,
+    DEFAULT_STREAM_PREFIX, MAX_REPLICAS,
+};
 pub use tokens::TokenSet;
 
 use raw::{RawChannel, RawConfig};
@@ -43,6 +49,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The `[[channel]]` entries, in file order; names are unique.
     pub channels: Vec<ChannelConfig>,
+    /// The `[storage]` table: the embedded log unless it names another backend.
+    pub storage: StorageConfig,
 }
 
 impl Config {
@@ -104,7 +112,15 @@ fn validate(src: &Source) -> Result<(Config, Option<String>), FileError> {
     let literal_secret = raw.first_literal_secret();
     let server = server::server(src, raw.server)?;
     let channels = channels(src, &raw.channels)?;
-    Ok((Config { server, channels }, literal_secret))
+    let storage = storage::storage(src, raw.storage.as_ref())?;
+    Ok((
+        Config {
+            server,
+            channels,
+            storage,
+        },
+        literal_secret,
+    ))
 }
 
 /// Every `[[channel]]`: at most [`MAX_CHANNELS`] of them, with distinct names.

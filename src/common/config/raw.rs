@@ -11,6 +11,23 @@ pub struct RawConfig {
     pub server: Option<Spanned<RawServer>>,
     #[serde(default, rename = "channel")]
     pub channels: Vec<Spanned<RawChannel>>,
+    #[serde(default)]
+    pub storage: Option<Spanned<RawStorage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub backend: Option<Spanned<String>>,
+    #[serde(default)]
+    pub servers: Vec<Spanned<String>>,
+    pub user: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub token: Option<Spanned<String>>,
+    pub creds_file: Option<Spanned<String>>,
+    pub tls_ca: Option<Spanned<String>>,
+    pub replicas: Option<Spanned<i64>>,
+    pub stream_prefix: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +111,14 @@ impl RawConfig {
             .is_some_and(plain_token)
         {
             return Some("server.admin_token".into());
+        }
+        if let Some(st) = self.storage.as_ref().map(|s| s.get_ref()) {
+            if st.password.as_ref().is_some_and(literal) {
+                return Some("storage.password".into());
+            }
+            if st.token.as_ref().is_some_and(literal) {
+                return Some("storage.token".into());
+            }
         }
         self.channels.iter().enumerate().find_map(|(i, c)| {
             let c = c.get_ref();

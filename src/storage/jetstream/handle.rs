@@ -1,0 +1,84 @@
+//! The backend's handle and its open: connect, check, create or update the buckets,
+//! and load what the synchronous trait methods answer from.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use async_nats::Client;
+use tokio::sync::mpsc;
+
+use super::connect::{connect, fail};
+use super::cursors::Cursors;
+use super::dedup::DedupStore;
+use super::heads::Heads;
+use super::kv::bucket;
+use super::letters::Letters;
+use super::names::{Names, CURSORS, DEAD_LETTERS, DEDUP, REDRIVES};
+use super::shared::Shared;
+use super::streams;
+use super::writer::{self, AppendOp};
+use crate::common::config::{valid_stream_prefix, JetStreamConfig, MAX_REPLICAS};
+use crate::storage::error::StorageError;
+use crate::storage::types::StorageStats;
+
+/// The JetStream backend; see the module doc for the design.
+pub struct JetStreamStorage {
+    pub(super) shared: Arc<Shared>,
+    pub(super) cursors: Cursors,
+    pub(super) letters: Letters,
+    pub(super) writers: Mutex<HashMap<String, mpsc::Sender<AppendOp>>>,
+    pub(super) client: Client,
+}
+
+impl JetStreamStorage {
+    /// Connects and prepares the buckets; refuses a server without JetStream, older
+    /// than [`super::MIN_SERVER_VERSION`], or unable to hold `replicas` copies.
+    pub async fn open(cfg: &JetStreamConfig) -> Result<JetStreamStorage, StorageError> {
+        if !valid_stream_prefix(&cfg.stream_prefix) {
+            return Err(fail(format!("bad stream prefix {:?}", cfg.stream_prefix)));
+        }
+        if !(1..=MAX_REPLICAS).contains(&cfg.replicas) {
+            return Err(fail(format!("replicas must be 1..={MAX_REPLICAS}")));
+        }
+        let (client, js) = connect(cfg).await?;
+        let names = Names::new(&cfg.stream_prefix);
+        let r = cfg.replicas;
+        let cursors = Cursors::open(bucket(&js, &names.bucket(CURSORS), r).await?).await?;
+        let letters = Letters::new(
+            bucket(&js, &names.bucket(DEAD_LETTERS), r).await?,
+            bucket(&js, &names.bucket(REDRIVES), r).await?,
+        );
+        let dedup = DedupStore::new(bucket(&js, &names.bucket(DEDUP), r).await?);
+        let heads = Heads::default();
+        for (channel, last, first) in streams::list(&js, &names).await? {
+            heads.load(&channel, last, first);
+        }
+        let shared = Arc::new(Shared {
+            js,
+            names,
+            replicas: r,
+            heads,
+            dedup,
+            stats: StorageStats::default(),
+            closed: AtomicBool::new(false),
+            streams: Mutex::default(),
+        });
+        Ok(JetStreamStorage {
+            shared,
+            cursors,
+            letters,
+            writers: Mutex::default(),
+            client,
+        })
+    }
+
+    /// The writer queue of `channel`, started on first use.
+    pub(super) fn writer(&self, channel: &str) -> mpsc::Sender<AppendOp> {
+        let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        writers
+            .entry(channel.to_string())
+            .or_insert_with(|| writer::spawn(self.shared.clone(), channel.to_string()))
+            .clone()
+    }
+}

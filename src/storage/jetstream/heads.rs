@@ -1,0 +1,93 @@
+//! Per channel, in memory: the last acknowledged offset (with its watchers) and the
+//! first retained one, which the synchronous trait methods answer from.
+//!
+//! Kept current by this node's own acknowledged appends and purges, and loaded from
+//! stream info at open. Appends by another node to the same stream are not seen here
+//! until a reopen (one writer per channel is assumed; see the module doc).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+struct Chan {
+    head: watch::Sender<u64>,
+    first: u64,
+    exists: bool,
+}
+
+impl Chan {
+    fn new() -> Chan {
+        Chan {
+            head: watch::channel(0).0,
+            first: 1,
+            exists: false,
+        }
+    }
+}
+
+/// Heads and first retained offsets of every channel this node knows.
+#[derive(Default)]
+pub struct Heads {
+    chans: Mutex<HashMap<String, Chan>>,
+}
+
+impl Heads {
+    fn with<T>(&self, channel: &str, f: impl FnOnce(&mut Chan) -> T) -> T {
+        let mut chans = self.chans.lock().unwrap_or_else(|p| p.into_inner());
+        f(chans.entry(channel.to_string()).or_insert_with(Chan::new))
+    }
+
+    /// A stream found at open, with its last and first sequence.
+    pub fn load(&self, channel: &str, last: u64, first: u64) {
+        self.with(channel, |c| {
+            c.exists = true;
+            c.first = first.max(1);
+            c.head.send_if_modified(|h| bump(h, last));
+        });
+    }
+
+    /// The last acknowledged offset (0 when none).
+    pub fn head(&self, channel: &str) -> u64 {
+        self.with(channel, |c| *c.head.borrow())
+    }
+
+    /// A receiver of the head.
+    pub fn watch(&self, channel: &str) -> watch::Receiver<u64> {
+        self.with(channel, |c| c.head.subscribe())
+    }
+
+    /// The head moves to `offset` (never backwards) once it is acknowledged.
+    pub fn acked(&self, channel: &str, offset: u64) {
+        self.with(channel, |c| {
+            c.exists = true;
+            c.head.send_if_modified(|h| bump(h, offset));
+        });
+    }
+
+    /// The first retained offset; `head + 1` when the channel holds no events.
+    pub fn earliest(&self, channel: &str) -> u64 {
+        self.with(channel, |c| c.first.max(1).min(*c.head.borrow() + 1))
+    }
+
+    /// Retention removed everything below `first`.
+    pub fn set_first(&self, channel: &str, first: u64) {
+        self.with(channel, |c| c.first = c.first.max(first));
+    }
+
+    /// Channels that have ever stored an event.
+    pub fn channels(&self) -> Vec<String> {
+        let chans = self.chans.lock().unwrap_or_else(|p| p.into_inner());
+        chans
+            .iter()
+            .filter(|(_, c)| c.exists)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+fn bump(head: &mut u64, to: u64) -> bool {
+    let moved = to > *head;
+    *head = (*head).max(to);
+    moved
+}

@@ -1,0 +1,63 @@
+//! The replicated backend: NATS JetStream, through the official `async-nats` client.
+//!
+//! This folder is the only place that names NATS. Layout, one job per file:
+//! - `connect`: the connection, the server-version and JetStream checks;
+//! - `names`: stream, subject, bucket and key names;
+//! - `handle`: [`JetStreamStorage`] and its open; `backend`: the trait impl;
+//! - `writer`: one append writer per channel (offsets, dedup, pipelined publish);
+//! - `streams`: creating, listing, reading and purging streams; `retention`;
+//! - `heads`: heads, first offsets and watchers in memory;
+//! - `kv`, `cursors`, `letters`, `dedup`: the key-value buckets.
+//!
+//! # Layout on the server
+//!
+//! One stream per channel, `{prefix}_{channel}` with the one subject
+//! `{prefix}.{channel}`, so the stream sequence IS the channel's offset: dense from 1,
+//! never reused (a purge keeps the last sequence). Each message is the event's
+//! [`crate::common::event::Record`] bytes, offset included, so `read_raw` returns the
+//! stored bytes as the sled backend does. The writer knows the offset before it
+//! publishes because it publishes with `Nats-Expected-Last-Sequence`: a write the
+//! writer did not expect (another relay on the same prefix) is refused, never stored
+//! under a wrong offset. Cursors, dead letters, redrive marks and delivery-id claims
+//! live in the buckets `{prefix}_cursors`, `_deadletters`, `_redrives`, `_dedup`.
+//!
+//! # What a 2xx means here
+//!
+//! An append is answered after JetStream's publish ack, which the stream leader sends
+//! once a quorum of the stream's replicas (all of 1, 2 of 3, 3 of 5) has the message.
+//! Each server writes it to its file store, but fsyncs on every write only with
+//! `jetstream { sync_interval: always }` in its config (the default syncs every two
+//! minutes): so with replicas = 3 an acknowledged event survives the loss of one
+//! server, and with `sync_interval: always` also a power cut of every server.
+//! `deploy/nats/cluster.conf` is such a cluster.
+//!
+//! # Staleness of the synchronous reads
+//!
+//! `head`, `watch`, `earliest`, `channels` and `cursor` answer from memory: loaded
+//! at open (stream info, the cursor bucket) and kept current by this relay's own
+//! acknowledged writes. That is exact while one relay writes a prefix, which is what
+//! this backend supports today; a second writer's appends are refused (see above) and
+//! its cursor writes show up at the next compare-and-set conflict or reopen.
+//!
+//! # Refusing to start
+//!
+//! Open fails with a message when no server answers, when the account has no
+//! JetStream, when the server is older than [`MIN_SERVER_VERSION`], or when a bucket
+//! cannot be created with the replicas asked for (a cluster with too few servers).
+
+mod backend;
+mod connect;
+mod cursors;
+mod dedup;
+mod handle;
+mod heads;
+mod kv;
+mod letters;
+mod names;
+mod retention;
+mod shared;
+mod streams;
+mod writer;
+
+pub use connect::MIN_SERVER_VERSION;
+pub use handle::JetStreamStorage;

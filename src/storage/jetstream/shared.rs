@@ -1,0 +1,60 @@
+//! State shared by the trait impl and the per-channel writers.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+
+use async_nats::jetstream::stream::Stream;
+use async_nats::jetstream::Context;
+
+use super::dedup::DedupStore;
+use super::heads::Heads;
+use super::names::Names;
+use super::streams;
+use crate::storage::error::StorageError;
+use crate::storage::types::StorageStats;
+
+/// Everything one opened backend holds.
+pub struct Shared {
+    /// The JetStream context.
+    pub js: Context,
+    /// The names under this relay's prefix.
+    pub names: Names,
+    /// Replicas of each new stream.
+    pub replicas: usize,
+    /// Heads, first retained offsets and watchers.
+    pub heads: Heads,
+    /// Delivery-id claims.
+    pub dedup: DedupStore,
+    /// Counters for metrics.
+    pub stats: StorageStats,
+    /// Set by `close`: later writes are refused.
+    pub closed: AtomicBool,
+    /// Stream handles opened so far, by channel.
+    pub streams: Mutex<HashMap<String, Stream>>,
+}
+
+impl Shared {
+    /// The channel's stream, `None` when it was never created.
+    pub async fn stream(&self, channel: &str) -> Result<Option<Stream>, StorageError> {
+        if let Some(s) = self.cached(channel) {
+            return Ok(Some(s));
+        }
+        let found = streams::existing(&self.js, &self.names, channel).await?;
+        if let Some(s) = &found {
+            self.remember(channel, s.clone());
+        }
+        Ok(found)
+    }
+
+    /// Keeps a stream handle for later reads.
+    pub fn remember(&self, channel: &str, stream: Stream) {
+        let mut map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(channel.to_string(), stream);
+    }
+
+    fn cached(&self, channel: &str) -> Option<Stream> {
+        let map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(channel).cloned()
+    }
+}
