@@ -75,8 +75,10 @@ pub struct AgentArgs {
 /// `hookrelay replay`.
 #[derive(Debug, Clone, Args)]
 pub struct ReplayArgs {
+    /// Relay URL: ws://, wss://, http:// or https://.
     #[arg(long)]
     pub relay: String,
+    /// Channel to read.
     #[arg(long)]
     pub channel: String,
     /// First offset to deliver (or --since).
@@ -92,10 +94,13 @@ pub struct ReplayArgs {
     /// Stop before the first event received after this RFC 3339 time.
     #[arg(long)]
     pub until: Option<String>,
+    /// Local service URL; the event's path suffix and query are appended.
     #[arg(long)]
     pub forward: String,
+    /// Consumer token for the channel.
     #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM file of a CA to trust for wss:// (instead of the web PKI roots).
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
     /// Attempts per event before it counts as failed.
@@ -112,8 +117,10 @@ pub struct ReplayArgs {
 /// `hookrelay tail`.
 #[derive(Debug, Clone, Args)]
 pub struct TailArgs {
+    /// Relay URL: ws://, wss://, http:// or https://.
     #[arg(long)]
     pub relay: String,
+    /// Channel to read.
     #[arg(long)]
     pub channel: String,
     /// earliest|latest|OFFSET
@@ -122,11 +129,13 @@ pub struct TailArgs {
     /// Stop after this many events.
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Consumer token for the channel.
     #[arg(long, env = "HOOKRELAY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Keep streaming live events after the stored ones.
     #[arg(long)]
     pub follow: bool,
+    /// PEM file of a CA to trust for wss:// (instead of the web PKI roots).
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
     /// PEM client certificate for a relay that requires one (with --client-key).

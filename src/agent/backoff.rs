@@ -27,6 +27,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// Delays from `base`, doubling per failure, never above `cap`.
     pub fn new(base: Duration, cap: Duration) -> Backoff {
         Backoff {
             base,

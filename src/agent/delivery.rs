@@ -47,7 +47,9 @@ pub fn check_timeout(secs: f64) -> Result<Duration, String> {
 /// auth token): it is marked sensitive and never shown by `Debug` or in logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ExtraHeader {
+    /// The header's name.
     pub name: HeaderName,
+    /// Its value (marked sensitive: never logged).
     pub value: HeaderValue,
 }
 

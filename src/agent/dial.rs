@@ -77,6 +77,7 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// The endpoint for `relay` with `token` (sent as a Bearer header) and TLS material.
     pub fn new(relay: &str, token: Option<&str>, tls: TlsFiles<'_>) -> Result<Endpoint, DialError> {
         let url = relay_url(relay)?;
         let authorization = match token.filter(|t| !t.is_empty()) {

@@ -17,7 +17,9 @@ use crate::common::event::Record;
 /// One route of a subscription: its filters, its local service, its pacing.
 #[derive(Debug)]
 pub struct RouteTarget {
+    /// All must match for the route to take an event.
     pub filters: Vec<Filter>,
+    /// Where the route's events go.
     pub fwd: Arc<Forwarder>,
     /// `--max-rate`, if any.
     pub pacer: Option<Pacer>,

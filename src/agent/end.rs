@@ -37,7 +37,9 @@ pub enum SessionEnd {
 /// reconnect backoff).
 #[derive(Debug)]
 pub struct SessionResult {
+    /// How the session ended.
     pub end: SessionEnd,
+    /// Whether the relay had welcomed the session (a reconnect resets the backoff).
     pub established: bool,
 }
 

@@ -42,6 +42,7 @@ pub struct Candidate<'a> {
 }
 
 impl<'a> Candidate<'a> {
+    /// An event to match; its body is parsed as JSON at most once, on first use.
     pub fn new(record: &'a Record) -> Candidate<'a> {
         Candidate { record, json: None }
     }

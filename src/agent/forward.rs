@@ -98,8 +98,10 @@ const NOT_FORWARDED: &[&str] = &[
 /// A forward target that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
+    /// The `--forward` URL is not http(s) (its query and userinfo are redacted).
     #[error("forward URL {0:?} is not an http:// or https:// URL")]
     BadUrl(String),
+    /// The HTTP client could not be built (TLS setup, CA file).
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
@@ -108,11 +110,19 @@ pub enum ForwardError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The service answered 2xx.
-    Delivered { status: u16, attempts: u32 },
+    Delivered {
+        /// The 2xx status.
+        status: u16,
+        /// Attempts it took.
+        attempts: u32,
+    },
     /// Given up: a refusal (non-retryable status) or retries exhausted.
     Failed {
+        /// Why, for a person (the dead letter's reason).
         reason: String,
+        /// Attempts made.
         attempts: u32,
+        /// The last status the service answered, if any.
         last_status: Option<u16>,
     },
     /// Shutdown came while waiting to retry; the event was not acknowledged.
@@ -128,12 +138,20 @@ pub enum Attempt {
     Success(u16),
     /// Worth retrying: a connection error (`status` None) or 408/425/429/5xx.
     Retry {
+        /// The status, or `None` for a connection error.
         status: Option<u16>,
+        /// What happened, for the log.
         detail: String,
+        /// The service's `Retry-After`, if it sent one.
         retry_after: Option<Duration>,
     },
     /// A refusal no retry will change (3xx, other 4xx, or an unbuildable request).
-    Reject { status: Option<u16>, detail: String },
+    Reject {
+        /// The status, or `None` when the request could not be built.
+        status: Option<u16>,
+        /// What happened, for the log and the dead letter.
+        detail: String,
+    },
 }
 
 /// Whether a status is worth retrying.
@@ -144,9 +162,13 @@ pub fn retryable_status(status: u16) -> bool {
 /// One request, ready to be sent (again).
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The event's method.
     pub method: Method,
+    /// The forward URL joined with the event's path suffix and query, as stored.
     pub uri: Uri,
+    /// The event's headers (hop-by-hop ones dropped) plus the `X-Hookrelay-*` ones.
     pub headers: HeaderMap,
+    /// The exact body bytes.
     pub body: Bytes,
 }
 

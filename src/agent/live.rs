@@ -106,6 +106,7 @@ impl Live {
         self.ended = true;
     }
 
+    /// Whether the relay sent `End` and every event was taken.
     pub fn ended(&self) -> bool {
         self.ended
     }

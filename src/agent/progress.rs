@@ -75,10 +75,12 @@ impl Progress {
             .store(total.min(UNKNOWN_TOTAL - 1), Ordering::Relaxed);
     }
 
+    /// Counts `n` more events done.
     pub fn add(&self, n: u64) {
         self.done.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Events done so far.
     pub fn done(&self) -> u64 {
         self.done.load(Ordering::Relaxed)
     }

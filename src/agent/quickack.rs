@@ -90,6 +90,7 @@ impl Connection for QuickAck {
 /// [`HttpConnector`] whose connections are [`QuickAck`].
 #[derive(Debug, Clone)]
 pub struct QuickAckConnector {
+    /// The connector that dials.
     pub inner: HttpConnector,
 }
 

@@ -47,13 +47,17 @@ use crate::common::protocol::{Start, MAX_WINDOW};
 /// One channel → local service route.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
+    /// The channel to receive.
     pub channel: String,
     /// The local service URL (checked when the forwarder is built).
     pub forward: String,
+    /// The consumer group.
     pub group: String,
+    /// Where a group without a committed cursor starts.
     pub start: Start,
     /// The subscription window: deliveries in flight at once.
     pub max_in_flight: u32,
+    /// Attempts per event before it is dead-lettered.
     pub max_attempts: u32,
     /// The events this route takes (all must match; none: every event).
     pub filters: Vec<Filter>,
@@ -66,10 +70,15 @@ pub struct Route {
 /// Everything an agent run needs, before dialling.
 #[derive(Clone, PartialEq)]
 pub struct Plan {
+    /// The relay URL.
     pub relay: String,
+    /// The consumer token, if any.
     pub token: Option<String>,
+    /// A CA to trust for wss:// instead of the web PKI roots.
     pub ca_cert: Option<PathBuf>,
+    /// A client certificate and key, for a relay that requires one.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// The channel → target routes.
     pub routes: Vec<Route>,
     /// No info line per delivery (`--quiet`).
     pub quiet: bool,
@@ -88,12 +97,19 @@ impl std::fmt::Debug for Plan {
 /// The values a route takes when the file does not say (from the command line).
 #[derive(Debug, Clone)]
 pub struct RouteDefaults {
+    /// Consumer group (`--group`).
     pub group: String,
+    /// Start of a new group (`--from`).
     pub from: String,
+    /// Deliveries in flight (`--max-in-flight`).
     pub max_in_flight: u32,
+    /// Attempts per event (`--max-attempts`).
     pub max_attempts: u32,
+    /// Filters every route without its own gets (`--filter`).
     pub filters: Vec<Filter>,
+    /// Deliveries per second at most (`--max-rate`).
     pub max_rate: Option<f64>,
+    /// Timeout, CA file and extra headers (`--timeout`, `--forward-ca-cert`, `--header`).
     pub delivery: DeliverySettings,
 }
 
@@ -159,10 +175,15 @@ struct RawRoute {
 /// give it).
 #[derive(Clone)]
 pub struct AgentFile {
+    /// `relay`, if the file sets it.
     pub relay: Option<String>,
+    /// `token`, if the file sets it (`env:` read).
     pub token: Option<String>,
+    /// `ca_cert`, relative to the file.
     pub ca_cert: Option<PathBuf>,
+    /// `client_cert` and `client_key`, relative to the file.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// The `[[route]]` tables, defaults applied.
     pub routes: Vec<Route>,
 }
 

@@ -65,6 +65,7 @@ pub const FILTERED_SUMMARY_EVERY: u64 = 1000;
 /// Settings shared by every session of a run.
 #[derive(Debug, Clone)]
 pub struct Ctx {
+    /// Stops the session (SIGINT/SIGTERM, or the bench's end).
     pub shutdown: Shutdown,
     /// Print the machine-readable `hookrelay agent subscribed ...` lines on stdout.
     pub announce: bool,

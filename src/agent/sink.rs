@@ -102,9 +102,13 @@ fn write_line(out: &mut impl Write, record: &Record) -> std::io::Result<()> {
 /// it took (from the first attempt, after any `--max-rate` wait).
 #[derive(Debug)]
 pub struct Done {
+    /// Which subscription (index into the session's list).
     pub sub: usize,
+    /// The event's offset.
     pub offset: u64,
+    /// How the delivery ended.
     pub outcome: Outcome,
+    /// How long it took, retries included.
     pub elapsed: Duration,
 }
 
@@ -193,6 +197,7 @@ impl Deliveries {
         self.jobs.len()
     }
 
+    /// Whether no delivery is running.
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }

@@ -10,15 +10,25 @@ use crate::common::protocol::{ClientMsg, Start};
 #[derive(Debug, Clone)]
 pub enum SubKind {
     /// A consumer group member: the relay keeps the cursor.
-    Group { group: String },
+    Group {
+        /// The consumer group's name.
+        group: String,
+    },
     /// A group-less read (replay, tail): moves no cursor and ends with `End`.
-    Read { to: Option<u64>, follow: bool },
+    Read {
+        /// The last offset to read (`--to`), if any.
+        to: Option<u64>,
+        /// Keep reading live events after the stored ones (`tail --follow`).
+        follow: bool,
+    },
 }
 
 /// One subscription and its progress, kept across reconnects.
 #[derive(Debug, Clone)]
 pub struct Sub {
+    /// The channel.
     pub channel: String,
+    /// Group member or group-less read.
     pub kind: SubKind,
     /// Where to (re)start; updated as events complete so that a reconnect resumes.
     pub start: Start,
@@ -26,6 +36,7 @@ pub struct Sub {
     pub window: u32,
     /// Deliveries run at once (at most the window).
     pub concurrency: u32,
+    /// Where its events go: a local service, or stdout.
     pub handler: Handler,
     /// Events still to take (tail `--limit`).
     pub limit: Option<u64>,

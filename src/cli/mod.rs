@@ -27,11 +27,14 @@ use exit::{Failure, EXIT_FAILURE, EXIT_USAGE};
     version,
     about = "Self-hosted webhook relay: verified ingest into a durable log, outbound WebSocket agents, replay by offset"
 )]
+/// The parsed command line.
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the public relay.
@@ -54,6 +57,7 @@ pub enum Command {
     Groups(crate::cli::admin::GroupsArgs),
 }
 
+/// `hookrelay serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Config file (default: ./config.toml when it exists, else development defaults).
@@ -67,6 +71,7 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+/// `hookrelay send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// Where to post, e.g. http://127.0.0.1:8080/hooks/demo
@@ -105,6 +110,7 @@ pub struct SendArgs {
     pub encoding: String,
 }
 
+/// `hookrelay check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The config file to validate.
@@ -112,6 +118,7 @@ pub struct CheckArgs {
     pub config: PathBuf,
 }
 
+/// Parses the command line, runs the command, and turns its result into the exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -152,6 +159,7 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Runs one parsed command.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(a) => serve(a).await,

@@ -10,13 +10,21 @@ use crate::common::verify::{self, Encoding, HmacParams, SchemeKind, Secret};
 /// What to send and how to sign it.
 #[derive(Debug, Clone)]
 pub struct SendRequest {
+    /// Where to post.
     pub url: String,
+    /// The scheme to sign for.
     pub scheme: SchemeKind,
+    /// The signing secret (or private key, for asymmetric schemes).
     pub secret: String,
+    /// The body's exact bytes.
     pub body: Vec<u8>,
+    /// Extra headers.
     pub headers: Vec<(String, String)>,
+    /// The HTTP method.
     pub method: http::Method,
+    /// Parameters of the generic `hmac` scheme.
     pub hmac: Option<HmacParams>,
+    /// The delivery id to send, for schemes that carry one.
     pub delivery_id: Option<String>,
     /// For schemes that sign the URL (hubspot): the URL to sign, when it is not `url`
     /// (e.g. the relay's public address behind a proxy).
@@ -26,16 +34,26 @@ pub struct SendRequest {
 /// The relay's answer.
 #[derive(Debug)]
 pub struct SendResponse {
+    /// The relay's HTTP status.
     pub status: u16,
+    /// The relay's answer, as text.
     pub body: String,
 }
 
+/// Why `send` could not post.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
+    /// The flags do not make a request (exit 2).
     #[error("{0}")]
     Usage(String),
-    #[error("request to {url} failed: {source}")]
-    Http { url: String, source: reqwest::Error },
+    /// The request could not be sent or answered.
+    #[error("request to {url} failed: {cause}")]
+    Http {
+        /// Where it was sent (query and userinfo redacted).
+        url: String,
+        /// The transport error.
+        cause: reqwest::Error,
+    },
 }
 
 /// Reads `--data`: literal text, or `@FILE` for a file's exact bytes.
@@ -139,9 +157,9 @@ fn signed(req: &SendRequest) -> Result<Signed, SendError> {
 pub async fn send(req: SendRequest) -> Result<SendResponse, SendError> {
     let (signed, body) = signed(&req)?;
     let url = req.url.clone();
-    let failed = |source| SendError::Http {
+    let failed = |cause| SendError::Http {
         url: url.clone(),
-        source,
+        cause,
     };
     let client = reqwest::Client::builder().build().map_err(failed)?;
     let mut builder = client.request(req.method.clone(), &req.url);
