@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 const FORBIDDEN: &[(&str, &[&str])] = &[
     ("common", &["relay", "agent", "storage", "cli"]),
     ("storage", &["relay", "agent", "cli"]),
-    ("relay", &["agent", "cli", "storage::sled", "storage::jetstream"]),
+    (
+        "relay",
+        &["agent", "cli", "storage::sled", "storage::jetstream"],
+    ),
     ("agent", &["relay", "storage", "cli"]),
 ];
 

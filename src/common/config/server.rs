@@ -86,7 +86,7 @@ pub fn server(src: &Source, raw: Option<Spanned<RawServer>>) -> Result<ServerCon
         None => None,
     };
     let (stream_heartbeat_secs, stream_idle_timeout_secs) = stream_timers(src, raw)?;
-    Ok(ServerConfig {
+    ServerConfig {
         listen,
         data_dir: raw
             .and_then(|r| r.data_dir.as_ref())
@@ -97,58 +97,76 @@ pub fn server(src: &Source, raw: Option<Spanned<RawServer>>) -> Result<ServerCon
         tls: raw.and_then(|r| r.tls.as_ref()).map(|t| tls(t.get_ref())),
         stream_heartbeat_secs,
         stream_idle_timeout_secs,
-        stream_connection_buffer_bytes: buffer(
-            src,
-            raw.and_then(|r| r.stream_connection_buffer_bytes.as_ref()),
-            "server.stream_connection_buffer_bytes",
-            DEFAULT_STREAM_CONNECTION_BUFFER_BYTES,
-        )?,
-        stream_total_buffer_bytes: buffer(
-            src,
-            raw.and_then(|r| r.stream_total_buffer_bytes.as_ref()),
-            "server.stream_total_buffer_bytes",
-            DEFAULT_STREAM_TOTAL_BUFFER_BYTES,
-        )?,
-        first_byte_timeout_secs: limit(
-            src,
-            raw.and_then(|r| r.first_byte_timeout_secs.as_ref()),
-            "server.first_byte_timeout_secs",
-            DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
-            MAX_STREAM_TIMER_SECS,
-        )?,
-        body_timeout_secs: limit(
-            src,
-            raw.and_then(|r| r.body_timeout_secs.as_ref()),
-            "server.body_timeout_secs",
-            DEFAULT_BODY_TIMEOUT_SECS,
-            MAX_STREAM_TIMER_SECS,
-        )?,
-        idle_timeout_secs: limit(
-            src,
-            raw.and_then(|r| r.idle_timeout_secs.as_ref()),
-            "server.idle_timeout_secs",
-            DEFAULT_IDLE_TIMEOUT_SECS,
-            MAX_STREAM_TIMER_SECS,
-        )?,
-        max_connections: limit(
-            src,
-            raw.and_then(|r| r.max_connections.as_ref()),
-            "server.max_connections",
-            DEFAULT_MAX_CONNECTIONS,
-            u64::from(u32::MAX),
-        )?,
-        max_inflight_body_bytes: limit(
-            src,
-            raw.and_then(|r| r.max_inflight_body_bytes.as_ref()),
-            "server.max_inflight_body_bytes",
-            DEFAULT_MAX_INFLIGHT_BODY_BYTES,
-            u64::MAX,
-        )?,
-        disk_reserve_bytes: match raw.and_then(|r| r.disk_reserve_bytes.as_ref()) {
-            Some(v) => src.non_negative(v, "server.disk_reserve_bytes")?,
-            None => DEFAULT_DISK_RESERVE_BYTES,
-        },
-    })
+        stream_connection_buffer_bytes: DEFAULT_STREAM_CONNECTION_BUFFER_BYTES,
+        stream_total_buffer_bytes: DEFAULT_STREAM_TOTAL_BUFFER_BYTES,
+        first_byte_timeout_secs: DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+        body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
+        idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        max_inflight_body_bytes: DEFAULT_MAX_INFLIGHT_BODY_BYTES,
+        disk_reserve_bytes: DEFAULT_DISK_RESERVE_BYTES,
+    }
+    .with_limits(src, raw)
+}
+
+impl ServerConfig {
+    /// The byte budgets, connection limits and disk reserve written in `raw`.
+    fn with_limits(self, src: &Source, raw: Option<&RawServer>) -> Result<ServerConfig, FileError> {
+        Ok(ServerConfig {
+            stream_connection_buffer_bytes: buffer(
+                src,
+                raw.and_then(|r| r.stream_connection_buffer_bytes.as_ref()),
+                "server.stream_connection_buffer_bytes",
+                DEFAULT_STREAM_CONNECTION_BUFFER_BYTES,
+            )?,
+            stream_total_buffer_bytes: buffer(
+                src,
+                raw.and_then(|r| r.stream_total_buffer_bytes.as_ref()),
+                "server.stream_total_buffer_bytes",
+                DEFAULT_STREAM_TOTAL_BUFFER_BYTES,
+            )?,
+            first_byte_timeout_secs: limit(
+                src,
+                raw.and_then(|r| r.first_byte_timeout_secs.as_ref()),
+                "server.first_byte_timeout_secs",
+                DEFAULT_FIRST_BYTE_TIMEOUT_SECS,
+                MAX_STREAM_TIMER_SECS,
+            )?,
+            body_timeout_secs: limit(
+                src,
+                raw.and_then(|r| r.body_timeout_secs.as_ref()),
+                "server.body_timeout_secs",
+                DEFAULT_BODY_TIMEOUT_SECS,
+                MAX_STREAM_TIMER_SECS,
+            )?,
+            idle_timeout_secs: limit(
+                src,
+                raw.and_then(|r| r.idle_timeout_secs.as_ref()),
+                "server.idle_timeout_secs",
+                DEFAULT_IDLE_TIMEOUT_SECS,
+                MAX_STREAM_TIMER_SECS,
+            )?,
+            max_connections: limit(
+                src,
+                raw.and_then(|r| r.max_connections.as_ref()),
+                "server.max_connections",
+                DEFAULT_MAX_CONNECTIONS,
+                u64::from(u32::MAX),
+            )?,
+            max_inflight_body_bytes: limit(
+                src,
+                raw.and_then(|r| r.max_inflight_body_bytes.as_ref()),
+                "server.max_inflight_body_bytes",
+                DEFAULT_MAX_INFLIGHT_BODY_BYTES,
+                u64::MAX,
+            )?,
+            disk_reserve_bytes: match raw.and_then(|r| r.disk_reserve_bytes.as_ref()) {
+                Some(v) => src.non_negative(v, "server.disk_reserve_bytes")?,
+                None => DEFAULT_DISK_RESERVE_BYTES,
+            },
+            ..self
+        })
+    }
 }
 
 /// A positive value of at most `max` (timeouts stay within a day, like the stream
