@@ -110,3 +110,14 @@ pub struct StorageStats {
     /// Events removed by retention.
     pub retention_removed: AtomicU64,
 }
+
+/// A fresh event id: `evt_` and a random UUID. Every backend assigns ids this way, so an
+/// id never collides across restarts, nodes or backends (and survives `migrate`).
+pub fn new_event_id() -> String {
+    format!(
+        "evt_{}",
+        uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .simple()
+    )
+}

@@ -96,16 +96,6 @@ struct Writer {
     last_ms: u64,
 }
 
-/// A fresh event id: `evt_` and a random UUID, as the embedded backend makes them.
-fn new_event_id() -> String {
-    format!(
-        "evt_{}",
-        uuid::Builder::from_random_bytes(rand::random())
-            .into_uuid()
-            .simple()
-    )
-}
-
 impl Writer {
     async fn start(shared: Arc<Shared>, channel: &str) -> Result<Writer, StorageError> {
         let mut stream =
@@ -185,7 +175,7 @@ impl Writer {
     fn stage(&mut self, op: AppendOp, before: u64) -> Staged {
         let offset = self.head + 1 + before;
         self.last_ms = self.last_ms.max(op.event.received_at_ms);
-        let id = new_event_id();
+        let id = crate::storage::types::new_event_id();
         let e = &op.event;
         let bytes = RecordRef {
             id: &id,

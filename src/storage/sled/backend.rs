@@ -13,16 +13,6 @@ use crate::storage::api::{CursorSlot, Storage};
 use crate::storage::error::StorageError;
 use crate::storage::types::{Appended, DeadLetter, Dedup, Limits, NewEvent, Pass, StorageStats};
 
-/// A fresh event id: `evt_` and a random UUID, so ids never collide across restarts.
-fn new_event_id() -> String {
-    format!(
-        "evt_{}",
-        uuid::Builder::from_random_bytes(rand::random())
-            .into_uuid()
-            .simple()
-    )
-}
-
 fn timed_out(what: &str) -> StorageError {
     StorageError::Failed(format!(
         "{what} did not finish within {} s",
@@ -44,7 +34,7 @@ impl Storage for SledStorage {
         let (reply, rx) = oneshot::channel();
         let op = Op::Append {
             channel: channel.to_string(),
-            id: new_event_id(),
+            id: crate::storage::types::new_event_id(),
             event,
             dedup,
             reply,
