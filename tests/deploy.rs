@@ -82,3 +82,24 @@ fn the_grafana_dashboard_is_json_with_panels() {
             .is_some_and(|e| e.contains("hookrelay_")));
     }
 }
+
+#[test]
+fn the_units_use_only_flags_the_binary_has() {
+    for name in ["hookrelay.service", "hookrelay-agent.service"] {
+        let text = std::fs::read_to_string(deploy().join("systemd").join(name)).expect("unit");
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart=/usr/local/bin/hookrelay "))
+            .unwrap_or_else(|| panic!("{name}: no ExecStart of hookrelay"));
+        let mut words = exec.split_whitespace();
+        let command = words.next().expect("a subcommand");
+        let help = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+            .args([command, "--help"])
+            .output()
+            .expect("run --help");
+        let help = String::from_utf8_lossy(&help.stdout);
+        for flag in words.filter(|w| w.starts_with("--")) {
+            assert!(help.contains(flag), "{name}: `hookrelay {command}` has no {flag}");
+        }
+    }
+}
