@@ -99,7 +99,10 @@ fn the_units_use_only_flags_the_binary_has() {
             .expect("run --help");
         let help = String::from_utf8_lossy(&help.stdout);
         for flag in words.filter(|w| w.starts_with("--")) {
-            assert!(help.contains(flag), "{name}: `hookrelay {command}` has no {flag}");
+            assert!(
+                help.contains(flag),
+                "{name}: `hookrelay {command}` has no {flag}"
+            );
         }
     }
 }
