@@ -94,12 +94,12 @@ fn a_chunked_body_is_counted_as_it_arrives() {
     );
     // Two declared bodies hold 2.4 MiB; a chunked one fits until it passes 0.6 MiB.
     let mut held: Vec<TcpStream> = (0..2).map(|_| start_post(&relay)).collect();
-    // Their shares are taken once a 0.7 MiB body is refused.
-    let http = Http::new();
+    // Wait until the relay holds their shares. (Probing with a request that takes a
+    // share itself would race them: a probe that fits first gets one of them refused.)
     hooks::wait_until("the held bodies' shares", || {
-        http.post(&relay.url("/hooks/c"), &[], &vec![b'p'; 700 * 1024])
-            .status
-            == 503
+        let m = common::metrics::scrape(&relay.url("/metrics"));
+        common::metrics::value(&m, "hookrelay_inflight_body_bytes", &[])
+            .is_some_and(|v| v >= (2 * BODY_BYTES) as f64)
     });
     let mut s = connect(relay.addr);
     send(

@@ -91,7 +91,13 @@ impl Metrics {
     }
 
     /// The text exposition, with log counters and per-channel heads read at scrape time.
-    pub fn render(&self, log: &dyn Storage, channels: &[String]) -> String {
+    /// `inflight_body_bytes` is the in-flight body budget's use now.
+    pub fn render(
+        &self,
+        log: &dyn Storage,
+        channels: &[String],
+        inflight_body_bytes: u64,
+    ) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         let mut out = String::from_utf8(buf).unwrap_or_default();
@@ -101,6 +107,7 @@ impl Metrics {
         let _ = writeln!(out, "# HELP hookrelay_log_flush_seconds_total Time spent applying and flushing batches\n# TYPE hookrelay_log_flush_seconds_total counter\nhookrelay_log_flush_seconds_total {}", s.flush_micros.load(Ordering::Relaxed) as f64 / 1e6);
         let _ = writeln!(out, "# HELP hookrelay_log_failures_total Failed batches (answered 503)\n# TYPE hookrelay_log_failures_total counter\nhookrelay_log_failures_total {}", s.failures.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP hookrelay_log_storage_failed 1 after a write to the log failed (writes refused until restart)\n# TYPE hookrelay_log_storage_failed gauge\nhookrelay_log_storage_failed {}", u8::from(s.storage_failed.load(Ordering::Relaxed)));
+        let _ = writeln!(out, "# HELP hookrelay_inflight_body_bytes Request body bytes held now (max_inflight_body_bytes bounds it)\n# TYPE hookrelay_inflight_body_bytes gauge\nhookrelay_inflight_body_bytes {inflight_body_bytes}");
         let _ = writeln!(out, "# HELP hookrelay_channel_head Last durable offset per channel\n# TYPE hookrelay_channel_head gauge");
         for c in channels {
             let _ = writeln!(

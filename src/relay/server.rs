@@ -21,7 +21,6 @@ use crate::common::config::Config;
 use crate::common::shutdown::Shutdown;
 use crate::relay::api_error::ApiError;
 use crate::relay::listen::accept::Acceptor;
-use crate::relay::listen::budget::BodyBudget;
 use crate::relay::listen::conn::Shared;
 use crate::relay::listen::limits::ConnLimits;
 use crate::relay::state::Relay;
@@ -136,7 +135,7 @@ impl Server {
             routes: warp::service(routes(relay.clone())),
             tls: self.tls,
             limits,
-            budget: Arc::new(BodyBudget::new(limits.max_inflight_body_bytes)),
+            budget: relay.body_budget.clone(),
         });
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut acceptor = Acceptor::new(self.listener, limits.max_connections);
@@ -183,9 +182,11 @@ pub fn routes(
     let metrics = {
         let relay = relay.clone();
         warp::path!("metrics").and(warp::get()).map(move || {
-            let text = relay
-                .metrics
-                .render(relay.log.as_ref(), &relay.channel_names());
+            let text = relay.metrics.render(
+                relay.log.as_ref(),
+                &relay.channel_names(),
+                relay.body_budget.used(),
+            );
             let mut resp = http::Response::new(text.into());
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,

@@ -41,6 +41,10 @@ pub struct Relay {
     pub shutdown: Shutdown,
     /// Consumer groups (active and standby members) and open stream connections.
     pub hub: crate::relay::groups::Hub,
+    /// Request body bytes held at once, across all connections
+    /// (`max_inflight_body_bytes`); here rather than in the listener so that
+    /// `/metrics` can report it.
+    pub body_budget: Arc<crate::relay::listen::budget::BodyBudget>,
 }
 
 impl Relay {
@@ -51,7 +55,11 @@ impl Relay {
             .iter()
             .filter_map(|c| c.rate_limit.map(|r| (c.name.clone(), Bucket::new(r))))
             .collect();
+        let body_budget = Arc::new(crate::relay::listen::budget::BodyBudget::new(
+            config.server.max_inflight_body_bytes,
+        ));
         Relay {
+            body_budget,
             config,
             log,
             metrics: Metrics::new(),

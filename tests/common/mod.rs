@@ -6,6 +6,8 @@
 //! "until this condition, or fail after a generous deadline".
 #![allow(dead_code)]
 
+pub mod metrics;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
