@@ -5,7 +5,7 @@
 //! Three layers; a layer imports only from layers below it.
 //!
 //! ```text
-//! cli/                      the command line: clap, exit codes, send, admin, bench
+//! cli/     fuzzing/         the command line; the fuzzers' entry points (tests only)
 //! relay/   agent/           the two processes, side by side; neither imports the other
 //! storage/                  the relay's durable log, behind one trait (sled inside)
 //! common/                   event, protocol, verify, config, time, TLS, shutdown
@@ -25,5 +25,7 @@
 pub mod agent;
 pub mod cli;
 pub mod common;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod relay;
 pub mod storage;

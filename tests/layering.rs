@@ -11,13 +11,22 @@ use std::path::{Path, PathBuf};
 
 /// Folder → folders it must never import.
 const FORBIDDEN: &[(&str, &[&str])] = &[
-    ("common", &["relay", "agent", "storage", "cli"]),
-    ("storage", &["relay", "agent", "cli"]),
+    ("common", &["relay", "agent", "storage", "cli", "fuzzing"]),
+    ("storage", &["relay", "agent", "cli", "fuzzing"]),
     (
         "relay",
-        &["agent", "cli", "storage::sled", "storage::jetstream"],
+        &[
+            "agent",
+            "cli",
+            "fuzzing",
+            "storage::sled",
+            "storage::jetstream",
+        ],
     ),
-    ("agent", &["relay", "storage", "cli"]),
+    ("agent", &["relay", "storage", "cli", "fuzzing"]),
+    // The fuzzers' entry points sit beside the command line; neither imports the other.
+    ("cli", &["fuzzing"]),
+    ("fuzzing", &["cli"]),
 ];
 
 /// A module path (`["relay", "stream"]`) and the file that defines it.

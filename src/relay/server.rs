@@ -119,19 +119,8 @@ impl Server {
     pub async fn run(self) -> Result<(), StorageError> {
         let relay = self.relay.clone();
         let limits = ConnLimits::from_config(&relay.config.server);
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            // The connection's watchdog times heads (`relay::listen::watch`); hyper's
-            // own timer would also cut idle keep-alive connections at that bound.
-            .header_read_timeout(None)
-            .max_buf_size(MAX_HEADER_BYTES)
-            // A client may shut its write side once the request is sent; without this,
-            // hyper drops the request (and the client never hears its offset).
-            .half_close(true);
         let shared = Arc::new(Shared {
-            builder,
+            builder: http_builder(),
             routes: warp::service(routes(relay.clone())),
             tls: self.tls,
             limits,
@@ -170,6 +159,39 @@ impl Server {
         sweeper.abort();
         relay.log.close().await
     }
+}
+
+/// hyper's connection builder (HTTP/1 and HTTP/2), configured as every listener uses it.
+fn http_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // The connection's watchdog times heads (`relay::listen::watch`); hyper's
+        // own timer would also cut idle keep-alive connections at that bound.
+        .header_read_timeout(None)
+        .max_buf_size(MAX_HEADER_BYTES)
+        // A client may shut its write side once the request is sent; without this,
+        // hyper drops the request (and the client never hears its offset).
+        .half_close(true);
+    builder
+}
+
+/// Serves one connection that is already a byte stream (no TLS, no accept loop), with
+/// the same hyper settings, limits and routes as [`Server::run`]: how the fuzzer feeds
+/// raw request bytes to the relay in-process.
+pub async fn serve_stream<T>(relay: Arc<Relay>, io: T, peer: std::net::SocketAddr)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = Shared {
+        builder: http_builder(),
+        routes: warp::service(routes(relay.clone())),
+        tls: None,
+        limits: ConnLimits::from_config(&relay.config.server),
+        budget: relay.body_budget.clone(),
+    };
+    crate::relay::listen::conn::serve_stream(&shared, io, peer).await
 }
 
 /// All routes; every outcome, rejections included, is a finished response.

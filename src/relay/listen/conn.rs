@@ -119,6 +119,23 @@ pub async fn serve<S, B>(
     run(&shared, stream, info, state, watcher).await
 }
 
+/// Serves one plain byte stream with no accept permit and no graceful-stop watcher of
+/// its own (see [`crate::relay::server::serve_stream`]).
+pub async fn serve_stream<S, B, T>(shared: &Shared<S>, io: T, peer: SocketAddr)
+where
+    S: Routes<B>,
+    B: ResponseBody,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let state = Arc::new(ConnState::new(Instant::now(), &shared.limits, None));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let info = ConnInfo {
+        peer,
+        client_cert: false,
+    };
+    run(shared, io, info, state, graceful.watcher()).await
+}
+
 async fn run<S, B, T>(
     shared: &Shared<S>,
     io: T,

@@ -1,0 +1,4 @@
+//! Fuzz target: `hookrelay::fuzzing::agent_file` (see that module for what is checked).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hookrelay::fuzzing::agent_file(data));
