@@ -241,3 +241,63 @@ fn public_url_is_required_where_signed_and_refused_elsewhere() {
         "{e}"
     );
 }
+
+/// `[server] public_url` is a base: a channel's signed URL is `<base>/hooks/<name>`
+/// plus the request's own path suffix and query, which a fixed URL could not carry.
+#[test]
+fn the_server_public_url_is_a_base_the_request_path_and_query_are_appended_to() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let channel =
+        format!("[[channel]]\nname = \"sq\"\nscheme = \"square\"\nsecrets = [\"{SECRET}\"]\n");
+    let relay = RelayProc::start(
+        dir.path(),
+        "public_url = \"https://relay.example.com/\"",
+        &channel,
+    );
+    let post = |path: &str, signed_url: &str| {
+        let out = run(&[
+            "send",
+            &relay.url(path),
+            "--scheme",
+            "square",
+            "--secret",
+            SECRET,
+            "--data",
+            r#"{"type":"payment.created"}"#,
+            "--public-url",
+            signed_url,
+        ]);
+        text(&out.stdout)
+    };
+    let exact = "https://relay.example.com/hooks/sq/inbound?merchant=m1&x=%20y";
+    let stdout = post("/hooks/sq/inbound?merchant=m1&x=%20y", exact);
+    assert!(stdout.starts_with("200 "), "{stdout}");
+    // Signed over the bare channel URL: the suffix and query are part of what Square
+    // signs, so this is a forgery as far as the relay can tell.
+    let stdout = post(
+        "/hooks/sq/inbound?merchant=m1",
+        "https://relay.example.com/hooks/sq",
+    );
+    assert!(stdout.starts_with("401 "), "{stdout}");
+    // A channel's own public_url replaces the channel URL.
+    let own = format!("{channel}public_url = \"https://hooks.example.org/square\"\n");
+    let c = Config::parse(
+        &format!("[server]\npublic_url = \"https://relay.example.com\"\n{own}"),
+        "c.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.channels[0].verifier.public_url.as_deref(),
+        Some("https://hooks.example.org/square")
+    );
+    let bad = Config::parse(
+        "[server]\npublic_url = \"https://relay.example.com/?a=1\"\n",
+        "c.toml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        (bad.line, bad.key.as_str()),
+        (Some(2), "server.public_url"),
+        "{bad}"
+    );
+}

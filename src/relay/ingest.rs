@@ -204,9 +204,15 @@ fn verify(
     body: &[u8],
     now_ms: u64,
 ) -> Result<Verified, ApiError> {
+    // URL-signing schemes sign the URL the provider posted to: the channel's public
+    // URL with this request's path suffix and query.
+    let url =
+        channel.verifier.public_url.as_deref().map(|base| {
+            crate::common::config::public_url::signed_url(base, &req.suffix, &req.query)
+        });
     channel
         .verifier
-        .verify(&req.headers, body, (now_ms / 1000) as i64)
+        .verify_posted_to(&req.headers, body, (now_ms / 1000) as i64, url.as_deref())
         .map_err(|e| {
             if let Some(ip) = req.peer.map(|p| p.ip()) {
                 relay.failures.charge(ip, Instant::now());

@@ -74,6 +74,7 @@ pub fn channel(
     index: usize,
     raw: &RawChannel,
     span: Range<usize>,
+    public_base: Option<&str>,
 ) -> Result<ChannelConfig, FileError> {
     let at = Entry {
         src,
@@ -82,7 +83,7 @@ pub fn channel(
         span,
     };
     let name = name(&at, raw)?;
-    let verifier = verifier(&at, raw)?;
+    let verifier = verifier(&at, raw, public_base)?;
     let id_header = match &raw.id_header {
         Some(h) => Some(header_name(&at, h, "id_header")?),
         None => None,
@@ -126,7 +127,11 @@ fn name(at: &Entry, raw: &RawChannel) -> Result<String, FileError> {
 }
 
 /// `scheme`, `secrets` and the keys that only some schemes take.
-fn verifier(at: &Entry, raw: &RawChannel) -> Result<Verifier, FileError> {
+fn verifier(
+    at: &Entry,
+    raw: &RawChannel,
+    public_base: Option<&str>,
+) -> Result<Verifier, FileError> {
     let names = SchemeKind::ALL.map(SchemeKind::as_str).join(", ");
     let scheme = raw
         .scheme
@@ -156,45 +161,50 @@ fn verifier(at: &Entry, raw: &RawChannel) -> Result<Verifier, FileError> {
     };
     Ok(Verifier {
         kind,
-        public_url: public_url(at, raw, kind)?,
+        public_url: public_url(at, raw, kind, public_base)?,
         hmac,
         secrets,
         tolerance_secs,
     })
 }
 
-/// `public_url`: the URL providers post to, which HubSpot (and an `hmac` template
-/// with `{url}`) signs; required there, refused elsewhere.
-fn public_url(at: &Entry, raw: &RawChannel, kind: SchemeKind) -> Result<Option<String>, FileError> {
+/// `public_url`: the URL providers post to, which the URL-signing schemes (and an
+/// `hmac` template with `{url}`) sign; see [`super::public_url`]. The channel's own
+/// value wins over `[server] public_url` + `/hooks/<name>`. Required where it is
+/// signed; a channel's own value is refused where nothing signs it.
+fn public_url(
+    at: &Entry,
+    raw: &RawChannel,
+    kind: SchemeKind,
+    public_base: Option<&str>,
+) -> Result<Option<String>, FileError> {
     let template_url = raw
         .template
         .as_ref()
         .is_some_and(|t| t.get_ref().contains("{url}"));
     let needed = kind.signs_url() || (kind == SchemeKind::Hmac && template_url);
+    let from_server = public_base
+        .zip(raw.name.as_ref())
+        .map(|(base, name)| super::public_url::for_channel(base, name.get_ref()));
     match &raw.public_url {
-        None if needed => Err(at.err_here(
-            "public_url",
-            format!(
-                "scheme {:?} signs the URL it posts to: set public_url, e.g. \"https://relay.example.com/hooks/NAME\"",
-                kind.as_str()
-            ),
-        )),
-        None => Ok(None),
+        None if !needed => Ok(None),
+        None => from_server.map(Some).ok_or_else(|| {
+            at.err_here(
+                "public_url",
+                format!(
+                    "scheme {:?} signs the URL it posts to: set [server] public_url (e.g. \"https://relay.example.com\") or this channel's public_url",
+                    kind.as_str()
+                ),
+            )
+        }),
         Some(u) if !needed => Err(at.err(
             u.span(),
             "public_url",
-            "only used by schemes that sign the URL (hubspot, or an hmac template with {url})",
+            "only used by schemes that sign the URL (twilio, square, hubspot, trello, or an hmac template with {url})",
         )),
-        Some(u) => {
-            let text = u.get_ref();
-            let ok = (text.starts_with("https://") || text.starts_with("http://"))
-                && text.parse::<http::Uri>().is_ok();
-            if ok {
-                Ok(Some(text.clone()))
-            } else {
-                Err(at.err(u.span(), "public_url", "expected an http:// or https:// URL"))
-            }
-        }
+        Some(u) => super::public_url::check(u.get_ref())
+            .map(Some)
+            .map_err(|why| at.err(u.span(), "public_url", why)),
     }
 }
 

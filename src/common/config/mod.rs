@@ -15,6 +15,7 @@
 mod channel;
 mod defaults;
 mod permissions;
+pub mod public_url;
 mod raw;
 mod server;
 pub(crate) mod source;
@@ -111,7 +112,7 @@ fn validate(src: &Source) -> Result<(Config, Option<String>), FileError> {
     let raw: RawConfig = toml::from_str(src.text).map_err(|e| src.toml_error(&e))?;
     let literal_secret = raw.first_literal_secret();
     let server = server::server(src, raw.server)?;
-    let channels = channels(src, &raw.channels)?;
+    let channels = channels(src, &raw.channels, server.public_url.as_deref())?;
     let storage = storage::storage(src, raw.storage.as_ref())?;
     Ok((
         Config {
@@ -124,7 +125,11 @@ fn validate(src: &Source) -> Result<(Config, Option<String>), FileError> {
 }
 
 /// Every `[[channel]]`: at most [`MAX_CHANNELS`] of them, with distinct names.
-fn channels(src: &Source, raw: &[Spanned<RawChannel>]) -> Result<Vec<ChannelConfig>, FileError> {
+fn channels(
+    src: &Source,
+    raw: &[Spanned<RawChannel>],
+    public_base: Option<&str>,
+) -> Result<Vec<ChannelConfig>, FileError> {
     if let Some(extra) = raw.get(MAX_CHANNELS) {
         return Err(src.err(
             extra.span(),
@@ -139,7 +144,7 @@ fn channels(src: &Source, raw: &[Spanned<RawChannel>]) -> Result<Vec<ChannelConf
     let mut names = HashSet::with_capacity(raw.len());
     let mut channels = Vec::with_capacity(raw.len());
     for (i, ch) in raw.iter().enumerate() {
-        let channel = channel::channel(src, i, ch.get_ref(), ch.span())?;
+        let channel = channel::channel(src, i, ch.get_ref(), ch.span(), public_base)?;
         if !names.insert(channel.name.clone()) {
             // At the second definition: the first one is where the name belongs.
             return Err(src.err(

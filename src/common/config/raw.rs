@@ -37,6 +37,7 @@ pub struct RawServer {
     pub data_dir: Option<Spanned<String>>,
     pub max_body_bytes: Option<Spanned<i64>>,
     pub admin_token: Option<Spanned<String>>,
+    pub public_url: Option<Spanned<String>>,
     pub tls: Option<Spanned<RawTls>>,
     pub stream_heartbeat_secs: Option<Spanned<i64>>,
     pub stream_idle_timeout_secs: Option<Spanned<i64>>,

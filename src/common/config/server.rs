@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Bearer token(s) of the admin API; `None` disables it (every admin route is 404).
     pub admin_token: Option<TokenSet>,
+    /// The base URL providers call (`https://relay.example.com`), for schemes that sign
+    /// the URL; see [`super::public_url`].
+    pub public_url: Option<String>,
     /// `[server.tls]`: serve HTTPS/WSS instead of plain HTTP when set.
     pub tls: Option<TlsConfig>,
     /// Seconds between the relay's `Ping`s on an agent stream (announced to the agent in
@@ -86,7 +89,15 @@ pub fn server(src: &Source, raw: Option<Spanned<RawServer>>) -> Result<ServerCon
         None => None,
     };
     let (stream_heartbeat_secs, stream_idle_timeout_secs) = stream_timers(src, raw)?;
+    let public_url = match raw.and_then(|r| r.public_url.as_ref()) {
+        Some(u) => Some(
+            super::public_url::check(u.get_ref())
+                .map_err(|why| src.err(u.span(), "server.public_url", why))?,
+        ),
+        None => None,
+    };
     ServerConfig {
+        public_url,
         listen,
         data_dir: raw
             .and_then(|r| r.data_dir.as_ref())

@@ -93,12 +93,24 @@ impl Verifier {
         body: &[u8],
         now_unix: i64,
     ) -> Result<Verified, VerifyError> {
+        self.verify_posted_to(headers, body, now_unix, self.public_url.as_deref())
+    }
+
+    /// [`Verifier::verify`] for a request posted to `url` (the channel's `public_url`
+    /// with the request's path suffix and query), which URL-signing schemes sign.
+    pub fn verify_posted_to(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_unix: i64,
+        url: Option<&str>,
+    ) -> Result<Verified, VerifyError> {
         let (secrets, tol) = (&self.secrets[..], self.tolerance_secs);
         let preset = self.kind.preset();
         let req = engine::Request {
             headers,
             body,
-            url: self.public_url.as_deref(),
+            url,
             now: now_unix,
         };
         match (&preset.check, self.kind) {

@@ -2,10 +2,10 @@
 //! followed by every form parameter of the body, sorted by name, each as name then
 //! value (no separators), keyed with the account's auth token.
 //!
-//! The URL is the channel's `public_url` (exactly as configured in Twilio, query
-//! string included). Only form-encoded bodies (what Twilio's voice and messaging
-//! webhooks send) are covered; the JSON variant signs a `bodySHA256` query parameter
-//! that a fixed `public_url` cannot carry.
+//! The URL is the one Twilio posted to: the channel's public URL with the request's
+//! path suffix and query (`crate::common::config::public_url`). Only form-encoded
+//! bodies (what Twilio's voice and messaging webhooks send) are covered; the JSON
+//! variant, which signs a `bodySHA256` query parameter, is not checked.
 
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName};
