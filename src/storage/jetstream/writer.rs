@@ -284,7 +284,7 @@ impl Writer {
             results.push(result);
         }
         let stats = &self.shared.stats;
-        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.record_batch(results.len());
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         stats.flush_micros.fetch_add(micros, Ordering::Relaxed);
         if failed {
