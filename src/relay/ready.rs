@@ -13,6 +13,9 @@ use crate::storage::Storage;
 
 /// How long a readiness answer is reused.
 pub const READY_CACHE: Duration = Duration::from_secs(1);
+/// Longest a write probe may take before the answer is "not ready" (a hung disk or
+/// network filesystem must not hang `/readyz` and every scrape behind it).
+pub const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The cached readiness answer.
 #[derive(Debug, Default)]
@@ -32,11 +35,31 @@ impl Readiness {
                 return answer.clone();
             }
         }
-        let answer = log
-            .writable()
-            .await
-            .map_err(|e| format!("storage is not writable: {}", e.detail()));
+        let answer = match tokio::time::timeout(READY_PROBE_TIMEOUT, log.writable()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("storage is not writable: {}", e.detail())),
+            Err(_) => Err(format!(
+                "the storage write probe did not finish within {} s",
+                READY_PROBE_TIMEOUT.as_secs()
+            )),
+        };
         *last = Some((Instant::now(), answer.clone()));
         answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_writable_log_is_ready_unless_the_relay_is_stopping() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = crate::storage::sled::SledStorage::open(dir.path()).expect("open");
+        let r = Readiness::default();
+        assert_eq!(r.check(&log, false).await, Ok(()));
+        assert_eq!(r.check(&log, false).await, Ok(()), "cached");
+        let stopping = r.check(&log, true).await.expect_err("stopping");
+        assert!(stopping.contains("stopping"), "{stopping}");
     }
 }
