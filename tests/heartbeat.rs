@@ -57,28 +57,18 @@ fn post(relay: &RelayProc, body: &[u8]) -> u64 {
     json["offset"].as_u64().expect("offset")
 }
 
-/// The `/metrics` text.
+/// The `/metrics` text, for failure messages.
 fn metrics(relay: &RelayProc) -> String {
-    install_crypto();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(async {
-        reqwest::get(relay.url("/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    })
+    format!(
+        "{:?}",
+        common::metrics::scrape(&relay.url("/metrics")).samples
+    )
 }
 
+/// Open stream connections, from the parsed `/metrics`.
 fn open_connections(relay: &RelayProc) -> Option<i64> {
-    metrics(relay)
-        .lines()
-        .find_map(|l| l.strip_prefix("hookrelay_stream_connections "))
-        .and_then(|v| v.trim().parse().ok())
+    let scrape = common::metrics::scrape(&relay.url("/metrics"));
+    common::metrics::value(&scrape, "hookrelay_stream_connections", &[]).map(|v| v as i64)
 }
 
 /// Polls until `cond` holds; fails past the deadline, saying what it waited for.

@@ -78,25 +78,10 @@ fn wait_cursor(relay: &RelayProc, channel: &str, group: &str, want: u64) {
     });
 }
 
-/// The `/metrics` text.
-fn metrics(relay: &RelayProc) -> String {
-    install_crypto();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(async {
-        reqwest::get(relay.url("/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    })
-}
-
-fn has_metric(relay: &RelayProc, line: &str) -> bool {
-    metrics(relay).lines().any(|l| l == line)
+/// The value of `name{labels}` in the relay's `/metrics`, parsed as Prometheus would.
+fn metric(relay: &RelayProc, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let scrape = common::metrics::scrape(&relay.url("/metrics"));
+    common::metrics::value(&scrape, name, labels)
 }
 
 fn subscribe_msg(sub: u32, channel: &str, group: &str, start: Start, window: u32) -> ClientMsg {
@@ -559,10 +544,11 @@ fn a_hot_standby_takes_over_with_the_unacknowledged_events() {
     let (_, active) = second.subscribe(7, "a", "g", Start::Earliest, 8);
     assert!(!active, "the second member of a group is a standby");
     wait_until("the standby gauge", || {
-        has_metric(
+        metric(
             &relay,
-            "hookrelay_stream_subscriptions{state=\"standby\"} 1",
-        )
+            "hookrelay_stream_subscriptions",
+            &[("state", "standby")],
+        ) == Some(1.0)
     });
 
     // A new event goes to the active member only.
@@ -579,10 +565,11 @@ fn a_hot_standby_takes_over_with_the_unacknowledged_events() {
     }
     wait_cursor(&relay, "a", "g", 4);
     wait_until("the gauges after promotion", || {
-        let m = metrics(&relay);
-        m.contains("hookrelay_stream_subscriptions{state=\"active\"} 1")
-            && m.contains("hookrelay_stream_subscriptions{state=\"standby\"} 0")
-            && m.contains("hookrelay_stream_connections 1")
+        let m = common::metrics::scrape(&relay.url("/metrics"));
+        let v = |name, labels| common::metrics::value(&m, name, labels);
+        v("hookrelay_stream_subscriptions", &[("state", "active")]) == Some(1.0)
+            && v("hookrelay_stream_subscriptions", &[("state", "standby")]) == Some(0.0)
+            && v("hookrelay_stream_connections", &[]) == Some(1.0)
     });
     second.close();
 }
@@ -641,18 +628,26 @@ fn a_nack_dead_letters_the_event_and_the_stream_goes_on() {
     c.ack(1, 2);
     c.ack(1, 3);
     wait_cursor(&relay, "a", "g", 3);
-    assert!(has_metric(
-        &relay,
-        "hookrelay_events_dead_lettered_total{channel=\"a\"} 1"
-    ));
-    assert!(has_metric(
-        &relay,
-        "hookrelay_events_acked_total{channel=\"a\"} 2"
-    ));
-    assert!(has_metric(
-        &relay,
-        "hookrelay_events_delivered_total{channel=\"a\"} 3"
-    ));
+    assert_eq!(
+        metric(
+            &relay,
+            "hookrelay_events_dead_lettered_total",
+            &[("channel", "a")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&relay, "hookrelay_events_acked_total", &[("channel", "a")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &relay,
+            "hookrelay_events_delivered_total",
+            &[("channel", "a")]
+        ),
+        Some(3.0)
+    );
     // The nacked event is not redelivered; new events keep coming.
     assert_eq!(c.recv(), ServerMsg::CaughtUp { sub: 1, head: 3 });
     post(&relay, "a", b"4");

@@ -24,30 +24,11 @@ fn start_relay(dir: &std::path::Path, server_extra: &str) -> RelayProc {
     )
 }
 
-/// The `/metrics` text.
-fn metrics(relay: &RelayProc) -> String {
-    install_crypto();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(async {
-        reqwest::get(relay.url("/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    })
-}
-
-/// The value of the metric line starting with `name` (labels included), 0 if absent.
-fn metric(relay: &RelayProc, name: &str) -> i64 {
-    metrics(relay)
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as i64)
+/// The value of `name{labels}` in the relay's `/metrics`, parsed as Prometheus
+/// would; 0 if absent.
+fn metric(relay: &RelayProc, name: &str, labels: &[(&str, &str)]) -> i64 {
+    let scrape = common::metrics::scrape(&relay.url("/metrics"));
+    common::metrics::value(&scrape, name, labels).map_or(0, |v| v as i64)
 }
 
 /// Polls until `cond` holds; fails past the deadline.
@@ -147,11 +128,14 @@ fn a_client_that_never_reads_cannot_make_the_relay_hold_its_windows() {
     }
     // Delivery stops once the budgets are spent (or, without them, once everything
     // was sent): the count of events handed to the connection stops moving.
-    let delivered = "hookrelay_events_delivered_total{channel=\"c\"}";
     let (mut last, mut still) = (-1, 0);
     wait_until("delivery to the silent client to stall", || {
         sample();
-        let now = metric(&relay, delivered);
+        let now = metric(
+            &relay,
+            "hookrelay_events_delivered_total",
+            &[("channel", "c")],
+        );
         still = if now == last { still + 1 } else { 0 };
         last = now;
         now > 0 && still >= 25
@@ -173,7 +157,7 @@ fn a_client_that_never_reads_cannot_make_the_relay_hold_its_windows() {
     drop(hog);
     wait_until("the connections to close", || {
         sample();
-        metric(&relay, "hookrelay_stream_connections ") == 0
+        metric(&relay, "hookrelay_stream_connections", &[]) == 0
     });
     let after = sample();
     let growth_mib = peak.saturating_sub(baseline) / 1024;
@@ -260,7 +244,7 @@ fn a_client_that_sends_but_never_reads_is_dropped() {
         // Fails once the relay has closed it; that is what this waits for.
         let _ = hog.try_send_raw(Message::Ping(Vec::new().into()));
         std::thread::sleep(Duration::from_millis(100));
-        metric(&relay, "hookrelay_stream_connections ") == 0
+        metric(&relay, "hookrelay_stream_connections", &[]) == 0
     });
     assert!(
         relay.stderr_text().contains("accepts no data"),

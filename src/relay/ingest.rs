@@ -89,22 +89,21 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
+    let arrived = Instant::now();
     let label = relay
         .config
         .channel(&req.channel)
         .map(|c| c.name.as_str())
         .unwrap_or("_unknown");
     let result = accept(relay, &req, body).await;
-    let outcome = match &result {
-        Ok((_, _, true)) => "duplicate",
-        Ok(_) => "ok",
-        Err(e) => e.code,
+    let (outcome, status) = match &result {
+        Ok((_, _, true)) => ("duplicate", StatusCode::OK),
+        Ok(_) => ("ok", StatusCode::OK),
+        Err(e) => (e.code, e.status),
     };
-    relay
-        .metrics
-        .ingest
-        .with_label_values(&[label, outcome])
-        .inc();
+    let took = arrived.elapsed();
+    let metrics = &relay.metrics.ingest;
+    metrics.answered(label, outcome, status.as_u16(), took);
     match result {
         Ok((offset, id, duplicate)) => json_ok(&Accepted {
             channel: &req.channel,
@@ -217,6 +216,10 @@ fn verify(
             if let Some(ip) = req.peer.map(|p| p.ip()) {
                 relay.failures.charge(ip, Instant::now());
             }
+            relay
+                .metrics
+                .ingest
+                .verification_failed(&channel.name, e.code());
             ApiError::new(StatusCode::UNAUTHORIZED, e.code(), verify_message(e))
         })
 }

@@ -21,6 +21,7 @@ pub mod log_gate;
 pub mod maintenance;
 pub mod metrics;
 pub mod ratelimit;
+pub mod ready;
 pub mod server;
 pub mod state;
 pub mod stream;

@@ -203,18 +203,24 @@ pub fn routes(
         .map(|| crate::relay::api_error::json_ok(&serde_json::json!({"status": "ok"})));
     let metrics = {
         let relay = relay.clone();
-        warp::path!("metrics").and(warp::get()).map(move || {
-            let text = relay.metrics.render(
-                relay.log.as_ref(),
-                &relay.channel_names(),
-                relay.body_budget.used(),
-            );
-            let mut resp = http::Response::new(text.into());
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            resp
+        warp::path!("metrics").and(warp::get()).then(move || {
+            let relay = relay.clone();
+            async move {
+                let text = relay.render_metrics().await;
+                let mut resp = http::Response::new(text.into());
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                resp
+            }
+        })
+    };
+    let ready = {
+        let relay = relay.clone();
+        warp::path!("readyz").and(warp::get()).then(move || {
+            let relay = relay.clone();
+            async move { readyz(&relay).await }
         })
     };
     crate::relay::ingest::route(relay.clone())
@@ -226,11 +232,24 @@ pub fn routes(
         .unify()
         .or(metrics)
         .unify()
+        .or(ready)
+        .unify()
         .recover(|rejection: warp::Rejection| async move {
             Ok::<_, Infallible>(rejection_to_error(rejection))
         })
         .unify()
         .map(|r: warp::reply::Response| r)
+}
+
+/// `GET /readyz`: 200 `{"status":"ready"}`, or 503 `unavailable` saying why not.
+async fn readyz(relay: &Relay) -> warp::reply::Response {
+    use warp::Reply;
+    match relay.ready().await {
+        Ok(()) => crate::relay::api_error::json_ok(&serde_json::json!({"status": "ready"})),
+        Err(why) => {
+            ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", why).into_response()
+        }
+    }
 }
 
 fn rejection_to_error(r: warp::Rejection) -> warp::reply::Response {

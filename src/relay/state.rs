@@ -45,6 +45,8 @@ pub struct Relay {
     /// (`max_inflight_body_bytes`); here rather than in the listener so that
     /// `/metrics` can report it.
     pub body_budget: Arc<crate::relay::listen::budget::BodyBudget>,
+    /// The cached answer of `/readyz`.
+    pub readiness: crate::relay::ready::Readiness,
 }
 
 impl Relay {
@@ -58,17 +60,48 @@ impl Relay {
         let body_budget = Arc::new(crate::relay::listen::budget::BodyBudget::new(
             config.server.max_inflight_body_bytes,
         ));
+        let metrics = Metrics::new();
+        let names: Vec<String> = config.channels.iter().map(|c| c.name.clone()).collect();
+        metrics.init_channels(&names);
+        log.stats()
+            .batch_observer
+            .set(metrics.ingest.batch_observer());
         Relay {
             body_budget,
             config,
             log,
-            metrics: Metrics::new(),
+            metrics,
+            readiness: Default::default(),
             limiters,
             failures: FailureLimiter::default(),
             storage_errors: Default::default(),
             shutdown,
             hub: crate::relay::groups::Hub::default(),
         }
+    }
+
+    /// `Ok` when the relay is ready (not stopping, storage writable), else why not.
+    pub async fn ready(&self) -> Result<(), String> {
+        let stopping = self.shutdown.is_triggered();
+        self.readiness.check(self.log.as_ref(), stopping).await
+    }
+
+    /// The `/metrics` text.
+    pub async fn render_metrics(&self) -> String {
+        use crate::relay::metrics::{storage::StorageView, ScrapeInputs};
+        let channels = self.channel_names();
+        let ready = self.ready().await.is_ok();
+        let inputs = ScrapeInputs {
+            storage: StorageView {
+                log: self.log.as_ref(),
+                channels: &channels,
+                inflight_body_bytes: self.body_budget.used(),
+                ready,
+            },
+            members: self.hub.members(),
+            now_ms: crate::common::time::now_unix_ms(),
+        };
+        self.metrics.render(inputs).await
     }
 
     /// Names of the configured channels.

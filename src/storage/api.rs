@@ -194,4 +194,11 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Bytes the backend holds on this machine (sled: the data directory), if known.
     fn disk_bytes(&self) -> Option<u64>;
+
+    /// Whether writes can succeed now, for readiness; `Err` says why not. It must
+    /// really try (file modes mean nothing to root): sled writes, fsyncs and removes a
+    /// probe file in its data directory; JetStream checks its connection. A backend
+    /// that has failed (fail-stop) answers `Err` until restarted. Not cached: callers
+    /// that may be called often (a scrape storm) cache the answer.
+    async fn writable(&self) -> Result<(), StorageError>;
 }

@@ -37,7 +37,7 @@ macro_rules! storage_contract_tests {
             duplicates_within_one_burst_are_caught, dedup_ids_expire, cursors_never_move_backwards,
             reserved_cursor_writes_keep_their_order, dead_letters_and_redrive,
             retention_keeps_offsets, time_search_finds_the_first_event_at_or_after,
-            raw_reads_respect_the_byte_budget);
+            raw_reads_respect_the_byte_budget, writable_and_batch_sizes_observed);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -122,6 +122,24 @@ pub async fn append_and_read(h: &dyn Harness) {
     assert_eq!(channels, vec!["a", "b"]);
     assert_eq!(s.earliest("a").expect("earliest"), 1);
     assert_eq!(s.earliest("empty").expect("earliest"), 1);
+}
+
+/// An open backend says it is writable, and reports the size of every group commit
+/// to the observer the relay installs (each appended event is in one batch).
+pub async fn writable_and_batch_sizes_observed(h: &dyn Harness) {
+    let s = h.open().await;
+    s.writable().await.expect("a fresh backend is writable");
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = seen.clone();
+    s.stats().batch_observer.set(Arc::new(move |n| {
+        counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }));
+    fill(s.as_ref(), "w", 3).await;
+    assert!(
+        seen.load(std::sync::atomic::Ordering::Relaxed) >= 3,
+        "batch sizes cover the appends"
+    );
+    s.writable().await.expect("still writable");
 }
 
 /// The head moves, and watchers wake, once an append is durable.

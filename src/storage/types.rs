@@ -1,6 +1,7 @@
 //! What goes into storage and what comes back, independent of the backend.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bincode::{Decode, Encode};
 use bytes::Bytes;
@@ -109,6 +110,49 @@ pub struct StorageStats {
     pub failures: AtomicU64,
     /// Events removed by retention.
     pub retention_removed: AtomicU64,
+    /// Told the size of every group commit (see [`BatchObserver`]).
+    pub batch_observer: BatchObserver,
+}
+
+impl StorageStats {
+    /// Counts one group commit of `size` operations and tells the observer, if any.
+    pub fn record_batch(&self, size: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batch_observer.observe(size);
+    }
+}
+
+/// A function a backend's writer calls with the size of each group commit.
+pub type BatchSizeFn = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// Where batch sizes go: a plain callback, so that storage stays free of any metrics
+/// library (the relay installs one that feeds its Prometheus histogram; storage must
+/// not import the relay, and a callback keeps the bucket layout in one place, the
+/// relay's metrics, instead of a second atomic bucket array here).
+#[derive(Default)]
+pub struct BatchObserver(OnceLock<BatchSizeFn>);
+
+impl BatchObserver {
+    /// Installs the callback; only the first call counts (one registry per process).
+    pub fn set(&self, f: BatchSizeFn) {
+        let _ = self.0.set(f);
+    }
+
+    fn observe(&self, size: usize) {
+        if let Some(f) = self.0.get() {
+            f(size);
+        }
+    }
+}
+
+impl std::fmt::Debug for BatchObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "BatchObserver(set)"
+        } else {
+            "BatchObserver(unset)"
+        })
+    }
 }
 
 /// A fresh event id: `evt_` and a random UUID. Every backend assigns ids this way, so an

@@ -432,6 +432,60 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A read-only bind mount of a directory over itself: new writes by path (creating a
+/// file) fail with EROFS while files already open for writing keep working. This is
+/// how a test makes a running relay's data directory read-only: `mount -o remount,ro`
+/// of the whole filesystem is refused (EBUSY) while sled holds its files open for
+/// writing. Unmounted (writable again) by [`ReadOnlyBind::release`] or on drop.
+pub struct ReadOnlyBind {
+    path: PathBuf,
+    mounted: bool,
+}
+
+impl ReadOnlyBind {
+    /// Binds `dir` read-only over itself; `Err` with the reason when not allowed.
+    pub fn over(dir: &Path) -> Result<ReadOnlyBind, String> {
+        let out = std::process::Command::new("mount")
+            .args(["--bind", "-o", "ro"])
+            .arg(dir)
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount --bind -o ro failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(ReadOnlyBind {
+            path: dir.to_path_buf(),
+            mounted: true,
+        })
+    }
+
+    /// Makes the directory writable again.
+    pub fn release(mut self) {
+        let st = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .expect("run umount");
+        assert!(st.success(), "umount of the read-only bind failed");
+        self.mounted = false;
+    }
+}
+
+impl Drop for ReadOnlyBind {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.path)
+                .status();
+        }
+    }
+}
+
 /// Polls `cond` every few milliseconds until it holds; panics past the deadline.
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();

@@ -56,3 +56,14 @@ pub fn label_sets(scrape: &Scrape, name: &str) -> Vec<BTreeMap<String, String>> 
         })
         .collect()
 }
+
+/// The observation count of histogram `name{labels}` (its `_count` sample).
+pub fn histogram_count(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    value(scrape, &format!("{name}_count"), labels)
+}
+
+/// Every metric family name in the scrape (a histogram's under its base name, as
+/// Prometheus names it in `# TYPE`, and also as its `_count` and `_sum` series).
+pub fn names(scrape: &Scrape) -> std::collections::BTreeSet<String> {
+    scrape.samples.iter().map(|s| s.metric.clone()).collect()
+}

@@ -31,7 +31,6 @@ use tokio::sync::{oneshot, watch};
 
 use super::start;
 use crate::common::protocol::Refusal;
-use crate::relay::metrics::Metrics;
 use crate::storage::{CursorSlot, Storage, StorageError};
 
 /// The storage handle a member keeps for cursor writes after its join.
@@ -135,6 +134,22 @@ impl GroupState {
             generation: self.generation,
         }
     }
+}
+
+/// One group's members on this relay, as [`Hub::members`] reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMembers {
+    /// The channel.
+    pub channel: String,
+    /// The group's name.
+    pub group: String,
+    /// Active members: 0 or 1.
+    pub active: usize,
+    /// Hot standbys.
+    pub standby: usize,
+    /// The first offset the group has not finished (acknowledged prefix + 1, or where
+    /// its first member started).
+    pub position: u64,
 }
 
 /// How a subscription joined its group.
@@ -392,14 +407,31 @@ impl Hub {
             .collect()
     }
 
-    /// Counts a new stream connection until the returned guard is dropped.
-    pub(crate) fn connection_opened(&self, metrics: &Metrics) -> OpenConnection {
+    /// Counts a new stream connection, here and in `gauge`, until the returned guard
+    /// is dropped. (A gauge, not the relay's metrics: those read the hub at scrape
+    /// time, and the hub must not import them back.)
+    pub(crate) fn connection_opened(&self, gauge: &prometheus::IntGauge) -> OpenConnection {
         self.inner.open.send_modify(|n| *n += 1);
-        metrics.connections.inc();
+        gauge.inc();
         OpenConnection {
             inner: self.inner.clone(),
-            gauge: metrics.connections.clone(),
+            gauge: gauge.clone(),
         }
+    }
+
+    /// Every group this relay knows in memory, with its members, for metrics.
+    pub fn members(&self) -> Vec<GroupMembers> {
+        self.inner
+            .lock()
+            .iter()
+            .map(|(k, g)| GroupMembers {
+                channel: k.channel.clone(),
+                group: k.group.clone(),
+                active: usize::from(g.active.is_some()),
+                standby: g.standby.len(),
+                position: g.position,
+            })
+            .collect()
     }
 
     /// Open stream connections.
@@ -643,9 +675,9 @@ mod tests {
     #[tokio::test]
     async fn open_connections_are_counted_until_dropped() {
         let hub = Hub::default();
-        let metrics = Metrics::new();
-        let one = hub.connection_opened(&metrics);
-        let two = hub.connection_opened(&metrics);
+        let metrics = crate::relay::metrics::Metrics::new();
+        let one = hub.connection_opened(&metrics.connections);
+        let two = hub.connection_opened(&metrics.connections);
         assert_eq!(hub.connections(), 2);
         assert_eq!(metrics.connections.get(), 2);
         drop(one);

@@ -8,5 +8,5 @@
 mod hub;
 pub mod start;
 
-pub use hub::Hub;
 pub(crate) use hub::{Advance, Joined, Member, OpenConnection};
+pub use hub::{GroupMembers, Hub};

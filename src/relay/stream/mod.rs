@@ -95,7 +95,7 @@ fn upgrade(
         .map(|i| i.peer.to_string())
         .unwrap_or_else(|| "unknown".to_string());
     // Counted from here, so a graceful stop also waits for upgrades in progress.
-    let open = relay.hub.connection_opened(&relay.metrics);
+    let open = relay.hub.connection_opened(&relay.metrics.connections);
     let budget = shared.connection(relay.config.server.stream_connection_buffer_bytes);
     tokio::spawn(async move {
         match on_upgrade.await {

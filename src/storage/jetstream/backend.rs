@@ -258,4 +258,21 @@ impl Storage for JetStreamStorage {
         // The data lives on the NATS servers, not on this machine.
         None
     }
+
+    async fn writable(&self) -> Result<(), StorageError> {
+        // The servers' disks are theirs to watch; here a write can succeed when this
+        // backend is open, has not failed, and the client is connected.
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        if self.shared.stats.storage_failed.load(Ordering::Acquire) {
+            return Err(StorageError::Failed("a write to JetStream failed".into()));
+        }
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(StorageError::Failed(format!(
+                "not connected to NATS ({state})"
+            ))),
+        }
+    }
 }

@@ -247,6 +247,9 @@ impl Writer {
         if let Some(Err(e)) = claimed.into_iter().find(|r| r.is_err()) {
             return answer_all(staged, e);
         }
+        // Counted before any append is answered, so that a caller who saw its answer
+        // also sees its batch in the statistics.
+        self.shared.stats.record_batch(staged.len());
         let subject = self.shared.names.subject(&self.channel);
         let mut sent = Vec::with_capacity(staged.len());
         for s in &mut staged {
@@ -284,7 +287,6 @@ impl Writer {
             results.push(result);
         }
         let stats = &self.shared.stats;
-        stats.batches.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         stats.flush_micros.fetch_add(micros, Ordering::Relaxed);
         if failed {

@@ -262,4 +262,16 @@ impl Storage for SledStorage {
     fn disk_bytes(&self) -> Option<u64> {
         dir_bytes(&self.dir)
     }
+
+    async fn writable(&self) -> Result<(), StorageError> {
+        if self.stats().storage_failed.load(Ordering::Acquire) {
+            return Err(StorageError::Failed(STORAGE_FAILED.to_string()));
+        }
+        let dir = self.dir.clone();
+        let reserve = self.reserve_bytes;
+        tokio::task::spawn_blocking(move || super::probe::probe(&dir, reserve))
+            .await
+            .map_err(|_| StorageError::Failed("the write probe was interrupted".into()))?
+            .map_err(StorageError::Failed)
+    }
 }

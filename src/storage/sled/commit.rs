@@ -254,6 +254,7 @@ impl Committer {
             return;
         }
         let heads_before = self.heads.clone();
+        let size = ops.len();
         let mut batch = Batch {
             disk_full: self.check_disk(ops),
             ..Batch::default()
@@ -264,7 +265,7 @@ impl Committer {
         let started = Instant::now();
         let result = self.write(&mut batch);
         let stats = &self.shared.stats;
-        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.record_batch(size);
         stats
             .flush_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);

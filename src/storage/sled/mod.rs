@@ -24,6 +24,7 @@ mod commit;
 pub(crate) mod disk;
 mod heads;
 pub mod keys;
+mod probe;
 mod read;
 mod retention;
 
@@ -55,6 +56,8 @@ pub struct SledStorage {
     reader: Reader,
     tx: mpsc::Sender<Op>,
     dir: PathBuf,
+    /// The configured free-space reserve (appends are refused below it).
+    reserve_bytes: u64,
 }
 
 impl SledStorage {
@@ -88,6 +91,7 @@ impl SledStorage {
             reader: Reader { tree, shared },
             tx,
             dir: dir.to_path_buf(),
+            reserve_bytes,
         })
     }
 
