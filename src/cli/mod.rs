@@ -18,6 +18,7 @@ pub mod bench;
 pub mod exit;
 pub mod logging;
 pub mod send;
+pub mod syslog;
 
 use exit::{Failure, EXIT_FAILURE, EXIT_USAGE};
 
@@ -69,6 +70,9 @@ pub struct ServeArgs {
     /// Data directory, overriding the config.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Log format, syslog and bodies.
+    #[command(flatten)]
+    pub log: crate::common::logs::LogArgs,
 }
 
 /// `hookrelay send`.
@@ -127,12 +131,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    // A benchmark's own output is the table; the embedded relay's info lines would bury it.
-    logging::init(if matches!(cli.command, Command::Bench(_)) {
-        "warn"
-    } else {
-        "info"
-    });
+    if let Err(e) = init_logging(&cli.command) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     // One crypto provider for every TLS client and server in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     // tail and replay are one socket in and one output (a pipe, or one delivery at a
@@ -157,6 +159,19 @@ pub fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// Sets up the log: `serve` and `agent` take the log flags; a benchmark's own output
+/// is the table, which the embedded relay's info lines would bury.
+fn init_logging(command: &Command) -> Result<(), syslog::SyslogError> {
+    let defaults = crate::common::logs::LogArgs::default();
+    let (level, opts) = match command {
+        Command::Serve(a) => ("info", &a.log),
+        Command::Agent(a) => ("info", &a.log),
+        Command::Bench(_) => ("warn", &defaults),
+        _ => ("info", &defaults),
+    };
+    logging::init(level, opts)
 }
 
 /// Runs one parsed command.
