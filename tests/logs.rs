@@ -217,6 +217,33 @@ fn a_bad_log_format_or_syslog_target_is_a_usage_error() {
     );
 }
 
+#[test]
+fn a_failed_run_ends_with_a_json_line_too() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let relay = relay(dir.path(), &[]);
+    let mut agent = AgentProc::spawn(&[
+        "agent",
+        "--relay",
+        &relay.ws_url(),
+        "--channel",
+        CH,
+        "--forward",
+        "http://127.0.0.1:1",
+        "--token",
+        "not-the-token",
+        "--log-format",
+        "json",
+    ]);
+    assert_eq!(agent.wait_exit().code(), Some(2), "{}", agent.stderr_text());
+    let lines = json_lines("agent", &agent.stderr_text());
+    let last = lines.last().expect("a line");
+    assert_eq!(
+        (last["level"].as_str(), last["exit_code"].as_u64()),
+        (Some("ERROR"), Some(2)),
+        "{last}"
+    );
+}
+
 /// One RFC 5424 frame, split: PRI, version, timestamp, host, app, procid, msgid, the
 /// structured data and the message.
 struct Frame {

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::common::config::Config;
+use crate::common::logs::LogFormat;
 use crate::common::shutdown::Shutdown;
 use crate::relay::server::Server;
 
@@ -131,10 +132,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    if let Err(e) = init_logging(&cli.command) {
-        eprintln!("error: {e}");
-        return ExitCode::from(EXIT_USAGE);
-    }
+    let format = match init_logging(&cli.command) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     // One crypto provider for every TLS client and server in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     // tail and replay are one socket in and one output (a pipe, or one delivery at a
@@ -155,15 +159,35 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {:#}", f.error);
+            report_failure(format, &f);
             ExitCode::from(f.code)
+        }
+    }
+}
+
+/// The last word of a failed run on stderr: `error: ...`, or with `--log-format json`
+/// one more JSON line, so that a log pipeline reading JSON gets every line.
+fn report_failure(format: LogFormat, f: &Failure) {
+    let message = format!("{:#}", f.error);
+    match format {
+        LogFormat::Text => eprintln!("error: {message}"),
+        LogFormat::Json => {
+            let now = crate::common::time::format_time_ms(crate::common::time::now_unix_ms());
+            let line = serde_json::json!({
+                "timestamp": now,
+                "level": "ERROR",
+                "message": message,
+                "exit_code": f.code,
+                "target": "hookrelay::cli",
+            });
+            eprintln!("{line}");
         }
     }
 }
 
 /// Sets up the log: `serve` and `agent` take the log flags; a benchmark's own output
 /// is the table, which the embedded relay's info lines would bury.
-fn init_logging(command: &Command) -> Result<(), syslog::SyslogError> {
+fn init_logging(command: &Command) -> Result<LogFormat, syslog::SyslogError> {
     let defaults = crate::common::logs::LogArgs::default();
     let (level, opts) = match command {
         Command::Serve(a) => ("info", &a.log),
@@ -171,7 +195,8 @@ fn init_logging(command: &Command) -> Result<(), syslog::SyslogError> {
         Command::Bench(_) => ("warn", &defaults),
         _ => ("info", &defaults),
     };
-    logging::init(level, opts)
+    logging::init(level, opts)?;
+    Ok(opts.log_format)
 }
 
 /// Runs one parsed command.
