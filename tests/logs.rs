@@ -111,6 +111,7 @@ fn run_pair(
     let mut relay = relay(dir.path(), relay_args);
     let target = service();
     let ws = relay.ws_url();
+    let forward = target.url();
     let mut args = vec![
         "agent",
         "--relay",
@@ -118,12 +119,10 @@ fn run_pair(
         "--channel",
         CH,
         "--forward",
-        "",
+        &forward,
         "--token",
         TOKEN,
     ];
-    let forward = target.url();
-    args[6] = &forward;
     args.extend_from_slice(agent_args);
     let mut env = vec![("HOOKRELAY_LOG", "hookrelay=debug,info")];
     env.extend_from_slice(agent_env);

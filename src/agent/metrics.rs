@@ -91,20 +91,65 @@ fn histogram(
 }
 
 impl AgentMetrics {
+    /// Every metric, registered in a fresh registry.
     fn new() -> Result<AgentMetrics, MetricsError> {
         let r = Registry::new();
         let ch = &["channel"];
         Ok(AgentMetrics {
-            deliveries: counter(&r, "hookrelay_agent_deliveries_total", "Attempts to the local service by outcome: status class and code (error/timeout: no response).", &["channel", "class", "code"])?,
-            attempts: counter(&r, "hookrelay_agent_attempts_total", "Requests made to the local service.", ch)?,
-            retries: counter(&r, "hookrelay_agent_retries_total", "Attempts that failed and were retried.", ch)?,
-            dead_letters: counter(&r, "hookrelay_agent_dead_letters_total", "Events given up (non-retryable answer or retries exhausted) and dead-lettered.", ch)?,
-            filtered: counter(&r, "hookrelay_agent_filtered_total", "Events no route's filters took (acknowledged without delivery).", ch)?,
-            service: histogram(&r, "hookrelay_agent_service_duration_seconds", "Local service latency per attempt (to the response head).", SERVICE_BUCKETS_SECS)?,
-            end_to_end: histogram(&r, "hookrelay_agent_end_to_end_seconds", "From the relay's receipt of the event to the local service's 2xx.", END_TO_END_BUCKETS_SECS)?,
+            deliveries: counter(
+                &r,
+                "hookrelay_agent_deliveries_total",
+                "Attempts to the local service by status class and code.",
+                &["channel", "class", "code"],
+            )?,
+            attempts: counter(
+                &r,
+                "hookrelay_agent_attempts_total",
+                "Requests made to the local service.",
+                ch,
+            )?,
+            retries: counter(
+                &r,
+                "hookrelay_agent_retries_total",
+                "Attempts that failed and were retried.",
+                ch,
+            )?,
+            dead_letters: counter(
+                &r,
+                "hookrelay_agent_dead_letters_total",
+                "Events given up and dead-lettered.",
+                ch,
+            )?,
+            filtered: counter(
+                &r,
+                "hookrelay_agent_filtered_total",
+                "Events no route took (acknowledged without delivery).",
+                ch,
+            )?,
+            service: histogram(
+                &r,
+                "hookrelay_agent_service_duration_seconds",
+                "Local service latency per attempt, to the response head.",
+                SERVICE_BUCKETS_SECS,
+            )?,
+            end_to_end: histogram(
+                &r,
+                "hookrelay_agent_end_to_end_seconds",
+                "From the relay's receipt of the event to the 2xx.",
+                END_TO_END_BUCKETS_SECS,
+            )?,
             in_flight: gauge(&r, "hookrelay_agent_in_flight", "Deliveries running now.")?,
-            connected: gauge(&r, "hookrelay_agent_connected", "1 while the channel's subscription is live on a relay, else 0.")?,
-            reconnects: counter(&r, "hookrelay_agent_reconnects_total", "Subscriptions re-established after a disconnect.", ch)?,
+            connected: gauge(
+                &r,
+                "hookrelay_agent_connected",
+                "1 while the channel's subscription is live, else 0.",
+            )?,
+            reconnects: counter(
+                &r,
+                "hookrelay_agent_reconnects_total",
+                "Subscriptions re-established after a disconnect.",
+                ch,
+            )?,
             registry: r,
             live: Mutex::new(BTreeMap::new()),
         })
