@@ -352,3 +352,46 @@ fn syslog_gets_rfc5424_frames_with_the_event_fields() {
         );
     }
 }
+
+#[test]
+fn the_agent_sends_syslog_to_a_local_socket() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("log.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    socket.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let target = format!("unix:{}", path.display());
+    // No relay listens on port 1: the agent warns that it cannot reach it.
+    let agent = AgentProc::spawn(&[
+        "agent",
+        "--relay",
+        "ws://127.0.0.1:1",
+        "--channel",
+        CH,
+        "--forward",
+        "http://127.0.0.1:1",
+        "--token",
+        TOKEN,
+        "--log-syslog",
+        &target,
+    ]);
+    let mut buf = [0u8; 9000];
+    let warning = loop {
+        let n = socket.recv(&mut buf).expect("a frame before the deadline");
+        let frame = parse_frame(std::str::from_utf8(&buf[..n]).expect("UTF-8"));
+        if frame.msg == "cannot reach the relay" {
+            break frame;
+        }
+    };
+    assert_eq!(warning.pri, 3 * 8 + 4, "daemon.warning");
+    assert_eq!(
+        (warning.version.as_str(), warning.app.as_str()),
+        ("1", "hookrelay")
+    );
+    assert_eq!(warning.procid, agent.pid().to_string());
+    assert!(
+        warning.sd.contains("relay=\"ws://127.0.0.1:1/v1/stream\""),
+        "{}",
+        warning.sd
+    );
+    assert_no_secret("agent syslog", &warning.sd);
+}
