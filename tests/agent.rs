@@ -721,7 +721,7 @@ mod forwarder {
             .enable_all()
             .build()
             .expect("rt");
-        rt.block_on(fwd.deliver(record(body), 9, &Shutdown::new()))
+        rt.block_on(fwd.deliver(record(body), 9, &Shutdown::new(), None))
     }
 
     #[test]

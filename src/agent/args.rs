@@ -70,6 +70,14 @@ pub struct AgentArgs {
     /// No info log line per delivery (offset, status, duration, attempts).
     #[arg(long)]
     pub quiet: bool,
+    /// Serve GET /metrics (Prometheus) and GET /healthz (connected or not) on this
+    /// address, e.g. 127.0.0.1:9465 (port 0 picks a free port). Also `metrics_listen`
+    /// in agent.toml.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Log format, syslog and bodies.
+    #[command(flatten)]
+    pub log: crate::common::logs::LogArgs,
 }
 
 /// `hookrelay replay`.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::agent::filter::{all_match, Candidate, Filter};
 use crate::agent::forward::Forwarder;
+use crate::agent::metrics::ChannelMetrics;
 use crate::agent::pacer::Pacer;
 use crate::common::event::Record;
 
@@ -33,6 +34,8 @@ pub struct Dispatch {
     pub log_deliveries: bool,
     /// Events no route took (acknowledged without delivery), since the start.
     filtered: AtomicU64,
+    /// The channel's metrics (agent runs; replay has none).
+    metrics: Option<ChannelMetrics>,
 }
 
 impl Dispatch {
@@ -42,7 +45,19 @@ impl Dispatch {
             targets,
             log_deliveries,
             filtered: AtomicU64::new(0),
+            metrics: None,
         }
+    }
+
+    /// The same routes, counting into `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<ChannelMetrics>) -> Dispatch {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The channel's metrics, if this run keeps them.
+    pub fn metrics(&self) -> Option<&ChannelMetrics> {
+        self.metrics.as_ref()
     }
 
     /// Every event to `fwd`, without a per-delivery log line (replay).

@@ -42,6 +42,7 @@ use reqwest::Url;
 
 use crate::agent::backoff::{Backoff, DELIVERY_BASE_DELAY, DELIVERY_MAX_DELAY};
 use crate::agent::delivery::{DeliverySettings, ExtraHeader};
+use crate::agent::metrics::{Answer, ChannelMetrics};
 use crate::agent::quickack::QuickAckConnector;
 use crate::common::event::Record;
 use crate::common::shutdown::Shutdown;
@@ -52,6 +53,10 @@ pub const HEADER_CHANNEL: &str = "x-hookrelay-channel";
 pub const HEADER_OFFSET: &str = "x-hookrelay-offset";
 /// Header carrying the event id (an idempotency key, stable across redeliveries).
 pub const HEADER_EVENT_ID: &str = "x-hookrelay-event-id";
+
+/// How the detail of an attempt that got no response head in time starts
+/// ([`Attempt::answer`] tells a timeout from other transport errors by it).
+pub const TIMEOUT_DETAIL_PREFIX: &str = "timed out";
 
 /// Default attempts per event before it is given up.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
@@ -152,6 +157,26 @@ pub enum Attempt {
         /// What happened, for the log and the dead letter.
         detail: String,
     },
+}
+
+impl Attempt {
+    /// What the service answered, for the metrics: a status, or a timeout or other
+    /// error when it sent none.
+    pub fn answer(&self) -> Answer {
+        match self {
+            Attempt::Success(s) => Answer::Status(*s),
+            Attempt::Retry {
+                status: Some(s), ..
+            }
+            | Attempt::Reject {
+                status: Some(s), ..
+            } => Answer::Status(*s),
+            Attempt::Retry { detail, .. } if detail.starts_with(TIMEOUT_DETAIL_PREFIX) => {
+                Answer::Timeout
+            }
+            Attempt::Retry { .. } | Attempt::Reject { .. } => Answer::Error,
+        }
+    }
 }
 
 /// Whether a status is worth retrying.
@@ -364,7 +389,7 @@ impl Forwarder {
                 return Attempt::Retry {
                     status: None,
                     detail: format!(
-                        "timed out: no response head within {} s",
+                        "{TIMEOUT_DETAIL_PREFIX}: no response head within {} s",
                         self.timeout.as_secs_f64()
                     ),
                     retry_after: None,
@@ -396,11 +421,17 @@ impl Forwarder {
         }
     }
 
-    /// Delivers one event, retrying as long as it can help, up to the attempt limit.
-    /// Shutdown during a wait between attempts abandons the event (it stays unacked
-    /// and is redelivered later).
-    pub async fn deliver(&self, record: Record, offset: u64, shutdown: &Shutdown) -> Outcome {
-        let channel = record.channel.clone();
+    /// Delivers one event, retrying as long as it can help, up to the attempt limit,
+    /// counting each attempt into `probe`. Shutdown during a wait between attempts
+    /// abandons the event (it stays unacked and is redelivered later).
+    pub async fn deliver(
+        &self,
+        record: Record,
+        offset: u64,
+        shutdown: &Shutdown,
+        probe: Option<&ChannelMetrics>,
+    ) -> Outcome {
+        let event = EventLabel::of(&record);
         let prepared = match self.prepare(record, offset) {
             Ok(p) => p,
             Err(reason) => {
@@ -415,8 +446,18 @@ impl Forwarder {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.attempt(&prepared).await {
-                Attempt::Success(status) => return Outcome::Delivered { status, attempts },
+            let started = std::time::Instant::now();
+            let attempt = self.attempt(&prepared).await;
+            if let Some(p) = probe {
+                p.attempted(attempt.answer(), started.elapsed());
+            }
+            let (status, detail, retry_after) = match attempt {
+                Attempt::Success(status) => {
+                    if let Some(p) = probe {
+                        p.delivered(event.received_at_ms);
+                    }
+                    return Outcome::Delivered { status, attempts };
+                }
                 Attempt::Reject { status, detail } => {
                     return Outcome::Failed {
                         reason: detail,
@@ -428,31 +469,57 @@ impl Forwarder {
                     status,
                     detail,
                     retry_after,
-                } => {
-                    if attempts >= self.max_attempts {
-                        return Outcome::Failed {
-                            reason: format!("{detail} after {attempts} attempts"),
-                            attempts,
-                            last_status: status,
-                        };
-                    }
-                    let jittered = backoff.next_delay();
-                    let delay = retry_after.unwrap_or(jittered);
-                    tracing::info!(
-                        %channel,
-                        offset,
-                        status = %detail,
-                        attempt = attempts,
-                        delay_ms = delay.as_millis() as u64,
-                        "retrying"
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.wait() => return Outcome::Abandoned,
-                    }
-                }
+                } => (status, detail, retry_after),
+            };
+            if attempts >= self.max_attempts {
+                return Outcome::Failed {
+                    reason: format!("{detail} after {attempts} attempts"),
+                    attempts,
+                    last_status: status,
+                };
+            }
+            if let Some(p) = probe {
+                p.retried();
+            }
+            let jittered = backoff.next_delay();
+            let delay = retry_after.unwrap_or(jittered);
+            event.log_retry(offset, &detail, attempts, delay, &prepared.body);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.wait() => return Outcome::Abandoned,
             }
         }
+    }
+}
+
+/// What the log lines about one event carry besides its offset.
+struct EventLabel {
+    id: String,
+    channel: String,
+    received_at_ms: u64,
+}
+
+impl EventLabel {
+    fn of(record: &Record) -> EventLabel {
+        EventLabel {
+            id: record.id.clone(),
+            channel: record.channel.clone(),
+            received_at_ms: record.received_at_ms,
+        }
+    }
+
+    /// The info line of an attempt that failed and will be tried again.
+    fn log_retry(&self, offset: u64, detail: &str, attempt: u32, delay: Duration, body: &[u8]) {
+        tracing::info!(
+            channel = %self.channel,
+            offset,
+            id = %self.id,
+            status = %detail,
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            body = crate::common::logs::body_field(body),
+            "retrying"
+        );
     }
 }
 
@@ -648,6 +715,31 @@ fn tls_problem<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustl
 mod tests {
     use super::*;
 
+    #[test]
+    fn attempts_tell_a_timeout_from_other_errors() {
+        let retry = |status, detail: String| Attempt::Retry {
+            status,
+            detail,
+            retry_after: None,
+        };
+        assert_eq!(Attempt::Success(201).answer(), Answer::Status(201));
+        assert_eq!(
+            retry(Some(503), "http 503".into()).answer(),
+            Answer::Status(503)
+        );
+        let timeout = format!("{TIMEOUT_DETAIL_PREFIX}: no response head within 1 s");
+        assert_eq!(retry(None, timeout).answer(), Answer::Timeout);
+        assert_eq!(
+            retry(None, "connection refused".into()).answer(),
+            Answer::Error
+        );
+        let reject = Attempt::Reject {
+            status: Some(400),
+            detail: "http 400".into(),
+        };
+        assert_eq!(reject.answer(), Answer::Status(400));
+    }
+
     /// A stored event with this path suffix and query, and nothing else of note.
     fn record(path: &str, query: &str) -> Record {
         Record {
@@ -758,7 +850,7 @@ mod tests {
         // Port 1 refuses: an attempt would fail with a connection error instead.
         let fwd = Forwarder::new("http://127.0.0.1:1/webhook", 3, 1).expect("forwarder");
         let outcome = fwd
-            .deliver(record("/../admin", ""), 1, &Shutdown::new())
+            .deliver(record("/../admin", ""), 1, &Shutdown::new(), None)
             .await;
         match outcome {
             Outcome::Failed {

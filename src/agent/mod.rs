@@ -29,6 +29,8 @@ mod error;
 pub mod filter;
 pub mod forward;
 pub mod live;
+pub mod metrics;
+pub mod metrics_http;
 pub mod pacer;
 pub mod plan;
 pub mod progress;
@@ -54,7 +56,20 @@ use session::Ctx;
 /// `hookrelay agent`: runs until a signal (exit 0) or a refusal no retry fixes (2).
 pub async fn run_agent(args: AgentArgs) -> Result<(), AgentError> {
     let plan = agent_plan(&args)?;
-    run(&plan, signal_shutdown(), true).await?;
+    let server = match plan.metrics_listen {
+        Some(addr) => {
+            let runtime = |e: &dyn std::error::Error| AgentError::Runtime(e.to_string());
+            let metrics = metrics::AgentMetrics::global().map_err(|e| runtime(&e))?;
+            let server = metrics_http::serve(addr, metrics).await;
+            Some(server.map_err(|e| runtime(&e))?)
+        }
+        None => None,
+    };
+    let result = run(&plan, signal_shutdown(), true).await;
+    if let Some(server) = server {
+        server.abort();
+    }
+    result?;
     tracing::info!("agent stopped");
     Ok(())
 }

@@ -114,6 +114,7 @@ fn plan_from_file(args: &AgentArgs, path: &Path, extras: RouteExtras) -> Result<
         client_cert: client_cert.or(file.client_cert),
         routes: file.routes,
         quiet: args.quiet,
+        metrics_listen: args.metrics_listen.or(file.metrics_listen),
     })
 }
 
@@ -150,6 +151,7 @@ fn plan_from_flags(
             delivery: extras.delivery,
         }],
         quiet: args.quiet,
+        metrics_listen: args.metrics_listen,
     })
 }
 
@@ -221,7 +223,9 @@ fn group_sub(routes: &[&Route], log_deliveries: bool) -> Result<Sub, AgentError>
         start: first.start,
         window: prefetch_window(first.max_in_flight),
         concurrency: first.max_in_flight,
-        handler: Handler::Forward(Arc::new(Dispatch::new(targets, log_deliveries))),
+        handler: Handler::Forward(Arc::new(
+            Dispatch::new(targets, log_deliveries).with_metrics(channel_metrics(&first.channel)),
+        )),
         limit: None,
         delivered: 0,
         failed: 0,
@@ -229,6 +233,18 @@ fn group_sub(routes: &[&Route], log_deliveries: bool) -> Result<Sub, AgentError>
         until_ms: None,
         progress: None,
     })
+}
+
+/// The metrics of `channel` in the process's registry (None if it could not be made,
+/// which only a bug would cause: the agent then runs without them).
+fn channel_metrics(channel: &str) -> Option<crate::agent::metrics::ChannelMetrics> {
+    match crate::agent::metrics::AgentMetrics::global() {
+        Ok(m) => Some(m.channel(channel)),
+        Err(e) => {
+            tracing::warn!(error = %e, "agent metrics unavailable");
+            None
+        }
+    }
 }
 
 /// The relay endpoint; a bad URL, token or TLS file is a usage error.

@@ -5,6 +5,7 @@
 //! relay = "wss://relay.example.com"
 //! token = "env:HOOKRELAY_TOKEN"      # or the token itself
 //! ca_cert = "ca.pem"                 # optional, relative to this file
+//! metrics_listen = "127.0.0.1:9465"  # optional: /metrics and /healthz (--metrics-listen)
 //!
 //! [[route]]
 //! channel = "github"
@@ -82,6 +83,8 @@ pub struct Plan {
     pub routes: Vec<Route>,
     /// No info line per delivery (`--quiet`).
     pub quiet: bool,
+    /// Where to serve `/metrics` and `/healthz` (`--metrics-listen`), if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -151,6 +154,7 @@ struct RawFile {
     ca_cert: Option<Spanned<String>>,
     client_cert: Option<Spanned<String>>,
     client_key: Option<Spanned<String>>,
+    metrics_listen: Option<Spanned<String>>,
     #[serde(default, rename = "route")]
     routes: Vec<Spanned<RawRoute>>,
 }
@@ -183,6 +187,8 @@ pub struct AgentFile {
     pub ca_cert: Option<PathBuf>,
     /// `client_cert` and `client_key`, relative to the file.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// `metrics_listen`, if the file sets it.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The `[[route]]` tables, defaults applied.
     pub routes: Vec<Route>,
 }
@@ -220,12 +226,26 @@ pub fn parse(
             )
         })?;
     }
+    let metrics_listen = raw
+        .metrics_listen
+        .as_ref()
+        .map(|m| {
+            m.get_ref().parse().map_err(|_| {
+                src.err(
+                    m.span(),
+                    "metrics_listen",
+                    "expected an address like \"127.0.0.1:9465\"",
+                )
+            })
+        })
+        .transpose()?;
     let routes = routes(&src, &raw.routes, defaults, base)?;
     Ok(AgentFile {
         relay: raw.relay.map(|r| r.into_inner()),
         token,
         ca_cert: raw.ca_cert.as_ref().map(path_of),
         client_cert,
+        metrics_listen,
         routes,
     })
 }

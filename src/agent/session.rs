@@ -34,7 +34,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use super::dial::Ws;
 use super::end::{refusal, SessionEnd, SessionResult};
 use super::live::{ack_frame, Live};
-use super::sink::{Deliveries, Done, Handler, Printed, Printer};
+use super::sink::{Deliveries, Done, Handler, Printed, Printer, Tag};
 use super::sub::{sub_id, sub_index, Sub};
 use crate::agent::forward::Outcome;
 use crate::common::config::MAX_STREAM_TIMER_SECS;
@@ -154,6 +154,13 @@ pub async fn run(ws: Ws, subs: &mut [Sub], ctx: &Ctx) -> SessionResult {
     // Deliveries still running are aborted; they were not acked.
     s.deliveries.abort_all();
     s.close().await;
+    for sub in s.subs.iter() {
+        if let Handler::Forward(d) = &sub.handler {
+            if let Some(p) = d.metrics() {
+                p.set_connected(false);
+            }
+        }
+    }
     SessionResult {
         end,
         established: s.established,
@@ -520,6 +527,11 @@ impl Session<'_> {
             tracing::debug!(channel = %s.channel, next, head, "reading");
             return;
         };
+        if let Handler::Forward(d) = &s.handler {
+            if let Some(p) = d.metrics() {
+                p.set_connected(true);
+            }
+        }
         let forward = s.handler.target();
         tracing::info!(relay = %self.ctx.relay, channel = %s.channel, %group, %forward, next, head, active, "connected");
         if self.ctx.announce {
@@ -609,8 +621,9 @@ impl Session<'_> {
         };
         while let Some((offset, bytes)) = self.live[i].start_next(self.subs[i].concurrency) {
             let shutdown = self.ctx.shutdown.clone();
-            if let Err(outcome) = self.deliveries.start(i, offset, bytes, &dispatch, shutdown) {
-                self.settle(i, offset, outcome, Duration::ZERO).await?;
+            if let Err(n) = self.deliveries.start(i, offset, bytes, &dispatch, shutdown) {
+                self.settle(i, offset, n.outcome, Duration::ZERO, &n.tag)
+                    .await?;
             }
         }
         Ok(())
@@ -619,7 +632,7 @@ impl Session<'_> {
     /// A delivery finished: acknowledge (or dead-letter) it and start the next.
     async fn completed(&mut self, done: Done) -> Result<(), SessionEnd> {
         let i = done.sub;
-        self.settle(i, done.offset, done.outcome, done.elapsed)
+        self.settle(i, done.offset, done.outcome, done.elapsed, &done.tag)
             .await?;
         self.pump(i).await
     }
@@ -632,10 +645,11 @@ impl Session<'_> {
         offset: u64,
         outcome: Outcome,
         elapsed: Duration,
+        tag: &Tag,
     ) -> Result<(), SessionEnd> {
         self.live[i].finish_one();
         let is_group = self.subs[i].group().is_some();
-        self.log_outcome(i, offset, &outcome, elapsed);
+        self.log_outcome(i, offset, &outcome, elapsed, tag);
         match reply(outcome, is_group) {
             Reply::Ack => self.ack(i, offset).await?,
             Reply::Nack {
@@ -660,21 +674,29 @@ impl Session<'_> {
     }
 
     /// The log line and counters of one finished event.
-    fn log_outcome(&mut self, i: usize, offset: u64, outcome: &Outcome, elapsed: Duration) {
+    fn log_outcome(
+        &mut self,
+        i: usize,
+        offset: u64,
+        outcome: &Outcome,
+        elapsed: Duration,
+        tag: &Tag,
+    ) {
         let is_group = self.subs[i].group().is_some();
-        let log_deliveries = match &self.subs[i].handler {
-            Handler::Forward(d) => d.log_deliveries,
-            Handler::Print => false,
+        let (log_deliveries, probe) = match &self.subs[i].handler {
+            Handler::Forward(d) => (d.log_deliveries, d.metrics().cloned()),
+            Handler::Print => (false, None),
         };
         let sub = &mut self.subs[i];
         let channel = &sub.channel;
+        let (id, body) = (&tag.id, tag.body.as_deref());
         match outcome {
             Outcome::Delivered { status, attempts } => {
                 let duration_ms = elapsed.as_secs_f64() * 1000.0;
                 if log_deliveries {
-                    tracing::info!(%channel, offset, status, attempts, duration_ms, "delivered");
+                    tracing::info!(%channel, offset, %id, status, attempts, duration_ms, body, "delivered");
                 } else {
-                    tracing::debug!(%channel, offset, status, attempts, duration_ms, "delivered");
+                    tracing::debug!(%channel, offset, %id, status, attempts, duration_ms, body, "delivered");
                 }
                 sub.delivered += 1;
             }
@@ -682,11 +704,14 @@ impl Session<'_> {
                 reason, attempts, ..
             } => {
                 let what = if is_group {
+                    if let Some(p) = &probe {
+                        p.dead_lettered();
+                    }
                     "dead-lettered"
                 } else {
                     "delivery failed"
                 };
-                tracing::warn!(%channel, offset, %reason, attempts, "{what}");
+                tracing::warn!(%channel, offset, %id, %reason, attempts, body, "{what}");
                 sub.failed += 1;
             }
             Outcome::Filtered => {
@@ -694,7 +719,10 @@ impl Session<'_> {
                     Handler::Forward(d) => d.count_filtered(),
                     Handler::Print => 0,
                 };
-                tracing::debug!(%channel, offset, "filtered out: acknowledged without delivery");
+                if let Some(p) = &probe {
+                    p.filtered();
+                }
+                tracing::debug!(%channel, offset, %id, "filtered out: acknowledged without delivery");
                 if total % FILTERED_SUMMARY_EVERY == 0 {
                     tracing::info!(%channel, filtered = total, "events filtered out so far");
                 }

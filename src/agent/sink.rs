@@ -98,6 +98,25 @@ fn write_line(out: &mut impl Write, record: &Record) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// What the log lines about an event say besides its channel and offset: its id and,
+/// with `--log-bodies`, its body (empty id: the record could not be decoded).
+#[derive(Debug, Clone, Default)]
+pub struct Tag {
+    /// The event id.
+    pub id: String,
+    /// The clipped body, only with `--log-bodies`.
+    pub body: Option<String>,
+}
+
+impl Tag {
+    fn of(record: &Record) -> Tag {
+        Tag {
+            id: record.id.clone(),
+            body: crate::common::logs::body_field(&record.body),
+        }
+    }
+}
+
 /// A delivery that finished: subscription index, offset, how it ended, and how long
 /// it took (from the first attempt, after any `--max-rate` wait).
 #[derive(Debug)]
@@ -110,19 +129,30 @@ pub struct Done {
     pub outcome: Outcome,
     /// How long it took, retries included.
     pub elapsed: Duration,
+    /// The event's id (and body) for the log.
+    pub tag: Tag,
+}
+
+/// An event settled without a delivery task: how it ended and its tag.
+#[derive(Debug)]
+pub struct NotStarted {
+    /// Filtered out, or failed (undecodable).
+    pub outcome: Outcome,
+    /// The event's id (and body) for the log.
+    pub tag: Tag,
 }
 
 /// What a delivery task returns.
-type Finished = (usize, u64, Outcome, Duration);
+type Finished = (Outcome, Duration);
 
 /// Deliveries to the local service, running as tasks so that a slow or retrying
 /// service never stops the session from answering the relay. Each is tagged with its
-/// subscription and offset, so that one that panicked or was aborted still reports
-/// (as [`Outcome::Abandoned`]: not acknowledged, delivered again later).
+/// subscription, offset and event id, so that one that panicked or was aborted still
+/// reports (as [`Outcome::Abandoned`]: not acknowledged, delivered again later).
 #[derive(Default)]
 pub struct Deliveries {
     jobs: JoinSet<Finished>,
-    tags: HashMap<tokio::task::Id, (usize, u64)>,
+    tags: HashMap<tokio::task::Id, (usize, u64, Tag)>,
 }
 
 impl Deliveries {
@@ -137,29 +167,40 @@ impl Deliveries {
         bytes: Vec<u8>,
         dispatch: &Dispatch,
         shutdown: Shutdown,
-    ) -> Result<(), Outcome> {
-        let record = Record::decode(&bytes).map_err(|e| Outcome::Failed {
-            reason: format!("undecodable record ({e})"),
-            attempts: 0,
-            last_status: None,
+    ) -> Result<(), NotStarted> {
+        let record = Record::decode(&bytes).map_err(|e| NotStarted {
+            outcome: Outcome::Failed {
+                reason: format!("undecodable record ({e})"),
+                attempts: 0,
+                last_status: None,
+            },
+            tag: Tag::default(),
         })?;
         drop(bytes);
-        let route = dispatch.pick(&record).ok_or(Outcome::Filtered)?;
+        let tag = Tag::of(&record);
+        let Some(route) = dispatch.pick(&record) else {
+            return Err(NotStarted {
+                outcome: Outcome::Filtered,
+                tag,
+            });
+        };
         let fwd = route.fwd.clone();
+        let probe = dispatch.metrics().cloned();
         // Reserved now, in offset order, so that pacing never reorders deliveries.
         let slot = route.pacer.as_ref().map(|p| p.reserve(Instant::now()));
         let handle = self.jobs.spawn(async move {
             if let Some(at) = slot.filter(|&at| at > Instant::now()) {
                 tokio::select! {
                     _ = tokio::time::sleep_until(at) => {}
-                    _ = shutdown.wait() => return (sub, offset, Outcome::Abandoned, Duration::ZERO),
+                    _ = shutdown.wait() => return (Outcome::Abandoned, Duration::ZERO),
                 }
             }
+            let _held = probe.as_ref().map(|p| p.in_flight());
             let started = Instant::now();
-            let outcome = fwd.deliver(record, offset, &shutdown).await;
-            (sub, offset, outcome, started.elapsed())
+            let outcome = fwd.deliver(record, offset, &shutdown, probe.as_ref()).await;
+            (outcome, started.elapsed())
         });
-        self.tags.insert(handle.id(), (sub, offset));
+        self.tags.insert(handle.id(), (sub, offset, tag));
         Ok(())
     }
 
@@ -180,15 +221,16 @@ impl Deliveries {
         joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
     ) -> Option<Done> {
         let (id, outcome, elapsed) = match joined {
-            Ok((id, (_, _, outcome, elapsed))) => (id, outcome, elapsed),
+            Ok((id, (outcome, elapsed))) => (id, outcome, elapsed),
             Err(e) => (e.id(), Outcome::Abandoned, Duration::ZERO),
         };
-        let (sub, offset) = self.tags.remove(&id)?;
+        let (sub, offset, tag) = self.tags.remove(&id)?;
         Some(Done {
             sub,
             offset,
             outcome,
             elapsed,
+            tag,
         })
     }
 
@@ -256,7 +298,8 @@ mod tests {
         let mut d = Deliveries::default();
         let outcome = d
             .start(0, 3, b"garbage".to_vec(), &fwd, Shutdown::new())
-            .unwrap_err();
+            .unwrap_err()
+            .outcome;
         assert!(
             matches!(outcome, Outcome::Failed { attempts: 0, ref reason, .. } if reason.starts_with("undecodable record"))
         );
@@ -272,7 +315,10 @@ mod tests {
             .expect("started");
         assert_eq!(d.len(), 1);
         let done = d.next().await.expect("done");
-        assert_eq!((done.sub, done.offset), (2, 9));
+        assert_eq!(
+            (done.sub, done.offset, done.tag.id.as_str()),
+            (2, 9, "evt_1")
+        );
         assert!(matches!(done.outcome, Outcome::Failed { attempts: 1, .. }));
         assert!(d.is_empty());
     }

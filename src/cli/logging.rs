@@ -7,12 +7,19 @@
 //! of those crates is held at the most detailed level where it logs no request line,
 //! header or URL, whatever `HOOKRELAY_LOG` asks — also for a directive that names one
 //! of their modules directly, which would outrank a plain added directive.
+//!
+//! `--log-format json` writes one JSON object per line with the event's fields at the
+//! top level (`timestamp`, `level`, `target`, `message`, `channel`, `offset`, ...);
+//! `--log-syslog` adds RFC 5424 frames ([`crate::cli::syslog`]) under the same filter.
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::{filter_fn, FilterExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use crate::cli::syslog::{SyslogError, SyslogLayer};
+use crate::common::logs::{LogArgs, LogFormat};
 
 /// The environment variable with the log filter.
 pub const LOG_ENV: &str = "HOOKRELAY_LOG";
@@ -49,19 +56,48 @@ fn allowed(target: &str, level: &tracing::Level) -> bool {
     ceiling(target).is_none_or(|max| *level <= max)
 }
 
-/// Logs to stderr with `HOOKRELAY_LOG`, or `default` when it is unset or invalid.
-pub fn init(default: &str) {
+/// The filter every output shares: `HOOKRELAY_LOG` (or `default`) under the ceilings.
+fn filter(default: &str) -> impl tracing_subscriber::layer::Filter<Registry> {
     let env = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default));
     // The hint keeps the combined filter's maximum level that of `HOOKRELAY_LOG`: without
     // it, `log` records of every level (sled logs at trace) would be turned into events
     // and only then thrown away, on every request.
     let ceilings = filter_fn(|meta| allowed(meta.target(), meta.level()))
         .with_max_level_hint(LevelFilter::TRACE);
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(env.and(ceilings));
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    env.and(ceilings)
+}
+
+/// Logs to stderr with `HOOKRELAY_LOG`, or `default` when it is unset or invalid, in
+/// `opts.log_format`, and to syslog too with `--log-syslog`. Also applies
+/// `--log-bodies`. Fails only on a syslog target that cannot be used.
+pub fn init(default: &str, opts: &LogArgs) -> Result<(), SyslogError> {
+    crate::common::logs::set_log_bodies(opts.log_bodies);
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::with_capacity(2);
+    if let Some(target) = &opts.log_syslog {
+        layers.push(
+            SyslogLayer::connect(target)?
+                .with_filter(filter(default))
+                .boxed(),
+        );
+    }
+    let stderr = match opts.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(filter(default))
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_filter(filter(default))
+            .boxed(),
+    };
+    layers.push(stderr);
+    let _ = tracing_subscriber::registry().with(layers).try_init();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::common::config::Config;
+use crate::common::logs::LogFormat;
 use crate::common::shutdown::Shutdown;
 use crate::relay::server::Server;
 
@@ -18,6 +19,7 @@ pub mod bench;
 pub mod exit;
 pub mod logging;
 pub mod send;
+pub mod syslog;
 
 use exit::{Failure, EXIT_FAILURE, EXIT_USAGE};
 
@@ -69,6 +71,9 @@ pub struct ServeArgs {
     /// Data directory, overriding the config.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Log format, syslog and bodies.
+    #[command(flatten)]
+    pub log: crate::common::logs::LogArgs,
 }
 
 /// `hookrelay send`.
@@ -127,12 +132,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    // A benchmark's own output is the table; the embedded relay's info lines would bury it.
-    logging::init(if matches!(cli.command, Command::Bench(_)) {
-        "warn"
-    } else {
-        "info"
-    });
+    let format = match init_logging(&cli.command) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     // One crypto provider for every TLS client and server in the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     // tail and replay are one socket in and one output (a pipe, or one delivery at a
@@ -153,10 +159,44 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {:#}", f.error);
+            report_failure(format, &f);
             ExitCode::from(f.code)
         }
     }
+}
+
+/// The last word of a failed run on stderr: `error: ...`, or with `--log-format json`
+/// one more JSON line, so that a log pipeline reading JSON gets every line.
+fn report_failure(format: LogFormat, f: &Failure) {
+    let message = format!("{:#}", f.error);
+    match format {
+        LogFormat::Text => eprintln!("error: {message}"),
+        LogFormat::Json => {
+            let now = crate::common::time::format_time_ms(crate::common::time::now_unix_ms());
+            let line = serde_json::json!({
+                "timestamp": now,
+                "level": "ERROR",
+                "message": message,
+                "exit_code": f.code,
+                "target": "hookrelay::cli",
+            });
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Sets up the log: `serve` and `agent` take the log flags; a benchmark's own output
+/// is the table, which the embedded relay's info lines would bury.
+fn init_logging(command: &Command) -> Result<LogFormat, syslog::SyslogError> {
+    let defaults = crate::common::logs::LogArgs::default();
+    let (level, opts) = match command {
+        Command::Serve(a) => ("info", &a.log),
+        Command::Agent(a) => ("info", &a.log),
+        Command::Bench(_) => ("warn", &defaults),
+        _ => ("info", &defaults),
+    };
+    logging::init(level, opts)?;
+    Ok(opts.log_format)
 }
 
 /// Runs one parsed command.

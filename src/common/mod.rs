@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod event;
+pub mod logs;
 pub mod protocol;
 pub mod redact;
 pub mod shutdown;

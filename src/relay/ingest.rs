@@ -151,8 +151,12 @@ where
         scheme: channel.verifier.kind.as_str().to_string(),
         received_at_ms: now_ms,
     };
+    let body_field = crate::common::logs::body_field(&event.body);
     match relay.log.append(&channel.name, event, dedup).await {
-        Ok(a) => Ok((a.offset, a.id, a.duplicate)),
+        Ok(a) => {
+            tracing::debug!(channel = %channel.name, offset = a.offset, id = %a.id, duplicate = a.duplicate, body = body_field, "ingest accepted");
+            Ok((a.offset, a.id, a.duplicate))
+        }
         Err(e) => {
             if let Some(held) = relay.storage_errors.pass(Instant::now()) {
                 tracing::error!(channel = %channel.name, error = %e, held_back = held, "append failed; answering 503 (one line per interval; held_back counts the others)");

@@ -186,6 +186,7 @@ pub(crate) fn spawn_agent(
             delivery: Default::default(),
         }],
         quiet: true,
+        metrics_listen: None,
     };
     let stop = Shutdown::new();
     let agent = {
