@@ -45,6 +45,8 @@ pub struct Relay {
     /// (`max_inflight_body_bytes`); here rather than in the listener so that
     /// `/metrics` can report it.
     pub body_budget: Arc<crate::relay::listen::budget::BodyBudget>,
+    /// Signing secrets learned from handshakes (Asana), loaded by [`Relay::load`].
+    pub hook_secrets: crate::relay::hook_secrets::HookSecrets,
 }
 
 impl Relay {
@@ -68,7 +70,15 @@ impl Relay {
             storage_errors: Default::default(),
             shutdown,
             hub: crate::relay::groups::Hub::default(),
+            hook_secrets: Default::default(),
         }
+    }
+
+    /// Loads what the relay learned at run time and kept in storage (hook secrets).
+    pub async fn load(&self) -> Result<(), crate::storage::StorageError> {
+        self.hook_secrets
+            .load(self.log.as_ref(), &self.config.channels)
+            .await
     }
 
     /// Names of the configured channels.

@@ -14,6 +14,7 @@
 
 mod channel;
 mod defaults;
+mod handshake;
 mod permissions;
 mod raw;
 mod server;
@@ -28,6 +29,7 @@ use toml::Spanned;
 
 pub use channel::{valid_channel_name, ChannelConfig, RateLimit, Retention};
 pub use defaults::*;
+pub use handshake::{Handshakes, VerifyToken};
 pub use server::{ServerConfig, TlsConfig};
 pub use source::{FileError, MAX_CONFIG_FILE_BYTES};
 pub use storage::{
@@ -153,5 +155,7 @@ fn channels(src: &Source, raw: &[Spanned<RawChannel>]) -> Result<Vec<ChannelConf
     Ok(channels)
 }
 
+#[cfg(test)]
+mod secret_tests;
 #[cfg(test)]
 mod tests;

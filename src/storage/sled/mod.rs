@@ -26,6 +26,7 @@ mod heads;
 pub mod keys;
 mod read;
 mod retention;
+mod settings;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,7 @@ pub struct SledStorage {
     reader: Reader,
     tx: mpsc::Sender<Op>,
     dir: PathBuf,
+    settings: settings::Settings,
 }
 
 impl SledStorage {
@@ -75,6 +77,7 @@ impl SledStorage {
             .open()
             .map_err(failed)?;
         let tree = db.open_tree("log").map_err(failed)?;
+        let settings = settings::Settings::new(db.open_tree(settings::TREE).map_err(failed)?);
         let (heads, last_ms) = load_heads(&tree)?;
         let shared = Arc::new(Shared::new(heads.clone()));
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -88,6 +91,7 @@ impl SledStorage {
             reader: Reader { tree, shared },
             tx,
             dir: dir.to_path_buf(),
+            settings,
         })
     }
 
