@@ -267,11 +267,11 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
     Preset {
         handshake: Some("`PING` interaction (answer `{\"type\":1}`): not answered by the relay yet"),
         ..row(SchemeKind::Discord, "Discord interactions",
-            Check::Custom("`x-signature-ed25519: <hex>`, Ed25519 of `{timestamp}{body}` under the app's public key (the `secrets` entry, hex); timestamp in `x-signature-timestamp` within ±300 s by default"),
+            Check::Custom("`x-signature-ed25519: <hex>`, Ed25519 of `{timestamp}{body}` under the app's public key (the `secrets` entry: hex, or base64); timestamp in `x-signature-timestamp` within ±300 s by default"),
             None, "https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers")
     },
     row(SchemeKind::Telnyx, "Telnyx",
-        Check::Custom("`telnyx-signature-ed25519: <base64>`, Ed25519 of `{timestamp}|{body}` under the account's public key (the `secrets` entry, base64); timestamp in `telnyx-timestamp` within ±300 s by default"),
+        Check::Custom("`telnyx-signature-ed25519: <base64>`, Ed25519 of `{timestamp}|{body}` under the account's public key (the `secrets` entry: base64, or hex); timestamp in `telnyx-timestamp` within ±300 s by default"),
         None, "https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks#webhook-signing"),
     row(SchemeKind::Sendgrid, "SendGrid event webhook",
         Check::Custom("`x-twilio-email-event-webhook-signature: <base64 DER>`, ECDSA P-256 SHA-256 of `{timestamp}{body}` under the verification key (the `secrets` entry, base64 DER); timestamp in `x-twilio-email-event-webhook-timestamp` within ±300 s by default"),
