@@ -73,3 +73,17 @@ pub fn crc_token_like(token: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+/=-_.".contains(&b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::crc_token_like;
+
+    #[test]
+    fn crc_tokens_are_base64_or_uuid_like() {
+        assert!(crc_token_like("9b4507b3-9040-4669-9ba2-1d4d2e0fb8f0"));
+        assert!(crc_token_like("dGVzdA+/=="));
+        assert!(!crc_token_like("{\"a\":1}"));
+        assert!(!crc_token_like("a b"));
+        assert!(!crc_token_like(""));
+    }
+}

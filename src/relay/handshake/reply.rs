@@ -83,3 +83,33 @@ pub fn json<T: Serialize>(value: &T) -> warp::reply::Response {
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_form_decoded_and_first_wins() {
+        let headers = HeaderMap::new();
+        let req = Req {
+            method: &Method::GET,
+            query: "a=1&hub.challenge=x%20y+z&a=2&empty&validationToken=V%3A%20t",
+            headers: &headers,
+        };
+        assert_eq!(req.param("a").as_deref(), Some("1"));
+        assert_eq!(req.param("hub.challenge").as_deref(), Some("x y z"));
+        assert_eq!(req.param("empty").as_deref(), Some(""));
+        assert_eq!(req.param("validationToken").as_deref(), Some("V: t"));
+        assert_eq!(req.param("missing"), None);
+    }
+
+    #[test]
+    fn only_short_printable_values_are_echoed() {
+        assert!(echoable("1158201444"));
+        assert!(echoable("Validation: Testing"));
+        assert!(!echoable(""));
+        assert!(!echoable("a\nb"));
+        assert!(!echoable("é"));
+        assert!(!echoable(&"a".repeat(MAX_ECHO_BYTES + 1)));
+    }
+}
