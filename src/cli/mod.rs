@@ -18,6 +18,7 @@ pub mod admin;
 pub mod bench;
 pub mod exit;
 pub mod logging;
+pub mod secret;
 pub mod send;
 pub mod syslog;
 
@@ -51,6 +52,8 @@ pub enum Command {
     Send(SendArgs),
     /// Validate a config file and exit.
     Check(CheckArgs),
+    /// Generate a signing secret (`secret new --scheme S`).
+    Secret(crate::cli::secret::SecretArgs),
     /// Measure ingest, end-to-end latency and replay against a relay.
     Bench(crate::cli::bench::BenchArgs),
     /// List and redrive a channel's dead letters (admin API).
@@ -212,6 +215,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tail(a) => crate::agent::run_tail(a).await.map_err(Failure::from_agent),
         Command::Send(a) => send(a).await,
         Command::Check(a) => check(&a.config),
+        Command::Secret(a) => secret(&a),
         Command::Bench(a) => crate::cli::bench::main(a).await,
         Command::Dlq(a) => crate::cli::admin::run_dlq(a).await,
         Command::Groups(a) => crate::cli::admin::run_groups(a).await,
@@ -284,6 +288,14 @@ fn check(path: &Path) -> Result<(), Failure> {
         if config.channels.len() == 1 { "" } else { "s" },
         config.server.listen
     );
+    Ok(())
+}
+
+/// `hookrelay secret new`: prints the secret, or exits 2 saying where to get one.
+fn secret(a: &crate::cli::secret::SecretArgs) -> Result<(), Failure> {
+    let crate::cli::secret::SecretCommand::New { scheme } = &a.command;
+    let s = crate::cli::secret::new_secret(scheme).map_err(Failure::usage)?;
+    println!("{s}");
     Ok(())
 }
 

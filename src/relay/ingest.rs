@@ -4,7 +4,9 @@
 //! flood of bad requests costs as little as possible and nothing refused is stored:
 //! declared size → channel → IP allowlist → rate limit → body read under the limit →
 //! signature and timestamp → dedup → append + fsync. Only the log's answer, which comes
-//! after the flush, turns into a 200 (guarantee 1).
+//! after the flush, turns into a 200 (guarantee 1). Provider handshakes are answered
+//! on the way ([`crate::relay::handshake`]): the unsigned ones once the channel is
+//! admitted, the signed ones once their signature passed; none is stored.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,8 +20,9 @@ use sha2::Digest;
 use warp::{Filter, Reply};
 
 use crate::common::config::ChannelConfig;
-use crate::common::verify::Verified;
+use crate::common::verify::{HandshakeKind, Secret, Verified};
 use crate::relay::api_error::{json_ok, ApiError};
+use crate::relay::handshake::reply::{Answer, Req};
 use crate::relay::state::{ConnInfo, Relay};
 use crate::storage::{Dedup, NewEvent};
 
@@ -74,6 +77,14 @@ pub fn route(
         )
 }
 
+/// What a request became.
+enum Outcome {
+    /// Stored (or a duplicate of a stored event): offset, event id, duplicate.
+    Stored(u64, String, bool),
+    /// A provider handshake, answered and not stored.
+    Handshake(Answer),
+}
+
 /// The parts of a request ingest looks at.
 struct Incoming {
     channel: String,
@@ -97,15 +108,17 @@ where
         .unwrap_or("_unknown");
     let result = accept(relay, &req, body).await;
     let (outcome, status) = match &result {
-        Ok((_, _, true)) => ("duplicate", StatusCode::OK),
-        Ok(_) => ("ok", StatusCode::OK),
+        Ok(Outcome::Stored(_, _, true)) => ("duplicate", StatusCode::OK),
+        Ok(Outcome::Stored(..)) => ("ok", StatusCode::OK),
+        Ok(Outcome::Handshake(answer)) => ("handshake", answer.response.status()),
         Err(e) => (e.code, e.status),
     };
     let took = arrived.elapsed();
     let metrics = &relay.metrics.ingest;
     metrics.answered(label, outcome, status.as_u16(), took);
     match result {
-        Ok((offset, id, duplicate)) => json_ok(&Accepted {
+        Ok(Outcome::Handshake(answer)) => answer.response,
+        Ok(Outcome::Stored(offset, id, duplicate)) => json_ok(&Accepted {
             channel: &req.channel,
             offset,
             id: &id,
@@ -118,20 +131,29 @@ where
     }
 }
 
-async fn accept<S, B>(
-    relay: &Relay,
-    req: &Incoming,
-    body: S,
-) -> Result<(u64, String, bool), ApiError>
+async fn accept<S, B>(relay: &Relay, req: &Incoming, body: S) -> Result<Outcome, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
     let channel = admit(relay, req)?;
+    let view = Req {
+        method: &req.method,
+        query: &req.query,
+        headers: &req.headers,
+    };
+    let early = crate::relay::handshake::before_body(relay, channel, &view).await;
+    if let Some(answer) = early.map_err(|e| charged(relay, req, e))? {
+        return Ok(Outcome::Handshake(answer));
+    }
     let limit = relay.config.server.max_body_bytes;
     let body = crate::relay::body::read_limited(body, limit).await?;
     let now_ms = crate::common::time::now_unix_ms();
-    let verified = verify(relay, channel, req, &body, now_ms)?;
+    let (verified, secret) = verify(relay, channel, req, &body, now_ms)?;
+    let signed = crate::relay::handshake::after_verify(channel, &view, &body, secret.as_ref());
+    if let Some(answer) = signed? {
+        return Ok(Outcome::Handshake(answer));
+    }
     spend_channel_budget(relay, channel)?;
     let dedup = dedup_key(channel, req, verified)?.map(|id| Dedup {
         id,
@@ -155,7 +177,7 @@ where
     match relay.log.append(&channel.name, event, dedup).await {
         Ok(a) => {
             tracing::debug!(channel = %channel.name, offset = a.offset, id = %a.id, duplicate = a.duplicate, body = body_field, "ingest accepted");
-            Ok((a.offset, a.id, a.duplicate))
+            Ok(Outcome::Stored(a.offset, a.id, a.duplicate))
         }
         Err(e) => {
             if let Some(held) = relay.storage_errors.pass(Instant::now()) {
@@ -173,7 +195,11 @@ fn admit<'r>(relay: &'r Relay, req: &Incoming) -> Result<&'r ChannelConfig, ApiE
     if declared_length(&req.headers).is_some_and(|len| len > limit as u64) {
         return Err(ApiError::payload_too_large(limit));
     }
-    if !matches!(req.method, Method::POST | Method::PUT | Method::PATCH) {
+    // GET reaches the channel's handshake, which answers 405 when it has none.
+    if !matches!(
+        req.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::GET
+    ) {
         return Err(ApiError::method_not_allowed("POST, PUT and PATCH"));
     }
     let channel = relay
@@ -198,34 +224,62 @@ fn admit<'r>(relay: &'r Relay, req: &Incoming) -> Result<&'r ChannelConfig, ApiE
     Ok(channel)
 }
 
-/// The signature check; a failure spends the source address's failure budget, never
-/// the channel's (see [`crate::relay::ratelimit`]).
+/// The signature check, with the channel's configured secrets and the one it learned
+/// from a handshake (Asana); returns the secret that matched where a handshake needs
+/// it (Zoom). A failure spends the source address's failure budget, never the
+/// channel's (see [`crate::relay::ratelimit`]).
 fn verify(
     relay: &Relay,
     channel: &ChannelConfig,
     req: &Incoming,
     body: &[u8],
     now_ms: u64,
-) -> Result<Verified, ApiError> {
+) -> Result<(Verified, Option<Secret>), ApiError> {
+    let now = (now_ms / 1000) as i64;
+    let learned;
+    let verifier = match relay.hook_secrets.get(&channel.name) {
+        Some(s) => {
+            let mut v = channel.verifier.clone();
+            v.secrets.push(s);
+            learned = v;
+            &learned
+        }
+        None => &channel.verifier,
+    };
     // URL-signing schemes sign the URL the provider posted to: the channel's public
     // URL with this request's path suffix and query.
-    let url =
-        channel.verifier.public_url.as_deref().map(|base| {
-            crate::common::config::public_url::signed_url(base, &req.suffix, &req.query)
-        });
-    channel
-        .verifier
-        .verify_posted_to(&req.headers, body, (now_ms / 1000) as i64, url.as_deref())
-        .map_err(|e| {
-            if let Some(ip) = req.peer.map(|p| p.ip()) {
-                relay.failures.charge(ip, Instant::now());
-            }
-            relay
-                .metrics
-                .ingest
-                .verification_failed(&channel.name, e.code());
-            ApiError::new(StatusCode::UNAUTHORIZED, e.code(), verify_message(e))
-        })
+    let url = verifier
+        .public_url
+        .as_deref()
+        .map(|base| crate::common::config::public_url::signed_url(base, &req.suffix, &req.query));
+    let checked = if channel.handshakes.kind == Some(HandshakeKind::ZoomUrlValidation) {
+        verifier
+            .verify_which(&req.headers, body, now)
+            .map(|(v, s)| (v, s.cloned()))
+    } else {
+        verifier
+            .verify_posted_to(&req.headers, body, now, url.as_deref())
+            .map(|v| (v, None))
+    };
+    checked.map_err(|e| {
+        relay
+            .metrics
+            .ingest
+            .verification_failed(&channel.name, e.code());
+        let refusal = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), verify_message(e));
+        charged(relay, req, refusal)
+    })
+}
+
+/// A 401 spends the source address's failure budget (a guessed signature or verify
+/// token); other refusals pass through unchanged.
+fn charged(relay: &Relay, req: &Incoming, e: ApiError) -> ApiError {
+    if e.status == StatusCode::UNAUTHORIZED {
+        if let Some(ip) = req.peer.map(|p| p.ip()) {
+            relay.failures.charge(ip, Instant::now());
+        }
+    }
+    e
 }
 
 /// The channel's rate limit, spent only by requests that passed verification.

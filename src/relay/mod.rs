@@ -6,6 +6,7 @@
 //! where they start). Around them: [`server`] (accept loop, routes) with [`listen`]
 //! (connections, TLS and their limits), [`state`]
 //! (what handlers share), [`admin`] (the operator's API), [`maintenance`] (retention),
+//! [`handshake`] (provider handshakes answered at the relay, with [`hook_secrets`]),
 //! [`metrics`], [`auth`], [`body`], [`ratelimit`] and [`api_error`].
 //!
 //! The relay never imports [`crate::agent`] or [`crate::cli`].
@@ -15,6 +16,8 @@ pub mod api_error;
 pub mod auth;
 pub mod body;
 pub mod groups;
+pub mod handshake;
+pub mod hook_secrets;
 pub mod ingest;
 pub mod listen;
 pub mod log_gate;

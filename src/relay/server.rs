@@ -93,9 +93,18 @@ impl Server {
             if c.verifier.kind == crate::common::verify::SchemeKind::None {
                 tracing::warn!(channel = %c.name, "scheme \"none\": this channel accepts unsigned webhooks from anyone who can reach it");
             }
+            let meta = crate::common::verify::HandshakeKind::MetaSubscribe;
+            if c.handshakes.kind == Some(meta) && c.handshakes.verify_token.is_none() {
+                tracing::warn!(channel = %c.name, "no verify_token: Meta's subscription handshake (GET hub.challenge) will be refused");
+            }
         }
+        let relay = Arc::new(Relay::new(config, log, shutdown));
+        relay.load().await.map_err(|cause| StartError::Log {
+            dir: crate::storage::location(&relay.config.storage, &dir),
+            cause,
+        })?;
         Ok(Server {
-            relay: Arc::new(Relay::new(config, log, shutdown)),
+            relay,
             listener,
             tls,
         })

@@ -47,6 +47,8 @@ pub struct Relay {
     pub body_budget: Arc<crate::relay::listen::budget::BodyBudget>,
     /// The cached answer of `/readyz`.
     pub readiness: crate::relay::ready::Readiness,
+    /// Signing secrets learned from handshakes (Asana), loaded by [`Relay::load`].
+    pub hook_secrets: crate::relay::hook_secrets::HookSecrets,
 }
 
 impl Relay {
@@ -77,6 +79,7 @@ impl Relay {
             storage_errors: Default::default(),
             shutdown,
             hub: crate::relay::groups::Hub::default(),
+            hook_secrets: Default::default(),
         }
     }
 
@@ -102,6 +105,13 @@ impl Relay {
             now_ms: crate::common::time::now_unix_ms(),
         };
         self.metrics.render(inputs).await
+    }
+
+    /// Loads what the relay learned at run time and kept in storage (hook secrets).
+    pub async fn load(&self) -> Result<(), crate::storage::StorageError> {
+        self.hook_secrets
+            .load(self.log.as_ref(), &self.config.channels)
+            .await
     }
 
     /// Names of the configured channels.

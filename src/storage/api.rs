@@ -170,6 +170,27 @@ pub trait Storage: Send + Sync + 'static {
         again: Option<DeadLetter>,
     ) -> Result<(), StorageError>;
 
+    // --- per-channel settings ---
+
+    /// A value the relay learned for `channel` at run time under `name` (Asana's
+    /// `X-Hook-Secret`); `None` when none was stored.
+    async fn channel_setting(
+        &self,
+        channel: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Stores `value` for (`channel`, `name`) durably before returning. With `replace`
+    /// false the write happens only while no value is stored (atomically, so two racing
+    /// writers cannot both win). Returns whether `value` was written.
+    async fn put_channel_setting(
+        &self,
+        channel: &str,
+        name: &str,
+        value: Vec<u8>,
+        replace: bool,
+    ) -> Result<bool, StorageError>;
+
     // --- upkeep ---
 
     /// Forgets delivery ids older than their channel's window (`windows`: channel →

@@ -37,7 +37,8 @@ macro_rules! storage_contract_tests {
             duplicates_within_one_burst_are_caught, dedup_ids_expire, cursors_never_move_backwards,
             reserved_cursor_writes_keep_their_order, dead_letters_and_redrive,
             retention_keeps_offsets, time_search_finds_the_first_event_at_or_after,
-            raw_reads_respect_the_byte_budget, writable_and_batch_sizes_observed);
+            raw_reads_respect_the_byte_budget, writable_and_batch_sizes_observed,
+            channel_settings_are_durable_and_first_write_wins);
     };
     (@each $harness:expr; $($check:ident),*) => {
         $(
@@ -391,4 +392,32 @@ pub async fn raw_reads_respect_the_byte_budget(h: &dyn Harness) {
     assert_eq!(three.len(), 3);
     let all = s.read_raw("c", 1, 10, usize::MAX).await.expect("raw");
     assert_eq!(all.len(), 5);
+}
+
+/// A channel setting survives a reopen; without `replace` only the first write wins,
+/// with it the value is replaced; channels and names do not share values.
+pub async fn channel_settings_are_durable_and_first_write_wins(h: &dyn Harness) {
+    let s = h.open().await;
+    assert_eq!(s.channel_setting("c", "k").await.expect("get"), None);
+    let first = s.put_channel_setting("c", "k", b"one".to_vec(), false);
+    assert!(first.await.expect("put"), "the first write is taken");
+    let second = s.put_channel_setting("c", "k", b"two".to_vec(), false);
+    assert!(
+        !second.await.expect("put"),
+        "a second write without replace is not"
+    );
+    assert!(s
+        .put_channel_setting("d", "k", b"other".to_vec(), false)
+        .await
+        .expect("put"));
+    s.close().await.expect("close");
+    drop(s);
+    let s = h.open().await;
+    let get = |c: &'static str| s.channel_setting(c, "k");
+    assert_eq!(get("c").await.expect("get"), Some(b"one".to_vec()));
+    assert_eq!(get("d").await.expect("get"), Some(b"other".to_vec()));
+    assert_eq!(s.channel_setting("c", "x").await.expect("get"), None);
+    let replaced = s.put_channel_setting("c", "k", b"three".to_vec(), true);
+    assert!(replaced.await.expect("put"));
+    assert_eq!(get("c").await.expect("get"), Some(b"three".to_vec()));
 }

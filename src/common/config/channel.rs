@@ -8,11 +8,12 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 use super::defaults::DEFAULT_DEDUP_WINDOW_SECS;
+use super::handshake::{handshakes, Handshakes};
 use super::raw::{RawChannel, RawRateLimit, RawRetention};
 use super::source::{Entry, FileError, Source};
 use super::tokens::{parse_tokens, TokenSet};
 use crate::common::verify::{
-    validate_template, Algorithm, Encoding, HmacParams, SchemeKind, Secret, Verifier,
+    secret_format, validate_template, Algorithm, Encoding, HmacParams, SchemeKind, Secret, Verifier,
 };
 
 /// One webhook channel: where a provider posts and what an agent subscribes to.
@@ -38,6 +39,8 @@ pub struct ChannelConfig {
     pub rate_limit: Option<RateLimit>,
     /// Consumer tokens: a stream connection with one of them may read this channel.
     pub tokens: TokenSet,
+    /// The provider handshakes the relay answers for this channel.
+    pub handshakes: Handshakes,
 }
 
 /// How much of a channel's history to keep; `None` keeps everything.
@@ -83,7 +86,7 @@ pub fn channel(
         span,
     };
     let name = name(&at, raw)?;
-    let verifier = verifier(&at, raw, public_base)?;
+    let (verifier, handshakes) = verifier(&at, raw, public_base)?;
     let id_header = match &raw.id_header {
         Some(h) => Some(header_name(&at, h, "id_header")?),
         None => None,
@@ -112,6 +115,7 @@ pub fn channel(
             .map(|r| rate_limit(&at, r))
             .transpose()?,
         tokens: parse_tokens(src, &raw.tokens, &at.key("tokens"))?,
+        handshakes,
     })
 }
 
@@ -126,12 +130,12 @@ fn name(at: &Entry, raw: &RawChannel) -> Result<String, FileError> {
     Ok(name.get_ref().clone())
 }
 
-/// `scheme`, `secrets` and the keys that only some schemes take.
+/// `scheme`, `secrets`, the handshake keys and the keys that only some schemes take.
 fn verifier(
     at: &Entry,
     raw: &RawChannel,
     public_base: Option<&str>,
-) -> Result<Verifier, FileError> {
+) -> Result<(Verifier, Handshakes), FileError> {
     let names = SchemeKind::ALL.map(SchemeKind::as_str).join(", ");
     let scheme = raw
         .scheme
@@ -147,7 +151,8 @@ fn verifier(
             ),
         )
     })?;
-    let secrets = secrets(at, kind, scheme, &raw.secrets)?;
+    let handshakes = handshakes(at, raw, kind)?;
+    let secrets = secrets(at, kind, scheme, &raw.secrets, handshakes.learns_secret())?;
     let hmac = if kind == SchemeKind::Hmac {
         Some(hmac_params(at, raw)?)
     } else {
@@ -159,13 +164,14 @@ fn verifier(
         // The provider's documented window (5 minutes when it documents none).
         None => kind.default_tolerance_secs(),
     };
-    Ok(Verifier {
+    let verifier = Verifier {
         kind,
         public_url: public_url(at, raw, kind, public_base)?,
         hmac,
         secrets,
         tolerance_secs,
-    })
+    };
+    Ok((verifier, handshakes))
 }
 
 /// `public_url`: the URL providers post to, which the URL-signing schemes (and an
@@ -208,19 +214,27 @@ fn public_url(
     }
 }
 
-/// The signing secrets (several = rotation): none for scheme `none`, else at least one.
+/// The signing secrets (several = rotation): none for scheme `none`, else at least one
+/// (`learned`: the channel may also learn it from the provider's handshake, Asana).
 fn secrets(
     at: &Entry,
     kind: SchemeKind,
     scheme: &Spanned<String>,
     raw: &[Spanned<String>],
+    learned: bool,
 ) -> Result<Vec<Secret>, FileError> {
     let mut secrets = Vec::new();
     for (j, s) in raw.iter().enumerate() {
         let key = format!("secrets[{j}]");
         let plain = at.src.resolve(s, &at.key(&key))?;
-        let secret =
-            Secret::for_scheme(kind, &plain).map_err(|e| at.err(s.span(), &key, e.to_string()))?;
+        let secret = Secret::for_scheme(kind, &plain).map_err(|e| {
+            let expected = secret_format(kind);
+            at.err(
+                s.span(),
+                &key,
+                format!("{e}; scheme {:?} expects {expected}", kind.as_str()),
+            )
+        })?;
         secrets.push(secret);
     }
     if kind == SchemeKind::None && !secrets.is_empty() {
@@ -230,7 +244,7 @@ fn secrets(
             "scheme \"none\" checks no signature; remove secrets or pick a scheme",
         ));
     }
-    if kind != SchemeKind::None && secrets.is_empty() {
+    if kind != SchemeKind::None && secrets.is_empty() && !learned {
         return Err(at.err_here(
             "secrets",
             format!("scheme {:?} needs at least one secret", kind.as_str()),

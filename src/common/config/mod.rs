@@ -14,6 +14,7 @@
 
 mod channel;
 mod defaults;
+mod handshake;
 mod permissions;
 pub mod public_url;
 mod raw;
@@ -29,6 +30,7 @@ use toml::Spanned;
 
 pub use channel::{valid_channel_name, ChannelConfig, RateLimit, Retention};
 pub use defaults::*;
+pub use handshake::{Handshakes, VerifyToken};
 pub use server::{ServerConfig, TlsConfig};
 pub use source::{FileError, MAX_CONFIG_FILE_BYTES};
 pub use storage::{
@@ -158,5 +160,7 @@ fn channels(
     Ok(channels)
 }
 
+#[cfg(test)]
+mod secret_tests;
 #[cfg(test)]
 mod tests;

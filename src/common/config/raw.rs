@@ -83,6 +83,10 @@ pub struct RawChannel {
     #[serde(default)]
     pub allow_ips: Vec<Spanned<String>>,
     pub rate_limit: Option<Spanned<RawRateLimit>>,
+    pub handshake: Option<Spanned<bool>>,
+    pub verify_token: Option<Spanned<String>>,
+    pub replace_hook_secret: Option<Spanned<bool>>,
+    pub msgraph_validation: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +132,9 @@ impl RawConfig {
             match (secret, token) {
                 (Some(j), _) => Some(format!("channel[{i}].secrets[{j}]")),
                 (None, Some(j)) => Some(format!("channel[{i}].tokens[{j}]")),
+                (None, None) if c.verify_token.as_ref().is_some_and(literal) => {
+                    Some(format!("channel[{i}].verify_token"))
+                }
                 (None, None) => None,
             }
         })

@@ -41,6 +41,7 @@ mod ed25519;
 mod engine;
 #[cfg(test)]
 mod github;
+mod handshake;
 mod hmac;
 mod mailgun;
 mod monday;
@@ -61,9 +62,10 @@ mod template;
 mod twilio;
 mod util;
 
+pub use handshake::{twitter_response_token, zoom_encrypted_token, HandshakeKind};
 pub use readme::{presets_markdown, PRESETS_END, PRESETS_START};
 pub use scheme::{Algorithm, Encoding, HmacParams, SchemeKind, Verified, VerifyError};
-pub use secret::{Secret, SecretError};
+pub use secret::{secret_format, Secret, SecretError};
 pub use template::validate_template;
 
 use spec::Check;
@@ -136,6 +138,30 @@ impl Verifier {
             // Every custom check is dispatched above; fail closed if one is not.
             (Check::Custom(_), _) => Err(VerifyError::InvalidSignature),
         }
+    }
+
+    /// Like [`Verifier::verify`], also saying which secret matched (Zoom keys its
+    /// handshake answer with it); `None` for schemes that check no secret.
+    pub fn verify_which(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_unix: i64,
+    ) -> Result<(Verified, Option<&Secret>), VerifyError> {
+        if self.secrets.len() > 1 {
+            for s in &self.secrets {
+                let one = Verifier {
+                    secrets: vec![s.clone()],
+                    ..self.clone()
+                };
+                if let Ok(v) = one.verify(headers, body, now_unix) {
+                    return Ok((v, Some(s)));
+                }
+            }
+        }
+        // One secret (or none matched: this gives the right error for all of them).
+        let verified = self.verify(headers, body, now_unix)?;
+        Ok((verified, self.secrets.first()))
     }
 
     /// The header that carries the signature (`None` for scheme `none`). Where a

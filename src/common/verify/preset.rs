@@ -116,7 +116,7 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
     row(SchemeKind::Lemonsqueezy, "Lemon Squeezy", body("x-signature", "", Hex, Sha256), None,
         "https://docs.lemonsqueezy.com/help/webhooks/signing-requests"),
     Preset {
-        handshake: Some("`url_verification` challenge (Events API): not answered by the relay yet"),
+        // Handshake: answered by the relay (`HandshakeKind::of_scheme`).
         ..row(SchemeKind::Slack, "Slack", Check::Hmac(Spec {
             header: "x-slack-signature",
             layout: Layout::Single { prefix: "v0=" },
@@ -133,7 +133,7 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
     row(SchemeKind::Intercom, "Intercom", body("x-hub-signature", "sha1=", Hex, Sha1), None,
         "https://developers.intercom.com/docs/references/webhooks/webhook-models#signed-notifications"),
     Preset {
-        handshake: Some("`GET` with `hub.challenge`: not answered by the relay yet"),
+        // Handshake: answered by the relay (`HandshakeKind::of_scheme`).
         ..row(SchemeKind::Meta, "Meta (Facebook, Instagram, WhatsApp)", body("x-hub-signature-256", "sha256=", Hex, Sha256), None,
             "https://developers.facebook.com/docs/graph-api/webhooks/getting-started#validate-payloads")
     },
@@ -151,7 +151,7 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
     row(SchemeKind::Vercel, "Vercel", body("x-vercel-signature", "", Hex, Sha1), None,
         "https://vercel.com/docs/webhooks/webhooks-api#securing-webhooks"),
     Preset {
-        handshake: Some("`webhook_callback_verification` challenge: not answered by the relay yet"),
+        // Handshake: answered by the relay (`HandshakeKind::of_scheme`).
         ..row(SchemeKind::Twitch, "Twitch EventSub", Check::Hmac(Spec {
             header: "twitch-eventsub-message-signature",
             layout: Layout::Single { prefix: "sha256=" },
@@ -223,7 +223,7 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
         Check::Custom("`x-twilio-signature: <base64>`, HMAC-SHA-1 of the channel's `public_url` + the form parameters sorted by name (name, value, ...)"),
         Some("i-twilio-idempotency-token"), "https://www.twilio.com/docs/usage/webhooks/webhooks-security"),
     Preset {
-        handshake: Some("`endpoint.url_validation` challenge: not answered by the relay yet"),
+        // Handshake: answered by the relay (`HandshakeKind::of_scheme`).
         ..row(SchemeKind::Zoom, "Zoom", Check::Hmac(Spec {
             header: "x-zm-signature",
             layout: Layout::Single { prefix: "v0=" },
@@ -235,12 +235,12 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
         }), None, "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events")
     },
     Preset {
-        handshake: Some("`GET ?challenge=`: not answered by the relay yet"),
+        // Handshake: answered by the relay (`HandshakeKind::of_scheme`).
         ..row(SchemeKind::Dropbox, "Dropbox", body("x-dropbox-signature", "", Hex, Sha256), None,
             "https://www.dropbox.com/developers/reference/webhooks")
     },
     Preset {
-        handshake: Some("`X-Hook-Secret` echo (the secret to configure comes from it): not answered by the relay yet"),
+        // Handshake: answered by the relay (`HandshakeKind::of_scheme`).
         ..row(SchemeKind::Asana, "Asana", body("x-hook-signature", "", Hex, Sha256), None,
             "https://developers.asana.com/docs/webhooks-guide")
     },
@@ -258,7 +258,7 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
         Some("x-atlassian-webhook-identifier"),
         "https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks"),
     Preset {
-        handshake: Some("one-time `GET` with `x-okta-verification-challenge`: not answered by the relay yet"),
+        // Handshake: answered by the relay (`HandshakeKind::of_scheme`).
         ..row(SchemeKind::Okta, "Okta event hooks", Check::Token { header: "authorization" }, None,
             "https://developer.okta.com/docs/concepts/event-hooks/")
     },
@@ -267,15 +267,20 @@ pub(crate) static PRESETS: [Preset; SchemeKind::ALL.len()] = [
     Preset {
         handshake: Some("`PING` interaction (answer `{\"type\":1}`): not answered by the relay yet"),
         ..row(SchemeKind::Discord, "Discord interactions",
-            Check::Custom("`x-signature-ed25519: <hex>`, Ed25519 of `{timestamp}{body}` under the app's public key (the `secrets` entry, hex); timestamp in `x-signature-timestamp` within ±300 s by default"),
+            Check::Custom("`x-signature-ed25519: <hex>`, Ed25519 of `{timestamp}{body}` under the app's public key (the `secrets` entry: hex, or base64); timestamp in `x-signature-timestamp` within ±300 s by default"),
             None, "https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers")
     },
     row(SchemeKind::Telnyx, "Telnyx",
-        Check::Custom("`telnyx-signature-ed25519: <base64>`, Ed25519 of `{timestamp}|{body}` under the account's public key (the `secrets` entry, base64); timestamp in `telnyx-timestamp` within ±300 s by default"),
+        Check::Custom("`telnyx-signature-ed25519: <base64>`, Ed25519 of `{timestamp}|{body}` under the account's public key (the `secrets` entry: base64, or hex); timestamp in `telnyx-timestamp` within ±300 s by default"),
         None, "https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks#webhook-signing"),
     row(SchemeKind::Sendgrid, "SendGrid event webhook",
         Check::Custom("`x-twilio-email-event-webhook-signature: <base64 DER>`, ECDSA P-256 SHA-256 of `{timestamp}{body}` under the verification key (the `secrets` entry, base64 DER); timestamp in `x-twilio-email-event-webhook-timestamp` within ±300 s by default"),
         None, "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features"),
+    Preset {
+        aliases: &["x"],
+        ..row(SchemeKind::Twitter, "Twitter / X (account activity)", body("x-twitter-webhooks-signature", "sha256=", Base64, Sha256), None,
+            "https://docs.x.com/x-api/webhooks/introduction")
+    },
     row(SchemeKind::Hmac, "Any other HMAC sender (`hmac`)",
         Check::Custom("configurable: `header`, `prefix`, `encoding` (hex, base64), `algorithm` (sha1, sha256, sha512), `template` with `{body}`, `{timestamp}` (`timestamp_header`), `{id}` (`id_header`)"),
         None, ""),
@@ -298,6 +303,11 @@ impl SchemeKind {
     /// The other names this scheme is accepted under (e.g. `svix` for `standard`).
     pub fn aliases(self) -> &'static [&'static str] {
         self.preset().aliases
+    }
+
+    /// The provider documentation the preset follows (empty for `hmac`, `none`).
+    pub fn doc_url(self) -> &'static str {
+        self.preset().doc
     }
 
     /// This scheme's table entry.

@@ -36,14 +36,17 @@ const P256_SPKI_PREFIX: [u8; 26] = [
 const P256_POINT_BYTES: usize = 65;
 
 /// The public key a channel of `kind` configures, as the provider's dashboard shows
-/// it: Discord 32 bytes hex, Telnyx 32 bytes base64 (Ed25519), SendGrid a base64 DER
+/// it: Discord 32 bytes hex, Telnyx 32 bytes base64 (Ed25519; either encoding is
+/// accepted for both), SendGrid a base64 DER
 /// P-256 `SubjectPublicKeyInfo` (returned as its uncompressed point). `None` when
 /// `raw` is not one, or for symmetric schemes.
 pub(crate) fn public_key(kind: SchemeKind, raw: &str) -> Option<Vec<u8>> {
     let raw = raw.trim();
     match kind {
-        SchemeKind::Discord => decode(Encoding::Hex, raw, ED25519_KEY_BYTES),
-        SchemeKind::Telnyx => decode(Encoding::Base64, raw, ED25519_KEY_BYTES),
+        // Each provider shows one encoding; the other is accepted too (a 64-digit hex
+        // key and a 44-character base64 key cannot be mistaken for each other).
+        SchemeKind::Discord | SchemeKind::Telnyx => decode(Encoding::Hex, raw, ED25519_KEY_BYTES)
+            .or_else(|| decode(Encoding::Base64, raw, ED25519_KEY_BYTES)),
         SchemeKind::Sendgrid => {
             let der = B64.decode(raw).ok()?;
             let point = der.strip_prefix(&P256_SPKI_PREFIX[..])?;

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::handshake::HandshakeKind;
 use super::scheme::{Encoding, SchemeKind};
 use super::spec::{Check, Layout, Spec, TsFormat, TsSource};
 
@@ -33,10 +34,19 @@ pub fn presets_markdown() -> String {
             "| {names} | {provider} | {} | {} | {} |",
             checked(kind, &p.check),
             dedup(kind),
-            p.handshake.unwrap_or("—")
+            handshake(kind, p.handshake)
         );
     }
     out
+}
+
+/// "Handshake" for one entry: what the relay answers, else the table's note.
+fn handshake(kind: SchemeKind, note: Option<&'static str>) -> &'static str {
+    match (HandshakeKind::of_scheme(kind), note) {
+        (Some(h), _) => h.describe(),
+        (None, Some(n)) => n,
+        (None, None) => "—",
+    }
 }
 
 /// "What is checked" for one entry.

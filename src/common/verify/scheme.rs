@@ -95,6 +95,9 @@ pub enum SchemeKind {
     /// SendGrid event webhook: ECDSA P-256 over timestamp + body; the secret is the
     /// verification (public) key.
     Sendgrid,
+    /// Twitter / X account activity: `x-twitter-webhooks-signature: sha256=<base64>`
+    /// over the body; its CRC handshake is answered with the same key.
+    Twitter,
     /// Generic HMAC over a configurable signed content, see [`HmacParams`].
     Hmac,
     /// No verification (explicit opt-in).
@@ -103,7 +106,7 @@ pub enum SchemeKind {
 
 impl SchemeKind {
     /// All schemes, in the preset table's order (`hmac` and `none` last).
-    pub const ALL: [SchemeKind; 43] = [
+    pub const ALL: [SchemeKind; 44] = [
         SchemeKind::Github,
         SchemeKind::Gitlab,
         SchemeKind::Bitbucket,
@@ -145,6 +148,7 @@ impl SchemeKind {
         SchemeKind::Discord,
         SchemeKind::Telnyx,
         SchemeKind::Sendgrid,
+        SchemeKind::Twitter,
         SchemeKind::Hmac,
         SchemeKind::None,
     ];
@@ -193,6 +197,7 @@ impl SchemeKind {
             SchemeKind::Discord => "discord",
             SchemeKind::Telnyx => "telnyx",
             SchemeKind::Sendgrid => "sendgrid",
+            SchemeKind::Twitter => "twitter",
             SchemeKind::Hmac => "hmac",
             SchemeKind::None => "none",
         }

@@ -108,11 +108,24 @@ pub enum SecretError {
     Empty,
     /// A `discord`, `telnyx` or `sendgrid` secret is not the provider's public key
     /// (hex Ed25519 for Discord, base64 Ed25519 for Telnyx, base64 DER P-256 for SendGrid).
-    #[error("expected the provider's public key (discord: 64 hex digits; telnyx: base64 of 32 bytes; sendgrid: the base64 verification key)")]
+    #[error("not the provider's public key")]
     InvalidPublicKey,
     /// A `standard` secret is not base64 after its optional `whsec_` prefix.
-    #[error("a \"standard\" secret must be \"whsec_\" followed by base64 (the part after the prefix is not valid base64)")]
+    #[error("the part after \"whsec_\" is not valid base64")]
     InvalidBase64,
+}
+
+/// What a `secrets` entry of `kind` must look like, for messages (`hookrelay check`).
+pub fn secret_format(kind: SchemeKind) -> &'static str {
+    match kind {
+        SchemeKind::Standard => "\"whsec_\" followed by base64 of the key bytes (Standard Webhooks)",
+        SchemeKind::Discord => "the application's Ed25519 public key: 64 hex digits (base64 of 32 bytes also accepted)",
+        SchemeKind::Telnyx => "the account's Ed25519 public key: base64 of 32 bytes as Telnyx shows it (64 hex digits also accepted)",
+        SchemeKind::Sendgrid => "the verification key: base64 DER of an ECDSA P-256 public key, as SendGrid shows it",
+        SchemeKind::Postmark => "\"user:password\" of the basic authentication in the webhook URL",
+        SchemeKind::None => "no secret",
+        _ => "the signing secret as the provider shows it (non-empty text)",
+    }
 }
 
 impl Secret {

@@ -231,6 +231,24 @@ impl Storage for JetStreamStorage {
             .await
     }
 
+    async fn channel_setting(
+        &self,
+        channel: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        self.settings.get(channel, name).await
+    }
+
+    async fn put_channel_setting(
+        &self,
+        channel: &str,
+        name: &str,
+        value: Vec<u8>,
+        replace: bool,
+    ) -> Result<bool, StorageError> {
+        self.settings.put(channel, name, value, replace).await
+    }
+
     async fn expire_dedup(
         &self,
         now_ms: u64,

@@ -14,7 +14,8 @@ use super::dedup::DedupStore;
 use super::heads::Heads;
 use super::kv::bucket;
 use super::letters::Letters;
-use super::names::{Names, CURSORS, DEAD_LETTERS, DEDUP, REDRIVES};
+use super::names::{Names, CURSORS, DEAD_LETTERS, DEDUP, REDRIVES, SETTINGS};
+use super::settings::Settings;
 use super::shared::Shared;
 use super::streams;
 use super::writer::{self, AppendOp};
@@ -27,6 +28,7 @@ pub struct JetStreamStorage {
     pub(super) shared: Arc<Shared>,
     pub(super) cursors: Cursors,
     pub(super) letters: Letters,
+    pub(super) settings: Settings,
     pub(super) writers: Mutex<HashMap<String, mpsc::Sender<AppendOp>>>,
     pub(super) client: Client,
 }
@@ -49,6 +51,7 @@ impl JetStreamStorage {
             bucket(&js, &names.bucket(DEAD_LETTERS), r).await?,
             bucket(&js, &names.bucket(REDRIVES), r).await?,
         );
+        let settings = Settings::new(bucket(&js, &names.bucket(SETTINGS), r).await?);
         let dedup = DedupStore::new(bucket(&js, &names.bucket(DEDUP), r).await?);
         let heads = Heads::default();
         for (channel, last, first) in streams::list(&js, &names).await? {
@@ -68,6 +71,7 @@ impl JetStreamStorage {
             shared,
             cursors,
             letters,
+            settings,
             writers: Mutex::default(),
             client,
         })

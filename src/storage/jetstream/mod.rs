@@ -7,7 +7,7 @@
 //! - `writer`: one append writer per channel (offsets, dedup, pipelined publish);
 //! - `streams`: creating, listing, reading and purging streams; `retention`;
 //! - `heads`: heads, first offsets and watchers in memory;
-//! - `kv`, `cursors`, `letters`, `dedup`: the key-value buckets.
+//! - `kv`, `cursors`, `letters`, `dedup`, `settings`: the key-value buckets.
 //!
 //! # Layout on the server
 //!
@@ -19,7 +19,8 @@
 //! publishes because it publishes with `Nats-Expected-Last-Sequence`: a write the
 //! writer did not expect (another relay on the same prefix) is refused, never stored
 //! under a wrong offset. Cursors, dead letters, redrive marks and delivery-id claims
-//! live in the buckets `{prefix}_cursors`, `_deadletters`, `_redrives`, `_dedup`.
+//! live in the buckets `{prefix}_cursors`, `_deadletters`, `_redrives`, `_dedup`; values the relay learns
+//! per channel (Asana's hook secret) in `_settings`.
 //!
 //! # What a 2xx means here
 //!
@@ -55,6 +56,7 @@ mod kv;
 mod letters;
 mod names;
 mod retention;
+mod settings;
 mod shared;
 mod streams;
 mod writer;

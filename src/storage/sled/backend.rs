@@ -230,6 +230,33 @@ impl Storage for SledStorage {
         self.submit(op, rx).await
     }
 
+    async fn channel_setting(
+        &self,
+        channel: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let (settings, channel, name) =
+            (self.settings.clone(), channel.to_owned(), name.to_owned());
+        tokio::task::spawn_blocking(move || settings.get(&channel, &name))
+            .await
+            .map_err(|_| StorageError::Failed("the settings read was interrupted".into()))?
+    }
+
+    async fn put_channel_setting(
+        &self,
+        channel: &str,
+        name: &str,
+        value: Vec<u8>,
+        replace: bool,
+    ) -> Result<bool, StorageError> {
+        let (settings, channel, name) =
+            (self.settings.clone(), channel.to_owned(), name.to_owned());
+        // The flush touches the disk: off the async workers.
+        tokio::task::spawn_blocking(move || settings.put(&channel, &name, &value, replace))
+            .await
+            .map_err(|_| StorageError::Failed("the settings write was interrupted".into()))?
+    }
+
     async fn expire_dedup(
         &self,
         now_ms: u64,

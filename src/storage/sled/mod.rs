@@ -27,6 +27,7 @@ pub mod keys;
 mod probe;
 mod read;
 mod retention;
+mod settings;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,7 @@ pub struct SledStorage {
     dir: PathBuf,
     /// The configured free-space reserve (appends are refused below it).
     reserve_bytes: u64,
+    settings: settings::Settings,
 }
 
 impl SledStorage {
@@ -78,6 +80,7 @@ impl SledStorage {
             .open()
             .map_err(failed)?;
         let tree = db.open_tree("log").map_err(failed)?;
+        let settings = settings::Settings::new(db.open_tree(settings::TREE).map_err(failed)?);
         let (heads, last_ms) = load_heads(&tree)?;
         let shared = Arc::new(Shared::new(heads.clone()));
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -92,6 +95,7 @@ impl SledStorage {
             tx,
             dir: dir.to_path_buf(),
             reserve_bytes,
+            settings,
         })
     }
 

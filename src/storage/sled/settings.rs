@@ -1,0 +1,64 @@
+//! Per-channel settings the relay learns at run time (Asana's `X-Hook-Secret`), in
+//! their own tree so that no event, cursor or dedup scan ever meets them.
+//!
+//! Writes are rare (a provider's handshake), so each one is flushed on its own before
+//! it returns: the handshake is answered only once its secret survives a crash.
+
+use super::read::failed;
+use crate::storage::error::StorageError;
+
+/// The tree's name in the sled database.
+pub(super) const TREE: &str = "settings";
+
+/// The settings tree.
+#[derive(Clone)]
+pub(super) struct Settings {
+    tree: ::sled::Tree,
+}
+
+/// `{channel}\0{name}`: channel names never hold a NUL byte.
+fn key(channel: &str, name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(channel.len() + 1 + name.len());
+    k.extend_from_slice(channel.as_bytes());
+    k.push(0);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+impl Settings {
+    /// Wraps the opened tree.
+    pub(super) fn new(tree: ::sled::Tree) -> Settings {
+        Settings { tree }
+    }
+
+    /// The stored value, if any.
+    pub(super) fn get(&self, channel: &str, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let value = self.tree.get(key(channel, name)).map_err(failed)?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    /// Writes `value` (only while absent unless `replace`), then flushes.
+    pub(super) fn put(
+        &self,
+        channel: &str,
+        name: &str,
+        value: &[u8],
+        replace: bool,
+    ) -> Result<bool, StorageError> {
+        let k = key(channel, name);
+        let written = if replace {
+            self.tree.insert(k, value).map_err(failed)?;
+            true
+        } else {
+            let swap = self
+                .tree
+                .compare_and_swap(k, None::<&[u8]>, Some(value))
+                .map_err(failed)?;
+            swap.is_ok()
+        };
+        if written {
+            self.tree.flush().map_err(failed)?;
+        }
+        Ok(written)
+    }
+}
