@@ -39,6 +39,7 @@ use common::*;
 use delay_proxy::DelayProxy;
 use hookrelay::agent::backoff::RECONNECT_MAX_DELAY;
 use hookrelay::agent::dial::DIAL_TIMEOUT;
+use hookrelay::agent::plan::prefetch_window;
 use hookrelay::agent::session::IDLE_HEARTBEATS;
 use netns::Net;
 
@@ -344,6 +345,12 @@ fn a_silent_partition_is_noticed_healed_and_loses_nothing() {
     );
 }
 
+/// Event `i` of the loss test: 4 KiB, so that the 200 events take a few hundred
+/// packets each way and the loss has something to hit.
+fn lossy_body(i: u64) -> String {
+    format!("event-{i}:{}", "x".repeat(4096))
+}
+
 #[test]
 fn loss_and_delay_still_deliver_everything_in_order() {
     let Some(net) = net_or_skip("loss_and_delay") else {
@@ -383,7 +390,7 @@ fn loss_and_delay_still_deliver_everything_in_order() {
         "delivered in {latency:?}: no delay on the path"
     );
     for i in 1..EVENTS {
-        post(&relay.base, &format!("event-{i}"));
+        post(&relay.base, &lossy_body(i));
     }
     wait_all_delivered(&target, EVENTS, Duration::from_secs(120), &agent);
     let elapsed = started.elapsed();
@@ -400,7 +407,7 @@ fn loss_and_delay_still_deliver_everything_in_order() {
             let want = if offset == 1 {
                 "probe".to_string()
             } else {
-                format!("event-{}", offset - 1)
+                lossy_body(offset - 1)
             };
             assert_eq!(r.body, want.as_bytes(), "offset {offset}");
         }
@@ -409,9 +416,10 @@ fn loss_and_delay_still_deliver_everything_in_order() {
     let dropped = net.dropped_packets();
     assert!(dropped > 0, "the 5 % loss rule dropped nothing");
     println!(
-        "netfaults: 5 % loss + {DELAY:?} each way ({stage}): {EVENTS} events in order in \
-         {elapsed:.1?}, first one after {latency:.1?}, {dropped} packets dropped, {} \
-         duplicates, {} reconnects",
+        "netfaults: 5 % loss + {DELAY:?} each way ({stage}): {EVENTS} events of 4 KiB in \
+         order in {elapsed:.1?}, first one after {latency:.1?}, {dropped} packets dropped, \
+         {} TCP retransmits by the agent, {} duplicates, {} reconnects",
+        net.agent_retransmits(),
         received.len() as u64 - EVENTS,
         subscriptions(&agent) - 1,
     );
@@ -489,11 +497,18 @@ fn a_relay_whose_address_changes_is_not_kept_connected_forever() {
         Some(1.0),
         "the agent is on the new relay"
     );
+    let log = agent.stderr_text();
+    let first_failure = log
+        .lines()
+        .find(|l| l.contains("cannot reach the relay"))
+        .and_then(|l| l.split("error=").nth(1))
+        .unwrap_or("?")
+        .to_string();
     let all = offsets(&target);
     println!(
         "netfaults: address change: agent noticed after {noticed:.1?} (bound {:?}), {} \
-         failed dials to the old address, reached the new one {back:.1?} after the name \
-         moved; {} duplicates",
+         failed dials to the old address (first: {first_failure}), reached the new one \
+         {back:.1?} after the name moved; {} duplicates",
         notice_bound(),
         count(&agent, "cannot reach the relay"),
         all.len() - distinct(&all).len(),
@@ -581,4 +596,67 @@ fn heartbeats_keep_the_nat_mapping_and_a_lost_mapping_is_noticed() {
         all.len() - distinct(&all).len(),
     );
     assert!(all.len() - distinct(&all).len() <= 1, "{all:?}");
+}
+
+/// The same fault with a backlog at the cut: the agent holds up to its whole window
+/// (`--max-in-flight` plus `agent::plan::PREFETCH_EVENTS` queued events) and, not knowing yet that
+/// its acks go nowhere, delivers the queued ones until it notices. Those come again
+/// after the reconnect: under a silent partition the duplicates are bounded by the
+/// granted window, not by `--max-in-flight` (which bounds them after a crash or a
+/// takeover, where queued events are never started).
+#[test]
+fn a_silent_partition_with_a_backlog_duplicates_at_most_the_window() {
+    let Some(net) = net_or_skip("partition_with_backlog") else {
+        return;
+    };
+    const MAX_IN_FLIGHT: u32 = 4;
+    const EVENTS: u64 = 300;
+    /// Shorter than the first case's: what matters here is the moment of the cut.
+    const SHORT_PARTITION: Duration = Duration::from_secs(10);
+    let dir = tempfile::tempdir().expect("tmp");
+    let listen = format!("{}:0", net.host_ip);
+    let relay = start_relay(dir.path(), &listen, HEARTBEAT_SECS, RELAY_IDLE_SECS);
+    // A local service taking 30 ms per event: 300 events make a backlog of seconds.
+    let target = Target::bound_to(&listen, Duration::from_millis(30), |_, _| (200, vec![]));
+    let in_flight = MAX_IN_FLIGHT.to_string();
+    let agent = start_agent(
+        &net,
+        &relay.ws_url(),
+        &target,
+        &["--max-in-flight", &in_flight],
+    );
+    for i in 0..EVENTS {
+        post(&relay.base, &format!("backlog-{i}"));
+    }
+    wait_until(
+        "deliveries under way",
+        DEADLINE,
+        || target.received().len() >= 20,
+        String::new,
+    );
+    let cut = Instant::now();
+    net.partition(relay.addr.port());
+    let at_cut = target.received().len();
+    wait_until(
+        "the agent to notice the silent partition",
+        notice_bound(),
+        || agent.stderr_text().contains("disconnected"),
+        || agent.stderr_text(),
+    );
+    let blind = target.received().len() - at_cut;
+    std::thread::sleep(SHORT_PARTITION.saturating_sub(cut.elapsed()));
+    net.heal();
+    wait_all_delivered(&target, EVENTS, Duration::from_secs(60), &agent);
+    let all = offsets(&target);
+    let duplicates = all.len() - distinct(&all).len();
+    let window = prefetch_window(MAX_IN_FLIGHT) as usize;
+    println!(
+        "netfaults: silent partition with a backlog: {blind} deliveries between the cut and \
+         the agent noticing, {duplicates} duplicates (--max-in-flight {MAX_IN_FLIGHT}, \
+         granted window {window})"
+    );
+    assert!(
+        duplicates <= window,
+        "{duplicates} duplicates, more than the window {window}"
+    );
 }

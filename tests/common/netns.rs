@@ -374,6 +374,29 @@ impl Net {
             .sum()
     }
 
+    /// TCP segments the agent's namespace retransmitted (`RetransSegs` of its
+    /// `/proc/net/snmp`; only the agent's connections live there).
+    pub fn agent_retransmits(&self) -> u64 {
+        let snmp = must(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.agent_ns,
+            "cat",
+            "/proc/net/snmp",
+        ]);
+        let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+        let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else {
+            panic!("no Tcp lines in /proc/net/snmp:\n{snmp}");
+        };
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == "RetransSegs")
+            .and_then(|(_, v)| v.parse().ok())
+            .expect("RetransSegs")
+    }
+
     /// The router's NAT mappings (conntrack entries) for TCP connections to `port`.
     pub fn mappings(&self, port: u16) -> usize {
         let port = port.to_string();
