@@ -165,104 +165,39 @@ impl Net {
 
     /// Creates namespaces, links, addresses, routes, forwarding, NAT and the fault table.
     fn wire(&self, lan: &str) {
-        let (a, n) = (self.agent_ns.as_str(), self.router_ns.as_str());
-        let agent_veth = self.agent_veth.clone();
-        must(&["ip", "netns", "add", a]);
-        must(&["ip", "netns", "add", n]);
-        must(&[
-            "ip",
-            "link",
-            "add",
-            &agent_veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
+        let (a, n) = (&self.agent_ns, &self.router_ns);
+        let (av, rl, rw, hv) = (
+            &self.agent_veth,
             &self.router_lan,
-        ]);
-        must(&["ip", "link", "set", &agent_veth, "netns", a]);
-        must(&["ip", "link", "set", &self.router_lan, "netns", n]);
-        must(&[
-            "ip",
-            "link",
-            "add",
+            &self.router_wan,
             &self.root_veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &self.router_wan,
-        ]);
-        must(&["ip", "link", "set", &self.router_wan, "netns", n]);
-        let agent_cidr = format!("{}/24", self.agent_ip);
-        must(&[
-            "ip",
-            "-n",
-            a,
-            "addr",
-            "add",
-            &agent_cidr,
-            "dev",
-            &agent_veth,
-        ]);
-        for dev in ["lo", agent_veth.as_str()] {
-            must(&["ip", "-n", a, "link", "set", dev, "up"]);
+        );
+        for line in [
+            format!("ip netns add {a}"),
+            format!("ip netns add {n}"),
+            format!("ip link add {av} type veth peer name {rl}"),
+            format!("ip link set {av} netns {a}"),
+            format!("ip link set {rl} netns {n}"),
+            format!("ip link add {hv} type veth peer name {rw}"),
+            format!("ip link set {rw} netns {n}"),
+            format!("ip -n {a} addr add {}/24 dev {av}", self.agent_ip),
+            format!("ip -n {a} link set lo up"),
+            format!("ip -n {a} link set {av} up"),
+            format!("ip -n {a} route add default via {lan}.1"),
+            format!("ip -n {n} addr add {lan}.1/24 dev {rl}"),
+            format!("ip -n {n} addr add {}/24 dev {rw}", self.router_wan_ip),
+            format!("ip -n {n} link set lo up"),
+            format!("ip -n {n} link set {rl} up"),
+            format!("ip -n {n} link set {rw} up"),
+            format!("ip addr add {}/24 dev {hv}", self.host_ip),
+            format!("ip link set {hv} up"),
+            format!("ip netns exec {n} sysctl -qw net.ipv4.ip_forward=1"),
+            // The NAT: everything leaving towards the root namespace takes the router's
+            // address, as behind a home or office router.
+            format!("ip netns exec {n} iptables -t nat -A POSTROUTING -o {rw} -j MASQUERADE"),
+        ] {
+            must(&line.split_whitespace().collect::<Vec<_>>());
         }
-        must(&[
-            "ip",
-            "-n",
-            a,
-            "route",
-            "add",
-            "default",
-            "via",
-            &format!("{lan}.1"),
-        ]);
-        must(&[
-            "ip",
-            "-n",
-            n,
-            "addr",
-            "add",
-            &format!("{lan}.1/24"),
-            "dev",
-            &self.router_lan,
-        ]);
-        let wan_cidr = format!("{}/24", self.router_wan_ip);
-        must(&[
-            "ip",
-            "-n",
-            n,
-            "addr",
-            "add",
-            &wan_cidr,
-            "dev",
-            &self.router_wan,
-        ]);
-        for dev in ["lo", self.router_lan.as_str(), self.router_wan.as_str()] {
-            must(&["ip", "-n", n, "link", "set", dev, "up"]);
-        }
-        must(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{}/24", self.host_ip),
-            "dev",
-            &self.root_veth,
-        ]);
-        must(&["ip", "link", "set", &self.root_veth, "up"]);
-        self.sysctl("net.ipv4.ip_forward", "1");
-        self.in_router(&[
-            "iptables",
-            "-t",
-            "nat",
-            "-A",
-            "POSTROUTING",
-            "-o",
-            &self.router_wan,
-            "-j",
-            "MASQUERADE",
-        ]);
         self.nft(&format!(
             "add table inet {FAULT_TABLE}\n\
              add chain inet {FAULT_TABLE} forward {{ type filter hook forward priority 0; policy accept; }}\n\
