@@ -161,7 +161,10 @@ fn plan_from_flags(
 /// (ack to the relay, log read, event back); with them, the next event is already
 /// here. Prefetched events are not delivered yet, so they never count as duplicates:
 /// after a crash or a takeover the relay sends them again, and the local service still
-/// sees at most `--max-in-flight` events twice. The price is memory: up to this many
+/// sees at most `--max-in-flight` events twice. A silent partition is the exception: the
+/// agent goes on delivering its queue until it notices (within three of the relay's
+/// heartbeats), and the acks of those deliveries are lost, so up to the whole window
+/// comes twice (tests/netfaults.rs measures it). The price is memory: up to this many
 /// more events held in the agent (64 KiB of 1 KiB events; 64 MiB at the largest
 /// bodies a relay accepts by default).
 pub const PREFETCH_EVENTS: u32 = 64;

@@ -273,6 +273,16 @@ impl Target {
         delay: Duration,
         responder: impl Fn(&Received, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
     ) -> Target {
+        Self::bound_to("127.0.0.1:0", delay, responder)
+    }
+
+    /// Like `with_delay`, listening on `bind` (e.g. an address another network
+    /// namespace can reach).
+    pub fn bound_to(
+        bind: &str,
+        delay: Duration,
+        responder: impl Fn(&Received, usize) -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
+    ) -> Target {
         use http_body_util::BodyExt;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -283,7 +293,7 @@ impl Target {
             Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let responder: Arc<Responder> = Arc::new(responder);
         let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(tokio::net::TcpListener::bind(bind))
             .expect("bind target");
         let addr = listener.local_addr().expect("addr");
         let st = state.clone();
@@ -509,7 +519,20 @@ impl AgentProc {
 
     /// Like `spawn`, with extra environment variables.
     pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> AgentProc {
-        let mut cmd = Command::new(bin());
+        Self::spawn_wrapped(&[], args, env)
+    }
+
+    /// Like `spawn_env`, run through `wrapper` (e.g. `ip netns exec NAME`, which execs
+    /// the binary in place, so the child is still the hookrelay process).
+    pub fn spawn_wrapped(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> AgentProc {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         cmd.args(args)
             .env("HOOKRELAY_LOG", "hookrelay=debug")
             .env_remove("HOOKRELAY_TOKEN")
