@@ -152,7 +152,8 @@ fn offset_of(r: &Received) -> u64 {
 }
 
 /// A sled relay whose log retention trimmed to `13 - KEEP + 1 ..= 13`, with group `g`
-/// at cursor 10 (a real agent; offset 8 dead-lettered by a 400), group `h` reset by
+/// at cursor 10 (a real agent; offset 8 dead-lettered by a 400, then a redrive of it
+/// asked and left pending), group `h` reset by
 /// the admin API, and offset 12 posted with a delivery id. Returns the stopped relay's
 /// snapshot.
 fn trimmed_sled_log(dir: &Path) -> (Value, Vec<Value>, Value, Value) {
@@ -182,6 +183,11 @@ fn trimmed_sled_log(dir: &Path) -> (Value, Vec<Value>, Value, Value) {
         br#"{"offset": 10}"#,
     );
     assert_eq!(status, 200, "{json}");
+    // A redrive asked while no agent is connected stays pending, durably.
+    let auth = [("authorization".to_string(), format!("Bearer {ADMIN}"))];
+    let redrive = relay.url("/v1/channels/c/groups/g/dead-letters/redrive");
+    let (status, json) = post_raw(&redrive, "POST", &auth, b"");
+    assert_eq!(status, 200, "{json}");
     for i in 11..=13 {
         let id = (i == 12).then_some("delivery-12");
         assert_eq!(post(&relay, &format!("ok-{i}"), id)["offset"], i);
@@ -191,6 +197,7 @@ fn trimmed_sled_log(dir: &Path) -> (Value, Vec<Value>, Value, Value) {
     });
     let before = snapshot(&relay);
     assert_eq!(before.2[0]["offset"], 8, "the dead letter: {}", before.2);
+    assert_eq!(before.2[0]["redrive_pending"], true, "{}", before.2);
     assert_eq!(relay.terminate().code(), Some(0));
     before
 }
@@ -232,10 +239,16 @@ fn a_trimmed_sled_log_moves_to_jetstream_with_offsets_cursors_and_dead_letters()
 
     let target = Target::ok();
     let _a = agent(&relay, &target, "g");
-    let got = target.wait_for(4);
-    let offsets: Vec<u64> = got.iter().map(offset_of).collect();
-    assert_eq!(offsets, vec![11, 12, 13, 14], "g resumes at cursor + 1");
-    assert_eq!(got[0].body, b"ok-11");
+    let got = target.wait_until("11..=14 and the redrive of 8", |rs| {
+        let offsets: Vec<u64> = rs.iter().map(offset_of).collect();
+        offsets.contains(&8) && offsets.contains(&14)
+    });
+    let stream: Vec<u64> = got.iter().map(offset_of).filter(|o| *o != 8).collect();
+    assert_eq!(stream, vec![11, 12, 13, 14], "g resumes at cursor + 1");
+    let first = got.iter().find(|r| offset_of(r) == 11).expect("11");
+    assert_eq!(first.body, b"ok-11");
+    let redriven = got.iter().find(|r| offset_of(r) == 8).expect("8");
+    assert_eq!(redriven.body, b"bad-8", "the pending redrive moved too");
 }
 
 #[test]

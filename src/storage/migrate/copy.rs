@@ -134,3 +134,22 @@ async fn copy_group(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_dense;
+
+    #[test]
+    fn a_batch_must_start_where_asked_and_have_no_gap() {
+        let batch = |offsets: &[u64]| offsets.iter().map(|o| (*o, vec![])).collect::<Vec<_>>();
+        assert!(check_dense("c", 5, &batch(&[5, 6, 7])).is_ok());
+        for (next, offsets, missing) in [(5, &[6, 7][..], 5), (5, &[5, 7], 6), (5, &[], 5)] {
+            let err = check_dense("c", next, &batch(offsets)).expect_err("a gap");
+            assert!(
+                err.to_string()
+                    .contains(&format!("offset {missing} is missing")),
+                "{err}"
+            );
+        }
+    }
+}
