@@ -18,6 +18,7 @@ pub mod admin;
 pub mod bench;
 pub mod exit;
 pub mod logging;
+pub mod migrate;
 pub mod secret;
 pub mod send;
 pub mod syslog;
@@ -60,6 +61,8 @@ pub enum Command {
     Dlq(crate::cli::admin::DlqArgs),
     /// List a channel's consumer groups and reset their cursors (admin API).
     Groups(crate::cli::admin::GroupsArgs),
+    /// Copy a sled data directory into the configured JetStream, offsets kept.
+    Migrate(crate::cli::migrate::MigrateArgs),
 }
 
 /// `hookrelay serve`.
@@ -219,6 +222,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Bench(a) => crate::cli::bench::main(a).await,
         Command::Dlq(a) => crate::cli::admin::run_dlq(a).await,
         Command::Groups(a) => crate::cli::admin::run_groups(a).await,
+        Command::Migrate(a) => crate::cli::migrate::run(a).await,
     }
 }
 

@@ -34,7 +34,9 @@ pub mod api;
 pub mod contract;
 pub mod error;
 pub mod jetstream;
+pub mod migrate;
 pub mod sled;
+pub mod transfer;
 pub mod types;
 
 use std::path::Path;

@@ -7,7 +7,9 @@
 //! - `writer`: one append writer per channel (offsets, dedup, pipelined publish);
 //! - `streams`: creating, listing, reading and purging streams; `retention`;
 //! - `heads`: heads, first offsets and watchers in memory;
-//! - `kv`, `cursors`, `letters`, `dedup`, `settings`: the key-value buckets.
+//! - `kv`, `cursors`, `letters`, `dedup`, `settings`: the key-value buckets;
+//! - `import`: what `hookrelay migrate` writes (a stream at a first offset, records
+//!   at their own offsets, delivery-id claims, redrive marks).
 //!
 //! # Layout on the server
 //!
@@ -52,6 +54,7 @@ mod cursors;
 mod dedup;
 mod handle;
 mod heads;
+mod import;
 mod kv;
 mod letters;
 mod names;
@@ -63,3 +66,4 @@ mod writer;
 
 pub use connect::MIN_SERVER_VERSION;
 pub use handle::JetStreamStorage;
+pub use import::StreamSpan;

@@ -7,7 +7,7 @@
 //! - `read`: reads, capped at the durable head; `heads`: that head, with watchers;
 //! - `retention`: deleting old events; `disk`: the free-space reserve;
 //! - `codec`: byte forms of small values; `backend`: the [`crate::storage::Storage`]
-//!   impl that ties them together.
+//!   impl that ties them together; `export`: the extra reads `hookrelay migrate` needs.
 //!
 //! Durability (spec guarantees 1–3): an append is answered only after the sled flush
 //! that covers it; readers never see past the durable head, which moves only after a
@@ -22,6 +22,7 @@ mod backend;
 mod codec;
 mod commit;
 pub(crate) mod disk;
+mod export;
 mod heads;
 pub mod keys;
 mod probe;

@@ -37,6 +37,33 @@ impl Settings {
         Ok(value.map(|v| v.to_vec()))
     }
 
+    /// Every channel that has a setting, in order, for `hookrelay migrate`.
+    pub(super) fn channels(&self) -> Result<Vec<String>, StorageError> {
+        let mut out: Vec<String> = Vec::new();
+        for item in self.tree.iter() {
+            let (k, _) = item.map_err(failed)?;
+            let channel = k.split(|&b| b == 0).next().unwrap_or_default();
+            let channel = String::from_utf8_lossy(channel).into_owned();
+            if out.last() != Some(&channel) {
+                out.push(channel);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every setting of `channel`: (name, value), for `hookrelay migrate`.
+    pub(super) fn of_channel(&self, channel: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let prefix = key(channel, "");
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (k, v) = item.map_err(failed)?;
+                let name = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                Ok((name, v.to_vec()))
+            })
+            .collect()
+    }
+
     /// Writes `value` (only while absent unless `replace`), then flushes.
     pub(super) fn put(
         &self,

@@ -84,3 +84,58 @@ async fn the_data_directory_size_is_reported() {
     let bytes = log.disk_bytes().expect("readable");
     assert!(bytes >= 64 * 1024, "{bytes}");
 }
+
+#[tokio::test]
+async fn the_migration_reads_groups_claims_and_redrive_times() {
+    use crate::storage::transfer::{DeliveryClaim, RedriveMark};
+    use crate::storage::{DeadLetter, Dedup};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = SledStorage::open(dir.path()).expect("open");
+    let dedup = Dedup {
+        id: "delivery-1".into(),
+        window_ms: 60_000,
+    };
+    let first = log
+        .append("c", event(b"a", 7), Some(dedup))
+        .await
+        .expect("append");
+    log.append("c", event(b"b", 8), None).await.expect("append");
+    log.set_cursor("c", "with-cursor", 2, false)
+        .await
+        .expect("cursor");
+    let letter = DeadLetter {
+        offset: 1,
+        reason: "http 400".into(),
+        attempts: 1,
+        last_status: Some(400),
+        at_ms: 9,
+    };
+    log.add_dead_letter("c", "letters-only", letter)
+        .await
+        .expect("letter");
+    log.request_redrive("c", "letters-only", vec![1], 42)
+        .await
+        .expect("redrive");
+    let groups = log.groups_with_state("c").await.expect("groups");
+    assert_eq!(
+        groups,
+        vec!["letters-only".to_string(), "with-cursor".into()]
+    );
+    let claims = log.delivery_claims("c").await.expect("claims");
+    let want = DeliveryClaim {
+        delivery_id: "delivery-1".into(),
+        offset: 1,
+        at_ms: 7,
+        event_id: first.id,
+    };
+    assert_eq!(claims, vec![want]);
+    let marks = log.redrive_marks("c", "letters-only").await.expect("marks");
+    assert_eq!(
+        marks,
+        vec![RedriveMark {
+            offset: 1,
+            at_ms: 42
+        }]
+    );
+    assert!(log.delivery_claims("other").await.expect("none").is_empty());
+}
