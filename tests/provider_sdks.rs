@@ -188,6 +188,43 @@ fn telnyx_pynacl() {
 }
 
 #[test]
+fn telnyx_python_sdk_verifies_send() {
+    let c = Case {
+        secret: ED_PUBLIC_B64,
+        signing_key: ED_SEED_HEX,
+        other_secret: OTHER_ED_PUBLIC_B64,
+        ..hmac_case(
+            "telnyx",
+            Sdk::PyVerify("telnyx"),
+            "telnyx-signature-ed25519",
+        )
+    };
+    c.run();
+}
+
+#[test]
+fn openai_python_sdk_verifies_send() {
+    let c = Case {
+        secret: WHSEC,
+        signing_key: WHSEC,
+        other_secret: OTHER_WHSEC,
+        ..hmac_case("openai", Sdk::PyVerify("openai"), "webhook-signature")
+    };
+    c.run();
+}
+
+#[test]
+fn resend_python_sdk_verifies_send() {
+    let c = Case {
+        secret: WHSEC,
+        signing_key: WHSEC,
+        other_secret: OTHER_WHSEC,
+        ..hmac_case("resend", Sdk::PyVerify("resend"), "webhook-signature")
+    };
+    c.run();
+}
+
+#[test]
 fn sendgrid_eventwebhook_verifies_send() {
     let c = Case {
         secret: P256_SPKI_B64,

@@ -179,6 +179,43 @@ def verify_mailgun(r):
     )
 
 
+def verify_telnyx(r):
+    telnyx = need("telnyx", "telnyx")
+    client = telnyx.Telnyx(api_key="unused: nothing is sent")
+    try:
+        client.webhooks.unwrap(r["body"], headers=r["headers"], key=r["secret"])
+        return True
+    except ValueError:
+        return False
+
+
+def verify_openai(r):
+    openai = need("openai", "openai")
+    client = openai.OpenAI(api_key="unused: nothing is sent")
+    try:
+        client.webhooks.verify_signature(r["body"], r["headers"], secret=r["secret"])
+        return True
+    except openai.InvalidWebhookSignatureError:
+        return False
+
+
+def verify_resend(r):
+    resend = need("resend", "resend")
+    h = r["headers"]
+    # Resend sends the `svix-*` names; `hookrelay send` writes the `webhook-*` ones.
+    pick = lambda k: h.get(f"svix-{k}") or h.get(f"webhook-{k}")  # noqa: E731
+    options = {
+        "payload": r["body"],
+        "headers": {k: pick(k) for k in ("id", "timestamp", "signature")},
+        "webhook_secret": r["secret"],
+    }
+    try:
+        resend.Webhooks.verify(options)
+        return True
+    except ValueError:
+        return False
+
+
 def main():
     mode, provider = sys.argv[1], sys.argv[2]
     request = json.load(sys.stdin)
