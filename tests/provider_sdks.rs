@@ -120,6 +120,16 @@ fn square_python_verifies_send() {
 }
 
 #[test]
+fn shopify_api_verifies_send() {
+    let c = hmac_case(
+        "shopify",
+        Sdk::NodeVerify("shopify"),
+        "x-shopify-hmac-sha256",
+    );
+    c.run();
+}
+
+#[test]
 fn coinbase_commerce_verifies_send() {
     hmac_case(
         "coinbase",

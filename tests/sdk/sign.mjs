@@ -39,6 +39,30 @@ const verify = {
     const ts = r.headers[EventWebhookHeader.TIMESTAMP().toLowerCase()];
     return ew.verifySignature(key, r.body, sig, ts);
   },
+  // Shopify: @shopify/shopify-api's `webhooks.validate` (node adapter). It also wants
+  // the unsigned metadata headers Shopify always sends; they are filled in here.
+  async shopify(r) {
+    await need("@shopify/shopify-api/adapters/node");
+    const { shopifyApi, ApiVersion, LogSeverity } = await need("@shopify/shopify-api");
+    const shopify = shopifyApi({
+      apiKey: "unused",
+      apiSecretKey: r.secret,
+      apiVersion: ApiVersion.January25,
+      hostName: "localhost",
+      isEmbeddedApp: false,
+      logger: { level: LogSeverity.Error, log: async () => {} },
+    });
+    const headers = {
+      "x-shopify-topic": "orders/create",
+      "x-shopify-shop-domain": "example.myshopify.com",
+      "x-shopify-api-version": "2025-01",
+      "x-shopify-webhook-id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+      ...r.headers,
+    };
+    const rawRequest = { headers, method: "POST", url: "/hooks/sdk" };
+    const result = await shopify.webhooks.validate({ rawBody: r.body, rawRequest, rawResponse: {} });
+    return result.valid;
+  },
   // Linear: the SDK's webhook client (it also wants `webhookTimestamp` in the body).
   async linear(r) {
     const { LinearWebhookClient } = await need("@linear/sdk/webhooks");
