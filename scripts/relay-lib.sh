@@ -1,8 +1,9 @@
 # Sourced by the bench scripts: the one way they configure and start a throwaway relay.
 
 # start_bench_relay BIN DIR [EXTRA]: writes DIR/config.toml with channel "bench"
-# (github scheme, secret bench-secret, agent token bench-token; admin token bench-admin;
-# EXTRA lines go into the channel's table), starts `BIN serve` in the background with
+# (scheme $BENCH_SCHEME, default github; secret $BENCH_SECRET, default bench-secret;
+# agent token bench-token; admin token bench-admin; EXTRA lines go into the channel's
+# table), starts `BIN serve` in the background with
 # its pid in DIR/pid, and prints the base URL once it listens. The caller reads DIR/pid
 # to stop it: this usually runs in a command substitution, so `$!` does not reach it.
 start_bench_relay() {
@@ -15,8 +16,8 @@ data_dir = "$dir/data"
 admin_token = "bench-admin"
 [[channel]]
 name = "bench"
-scheme = "github"
-secrets = ["bench-secret"]
+scheme = "${BENCH_SCHEME:-github}"
+secrets = ["${BENCH_SECRET:-bench-secret}"]
 tokens = ["bench-token"]
 $extra
 TOML

@@ -7,6 +7,7 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
+use common::keys::{ED_PUBLIC_B64, ED_PUBLIC_HEX, ED_SEED_HEX, P256_PKCS8_B64, P256_SPKI_B64};
 use common::{bin, RelayProc};
 use hookrelay::common::config::Config;
 use hookrelay::common::verify::SchemeKind;
@@ -52,14 +53,6 @@ fn signing_key_for(kind: SchemeKind) -> String {
         _ => secret_for(kind),
     }
 }
-
-/// An Ed25519 key (seed 01..20) and its public key, hex and base64.
-const ED_SEED_HEX: &str = "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20";
-const ED_PUBLIC_HEX: &str = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
-const ED_PUBLIC_B64: &str = "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=";
-/// A P-256 key: SendGrid's verification key form, and the private key as PKCS#8.
-const P256_SPKI_B64: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAERxw+dYxJBChbun5TEY7Q9SSt6wdX0lvS+Oew1236cUzdUg96yoqLkXrMN/Ud6PDJu+OthYOC5wLcJaEtCfeoWA==";
-const P256_PKCS8_B64: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJCrze+hRANCAARHHD51jEkEKFu6flMRjtD1JK3rB1fSW9L457DXbfpxTN1SD3rKiouResw39R3o8Mm7462Fg4LnAtwloS0J96hY";
 
 #[test]
 fn send_signs_every_preset_and_the_relay_accepts_it() {

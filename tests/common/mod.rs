@@ -6,6 +6,7 @@
 //! "until this condition, or fail after a generous deadline".
 #![allow(dead_code)]
 
+pub mod keys;
 pub mod metrics;
 
 use std::io::{BufRead, BufReader};

@@ -1021,3 +1021,25 @@ fn sendgrid_ecdsa_p256() {
             .is_err()
     );
 }
+
+#[test]
+fn twilio_documented_signature() {
+    // Twilio's documented example, signature included:
+    // https://www.twilio.com/docs/usage/webhooks/webhooks-security#validating-signatures-from-twilio
+    let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+    let body = b"CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234&From=%2B12349013030&To=%2B18005551212";
+    let h = map(&[("x-twilio-signature", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=".into())]);
+    let v = super::Verifier {
+        public_url: Some(url.into()),
+        ..verifier(SchemeKind::Twilio, &["12345"])
+    };
+    assert!(v.verify(&h, body, NOW).is_ok());
+    let other = super::Verifier {
+        public_url: Some(url.into()),
+        ..verifier(SchemeKind::Twilio, &["54321"])
+    };
+    assert_eq!(
+        other.verify(&h, body, NOW).unwrap_err(),
+        VerifyError::InvalidSignature
+    );
+}
