@@ -13,9 +13,14 @@ pub fn now_unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// RFC 3339 with milliseconds, UTC.
+/// The last millisecond RFC 3339 can write: 9999-12-31T23:59:59.999Z.
+const MAX_RFC3339_MS: u64 = 253_402_300_799_999;
+
+/// RFC 3339 with milliseconds, UTC. A time past year 9999 (only a damaged or hostile
+/// record carries one) is written as the last representable instant instead of
+/// panicking: the fuzzer found that humantime refuses to format it.
 pub fn format_time_ms(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.min(MAX_RFC3339_MS));
     humantime::format_rfc3339_millis(t).to_string()
 }
 
@@ -60,6 +65,14 @@ pub fn parse_time_ms(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_past_year_9999_are_clamped_not_a_panic() {
+        assert_eq!(format_time_ms(1000), "1970-01-01T00:00:01.000Z");
+        assert_eq!(format_time_ms(MAX_RFC3339_MS), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_time_ms(MAX_RFC3339_MS + 1), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_time_ms(u64::MAX), "9999-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn times_parse_with_offsets_and_fractions() {
