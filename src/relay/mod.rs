@@ -6,7 +6,7 @@
 //! where they start). Around them: [`server`] (accept loop, routes) with [`listen`]
 //! (connections, TLS and their limits), [`state`]
 //! (what handlers share), [`admin`] (the operator's API), [`maintenance`] (retention),
-//! [`metrics`], [`auth`], [`body`], [`ratelimit`] and [`api_error`].
+//! [`metrics`], [`auth`], [`console`] (the web console and its API), [`body`], [`ratelimit`] and [`api_error`].
 //!
 //! The relay never imports [`crate::agent`] or [`crate::cli`].
 
@@ -14,6 +14,7 @@ pub mod admin;
 pub mod api_error;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod groups;
 pub mod ingest;
 pub mod listen;

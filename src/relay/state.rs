@@ -45,6 +45,10 @@ pub struct Relay {
     /// (`max_inflight_body_bytes`); here rather than in the listener so that
     /// `/metrics` can report it.
     pub body_budget: Arc<crate::relay::listen::budget::BodyBudget>,
+    /// Web console login sessions.
+    pub sessions: crate::relay::console::sessions::Sessions,
+    /// The console's chart data (in-process ring buffers).
+    pub rings: crate::relay::console::rings::Rings,
 }
 
 impl Relay {
@@ -68,6 +72,8 @@ impl Relay {
             storage_errors: Default::default(),
             shutdown,
             hub: crate::relay::groups::Hub::default(),
+            sessions: Default::default(),
+            rings: Default::default(),
         }
     }
 
