@@ -99,11 +99,11 @@ export async function eventPage(main, channel, offset) {
     ]),
     el('h2', { text: 'Delivery' }),
     doc.deliveries.length
-      ? table('Delivery state per consumer group', ['group', 'state', 'cursor', 'reason', 'attempts', 'last status', 'redrive pending'], deliveryRows(doc.deliveries))
+      ? el('div', { id: 'deliveries' }, table('Delivery state per consumer group', ['group', 'state', 'cursor', 'reason', 'attempts', 'last status', 'redrive pending'], deliveryRows(doc.deliveries)))
       : el('p', { class: 'muted', text: 'No consumer group has subscribed to this channel yet.' }),
     redeliverForm(channel, offset, doc.deliveries),
     el('h2', { text: 'Headers' }),
-    table(null, ['name', 'value'], ev.headers.map(([n, v]) => [el('span', { class: 'mono', text: n }), el('span', { class: 'mono', text: v })])),
+    el('div', { id: 'headers' }, table(null, ['name', 'value'], ev.headers.map(([n, v]) => [el('span', { class: 'mono', text: n }), el('span', { class: 'mono', text: v })]))),
     el('h2', { text: text === null ? 'Body (binary)' : 'Body' }),
     ...bodyViewer(ev, bytes, text));
 }
