@@ -21,7 +21,7 @@ function confirmDialog(message) {
       el('p', { id: 'confirm-text', text: message }),
       el('div', { class: 'links' },
         el('button', { type: 'button', id: 'confirm-yes', class: 'danger', onclick: () => done(true), text: 'Reset the cursor' }),
-        el('button', { type: 'button', id: 'confirm-no', onclick: () => done(false), text: 'Cancel' })));
+        el('button', { type: 'button', id: 'confirm-no', autofocus: true, onclick: () => done(false), text: 'Cancel' })));
     dialog.addEventListener('cancel', () => done(false));
     document.body.append(dialog);
     dialog.showModal();

@@ -37,6 +37,8 @@ function bodyViewer(ev, bytes, text) {
     pre.dataset.view = name;
     const cut = !all && content.length > SHOW_BYTES;
     pre.textContent = cut ? content.slice(0, SHOW_BYTES) : content;
+    // Wrapping a huge unbroken line is slow in browsers: long bodies scroll sideways.
+    pre.classList.toggle('nowrap', content.length > SHOW_BYTES);
     more.hidden = !cut;
     more.textContent = `Show all (${size(content.length)})`;
     more.onclick = () => show(i, true);

@@ -52,8 +52,8 @@ function readFilters() {
 /** Renders the feed of `channel`; returns the cleanup (closes the stream). */
 export async function feed(main, channel) {
   const events = [];
+  let held = []; // events that arrived while paused, shown on resume
   let paused = false;
-  let waiting = 0;
   const body = el('tbody', { id: 'feed-rows' });
   const status = el('p', { class: 'muted', id: 'feed-status', 'aria-live': 'polite' });
   const pause = el('button', { type: 'button', id: 'pause', 'aria-pressed': 'false', text: 'Pause' });
@@ -66,13 +66,17 @@ export async function feed(main, channel) {
       if (matches(events[i], f)) shown.push(row(channel, events[i]));
     }
     body.replaceChildren(...shown);
-    const extra = paused && waiting ? `; ${waiting} new while paused` : '';
+    const extra = paused && held.length ? `; ${held.length} new while paused` : '';
     status.textContent = `${shown.length} shown (at most ${SHOW}) of ${events.length} kept${extra}`;
+  };
+  const keep = (batch) => {
+    events.push(...batch);
+    if (events.length > KEEP) events.splice(0, events.length - KEEP);
   };
   const later = () => { if (!scheduled) { scheduled = true; requestAnimationFrame(render); } };
   pause.addEventListener('click', () => {
     paused = !paused;
-    waiting = 0;
+    if (!paused) keep(held.splice(0));
     pause.setAttribute('aria-pressed', String(paused));
     pause.textContent = paused ? 'Resume' : 'Pause';
     later();
@@ -91,9 +95,12 @@ export async function feed(main, channel) {
   const source = new EventSource(api.chan(channel, '/feed'));
   source.addEventListener('events', (m) => {
     const batch = JSON.parse(m.data);
-    events.push(...batch);
-    if (events.length > KEEP) events.splice(0, events.length - KEEP);
-    if (paused) { waiting += batch.length; status.textContent = `paused; ${waiting} new`; return; }
+    if (paused) {
+      held.push(...batch);
+      if (held.length > KEEP) held = held.slice(-KEEP);
+    } else {
+      keep(batch);
+    }
     later();
   });
   source.addEventListener('error', () => { if (source.readyState === EventSource.CLOSED) toast('The live feed closed; reload to reconnect.', 'error'); });

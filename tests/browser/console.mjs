@@ -6,7 +6,9 @@
 // `STEP redelivered`, waits for a line on stdin (the Rust side answers once the local
 // service has received the event again). Any failure exits non-zero with a message.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import assert from 'node:assert/strict';
 
@@ -117,9 +119,15 @@ try {
   await until(page, 'the filter to hide every row', () => document.querySelectorAll('#feed-rows tr').length === 0);
   await page.fill('#f-body', MARKER);
   await row.waitFor();
+  await page.fill('#f-body', '');
   await page.click('#pause');
   assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'true');
-  await page.click('#pause');
+  const whilePaused = send('{"while":"paused"}');
+  await until(page, 'the paused count', () => /1 new while paused/.test(document.getElementById('feed-status').textContent));
+  assert.equal(await page.locator(`#feed-rows tr[data-offset="${whilePaused}"]`).count(), 0, 'a paused feed changed');
+  await page.keyboard.press('Enter'); // the focused Pause button, by keyboard
+  await page.locator(`#feed-rows tr[data-offset="${whilePaused}"]`).waitFor();
+  assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'false');
 
   // Opens it: body and headers byte-exact, the script does not run.
   await row.locator('a').first().click();
@@ -189,6 +197,19 @@ try {
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than a phone`);
   await page.screenshot({ path: `${SHOTS}/event-phone.png` });
   await page.setViewportSize({ width: 1280, height: 800 });
+
+  // A 1 MiB body stays inside a scrollable, capped view.
+  const big = join(tmpdir(), `hookrelay-console-${process.pid}.json`);
+  writeFileSync(big, `{"big":"${'x'.repeat(1024 * 1024)}"}`);
+  const bigOffset = send(`@${big}`);
+  await page.goto(`${RELAY}/ui/#/event/${CHANNEL}/${bigOffset}`);
+  await page.waitForSelector('#body');
+  assert.ok(await page.isVisible('#show-all'), 'no "show all" for a 1 MiB body');
+  const box = await page.evaluate(() => [document.getElementById('body').getBoundingClientRect().height, document.documentElement.scrollWidth, window.innerWidth]);
+  assert.ok(box[0] <= 800 && box[1] <= box[2] + 1, `the body view is not capped: ${box}`);
+  await page.click('#show-all');
+  await until(page, 'the whole body', () => document.getElementById('body').textContent.length > 1024 * 1024);
+  step('big-body');
 
   // Logs out; the old session no longer works.
   await page.click('#logout');

@@ -125,7 +125,7 @@ pub async fn redeliver(
         count = marked.len(),
         "admin: redelivery requested"
     );
-    let pending: Vec<u64> = (from.max(cursor + 1)..=to).collect();
+    let pending: Vec<u64> = (from.max(cursor.saturating_add(1))..=to).collect();
     let active = relay.hub.active_groups(channel).iter().any(|g| g == group);
     Ok(json_ok(&serde_json::json!({
         "channel": channel, "group": group, "redelivered": marked, "pending": pending, "active": active,

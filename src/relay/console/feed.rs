@@ -92,7 +92,7 @@ pub fn open(
     }
     let head = relay.log.head(channel);
     let next = last_id
-        .map(|n| n + 1)
+        .map(|n| n.saturating_add(1))
         .or(from)
         .unwrap_or_else(|| head.saturating_sub(BACKLOG_EVENTS - 1).max(1));
     let feed = Feed {
@@ -141,7 +141,7 @@ impl Feed {
                 .await
                 .ok()?;
             if let Some(last) = batch.last() {
-                self.next = last.offset + 1;
+                self.next = last.offset.saturating_add(1);
                 let id = last.offset.to_string();
                 let list: Vec<Summary> = batch.into_iter().map(Summary::new).collect();
                 let data = serde_json::to_string(&list).ok()?;
