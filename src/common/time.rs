@@ -70,7 +70,10 @@ mod tests {
     fn times_past_year_9999_are_clamped_not_a_panic() {
         assert_eq!(format_time_ms(1000), "1970-01-01T00:00:01.000Z");
         assert_eq!(format_time_ms(MAX_RFC3339_MS), "9999-12-31T23:59:59.999Z");
-        assert_eq!(format_time_ms(MAX_RFC3339_MS + 1), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            format_time_ms(MAX_RFC3339_MS + 1),
+            "9999-12-31T23:59:59.999Z"
+        );
         assert_eq!(format_time_ms(u64::MAX), "9999-12-31T23:59:59.999Z");
     }
 

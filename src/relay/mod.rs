@@ -7,7 +7,8 @@
 //! (connections, TLS and their limits), [`state`]
 //! (what handlers share), [`admin`] (the operator's API), [`maintenance`] (retention),
 //! [`handshake`] (provider handshakes answered at the relay, with [`hook_secrets`]),
-//! [`metrics`], [`auth`], [`body`], [`ratelimit`] and [`api_error`].
+//! [`metrics`], [`auth`], [`console`] (the web console and its API), [`body`],
+//! [`ratelimit`] and [`api_error`].
 //!
 //! The relay never imports [`crate::agent`] or [`crate::cli`].
 
@@ -15,6 +16,7 @@ pub mod admin;
 pub mod api_error;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod groups;
 pub mod handshake;
 pub mod hook_secrets;

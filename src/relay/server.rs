@@ -138,6 +138,7 @@ impl Server {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut acceptor = Acceptor::new(self.listener, limits.max_connections);
         let sweeper = tokio::spawn(crate::relay::maintenance::run(relay.clone()));
+        let sampler = tokio::spawn(crate::relay::console::stats::run(relay.clone()));
         loop {
             let (tcp, peer, permit) = tokio::select! {
                 next = acceptor.next() => next,
@@ -166,6 +167,7 @@ impl Server {
             tracing::warn!("agent connections did not close in time");
         }
         sweeper.abort();
+        sampler.abort();
         relay.log.close().await
     }
 }
@@ -234,6 +236,8 @@ pub fn routes(
     };
     crate::relay::ingest::route(relay.clone())
         .or(crate::relay::stream::route(relay.clone()))
+        .unify()
+        .or(crate::relay::console::routes(relay.clone()))
         .unify()
         .or(crate::relay::admin::routes(relay.clone()))
         .unify()

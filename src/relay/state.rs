@@ -49,6 +49,10 @@ pub struct Relay {
     pub readiness: crate::relay::ready::Readiness,
     /// Signing secrets learned from handshakes (Asana), loaded by [`Relay::load`].
     pub hook_secrets: crate::relay::hook_secrets::HookSecrets,
+    /// Web console login sessions.
+    pub sessions: crate::relay::console::sessions::Sessions,
+    /// The console's chart data (in-process ring buffers).
+    pub rings: crate::relay::console::rings::Rings,
 }
 
 impl Relay {
@@ -80,6 +84,8 @@ impl Relay {
             shutdown,
             hub: crate::relay::groups::Hub::default(),
             hook_secrets: Default::default(),
+            sessions: Default::default(),
+            rings: Default::default(),
         }
     }
 

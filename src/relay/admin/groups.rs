@@ -26,6 +26,7 @@ use warp::Filter;
 use crate::common::protocol::codes;
 use crate::relay::api_error::{json_ok, ApiError};
 use crate::relay::auth::authorize;
+use crate::relay::auth::Credentials;
 use crate::relay::state::Relay;
 use crate::storage::{DeadLetter, StorageError};
 
@@ -90,48 +91,48 @@ struct ResetBody {
 pub fn routes(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    let auth = warp::header::optional::<String>("authorization");
+    let auth = crate::relay::auth::credentials(relay.clone());
     let list = {
         let relay = relay.clone();
         warp::path!("v1" / "channels" / String / "groups")
             .and(warp::get())
-            .and(auth)
-            .then(move |channel: String, auth: Option<String>| {
+            .and(auth.clone())
+            .then(move |channel: String, auth: Credentials| {
                 let relay = relay.clone();
-                async move { reply(groups(&relay, &channel, auth.as_deref()).await) }
+                async move { reply(groups(&relay, &channel, &auth).await) }
             })
     };
     let dead_letters = {
         let relay = relay.clone();
         warp::path!("v1" / "channels" / String / "groups" / String / "dead-letters")
             .and(warp::get())
-            .and(auth)
-            .then(move |channel: String, group: String, auth: Option<String>| {
+            .and(auth.clone())
+            .then(move |channel: String, group: String, auth: Credentials| {
                 let relay = relay.clone();
-                async move { reply(dead_letters(&relay, &channel, &group, auth.as_deref()).await) }
+                async move { reply(dead_letters(&relay, &channel, &group, &auth).await) }
             })
     };
     let redrive = {
         let relay = relay.clone();
         warp::path!("v1" / "channels" / String / "groups" / String / "dead-letters" / "redrive")
             .and(warp::post())
-            .and(auth)
+            .and(auth.clone())
             .and(warp::body::stream())
-            .then(move |channel: String, group: String, auth: Option<String>, body| {
-                let relay = relay.clone();
-                async move {
-                    reply(redrive(&relay, &channel, &group, auth.as_deref(), body).await)
-                }
-            })
+            .then(
+                move |channel: String, group: String, auth: Credentials, body| {
+                    let relay = relay.clone();
+                    async move { reply(redrive(&relay, &channel, &group, &auth, body).await) }
+                },
+            )
     };
     let reset = warp::path!("v1" / "channels" / String / "groups" / String / "reset")
         .and(warp::post())
-        .and(auth)
+        .and(auth.clone())
         .and(warp::body::stream())
         .then(
-            move |channel: String, group: String, auth: Option<String>, body| {
+            move |channel: String, group: String, auth: Credentials, body| {
                 let relay = relay.clone();
-                async move { reply(reset(&relay, &channel, &group, auth.as_deref(), body).await) }
+                async move { reply(reset(&relay, &channel, &group, &auth, body).await) }
             },
         );
     list.or(dead_letters)
@@ -160,7 +161,7 @@ fn check(
     relay: &Relay,
     channel: &str,
     group: Option<&str>,
-    auth: Option<&str>,
+    auth: &Credentials,
 ) -> Result<(), ApiError> {
     authorize(relay, auth)?;
     if relay.config.channel(channel).is_none() {
@@ -179,7 +180,7 @@ fn check(
 async fn groups(
     relay: &Relay,
     channel: &str,
-    auth: Option<&str>,
+    auth: &Credentials,
 ) -> Result<warp::reply::Response, ApiError> {
     check(relay, channel, None, auth)?;
     let head = relay.log.head(channel);
@@ -217,7 +218,7 @@ async fn dead_letters(
     relay: &Relay,
     channel: &str,
     group: &str,
-    auth: Option<&str>,
+    auth: &Credentials,
 ) -> Result<warp::reply::Response, ApiError> {
     check(relay, channel, Some(group), auth)?;
     let pending: BTreeSet<u64> = relay
@@ -246,7 +247,7 @@ async fn redrive<S, B>(
     relay: &Relay,
     channel: &str,
     group: &str,
-    auth: Option<&str>,
+    auth: &Credentials,
     body: S,
 ) -> Result<warp::reply::Response, ApiError>
 where
@@ -344,7 +345,7 @@ async fn reset<S, B>(
     relay: &Relay,
     channel: &str,
     group: &str,
-    auth: Option<&str>,
+    auth: &Credentials,
     body: S,
 ) -> Result<warp::reply::Response, ApiError>
 where

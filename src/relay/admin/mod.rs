@@ -10,6 +10,7 @@ use serde::Serialize;
 use warp::{Filter, Reply};
 
 use crate::relay::api_error::{json_ok, ApiError};
+use crate::relay::auth::Credentials;
 use crate::relay::state::Relay;
 
 pub mod groups;
@@ -79,25 +80,25 @@ struct GroupInfo {
 pub fn routes(
     relay: Arc<Relay>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
-    let auth = warp::header::optional::<String>("authorization");
+    let auth = crate::relay::auth::credentials(relay.clone());
     let relay_for_groups = relay.clone();
     let list = {
         let relay = relay.clone();
         warp::path!("v1" / "channels")
             .and(warp::get())
-            .and(auth)
-            .then(move |auth: Option<String>| {
+            .and(auth.clone())
+            .then(move |auth: Credentials| {
                 let relay = relay.clone();
-                async move { reply(channels(&relay, auth.as_deref()).await) }
+                async move { reply(channels(&relay, &auth).await) }
             })
     };
     let events = warp::path!("v1" / "channels" / String / "events")
         .and(warp::get())
-        .and(auth)
+        .and(auth.clone())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .then(move |channel: String, auth: Option<String>, q: String| {
+        .then(move |channel: String, auth: Credentials, q: String| {
             let relay = relay.clone();
-            async move { reply(events(&relay, &channel, auth.as_deref(), &q).await) }
+            async move { reply(events(&relay, &channel, &auth, &q).await) }
         });
     let disabled = relay_for_groups.config.server.admin_token.is_none();
     list.or(events)
@@ -128,7 +129,7 @@ fn reply(r: Result<warp::reply::Response, ApiError>) -> warp::reply::Response {
     r.unwrap_or_else(|e| e.into_response())
 }
 
-async fn channels(relay: &Relay, auth: Option<&str>) -> Result<warp::reply::Response, ApiError> {
+async fn channels(relay: &Relay, auth: &Credentials) -> Result<warp::reply::Response, ApiError> {
     crate::relay::auth::authorize(relay, auth)?;
     let mut out = Vec::new();
     for c in &relay.config.channels {
@@ -162,7 +163,7 @@ async fn channels(relay: &Relay, auth: Option<&str>) -> Result<warp::reply::Resp
 async fn events(
     relay: &Relay,
     channel: &str,
-    auth: Option<&str>,
+    auth: &Credentials,
     raw_query: &str,
 ) -> Result<warp::reply::Response, ApiError> {
     crate::relay::auth::authorize(relay, auth)?;

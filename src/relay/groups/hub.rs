@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
+use super::presence::{AgentView, Presence};
 use super::start;
 use crate::common::protocol::Refusal;
 use crate::storage::{CursorSlot, Storage, StorageError};
@@ -59,6 +60,8 @@ struct Inner {
     next_generation: AtomicU64,
     /// Open stream connections; a graceful stop waits for zero.
     open: watch::Sender<usize>,
+    /// Peer address and start of each member, for the console.
+    presence: Presence,
 }
 
 impl Default for Inner {
@@ -68,6 +71,7 @@ impl Default for Inner {
             next_member: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
             open: watch::Sender::new(0),
+            presence: Presence::default(),
         }
     }
 }
@@ -225,8 +229,15 @@ impl Member {
     /// Leaves the group; later calls do nothing.
     pub(crate) fn leave(&self) {
         if !self.left.swap(true, Ordering::AcqRel) {
+            self.inner.presence.remove(self.id);
             self.inner.leave(&self.log, &self.key, self.id);
         }
+    }
+
+    /// Labels this member with its agent's address, for the console's agent list.
+    pub(crate) fn announce(&self, peer: &str) {
+        let now = crate::common::time::now_unix_ms();
+        self.inner.presence.insert(self.id, peer, now);
     }
 
     /// The active member's acknowledged prefix moved to `acked` in `generation`: moves
@@ -405,6 +416,23 @@ impl Hub {
             .filter(|(k, g)| k.channel == channel && g.active.is_some())
             .map(|(k, _)| k.group.clone())
             .collect()
+    }
+
+    /// The members of `channel`'s groups on this relay: active first, then standbys.
+    pub fn agents(&self, channel: &str) -> Vec<AgentView> {
+        let groups = self.inner.lock();
+        let mut out = Vec::new();
+        for (k, g) in groups.iter().filter(|(k, _)| k.channel == channel) {
+            let presence = &self.inner.presence;
+            out.extend(g.active.map(|id| presence.view(id, &k.group, "active")));
+            out.extend(
+                g.standby
+                    .iter()
+                    .map(|(id, _)| presence.view(*id, &k.group, "standby")),
+            );
+        }
+        out.sort_by(|a, b| (&a.group, a.state).cmp(&(&b.group, b.state)));
+        out
     }
 
     /// Counts a new stream connection, here and in `gauge`, until the returned guard

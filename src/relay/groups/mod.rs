@@ -6,6 +6,7 @@
 //! ([`crate::relay::admin`]) resets and redrives through it. Neither imports the other.
 
 mod hub;
+pub mod presence;
 pub mod start;
 
 pub(crate) use hub::{Advance, Joined, Member, OpenConnection};

@@ -396,6 +396,7 @@ impl Connection {
         });
         match joined {
             Ok((member, joined)) => {
+                member.announce(&self.peer);
                 let kind = Kind::Group {
                     group,
                     member,
