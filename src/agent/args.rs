@@ -7,9 +7,12 @@ use clap::Args;
 /// `hookrelay agent`.
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
-    /// Relay URL: ws://, wss://, http:// or https://.
-    #[arg(long)]
-    pub relay: Option<String>,
+    /// Relay URL: ws://, wss://, http:// or https://. Repeat it to name more relays to
+    /// fail over to (nodes sharing one JetStream log, or one relay reachable at several
+    /// addresses): the agent starts with the first and moves to the next when one
+    /// fails. Replaces agent.toml's `relay` list.
+    #[arg(long = "relay", value_name = "URL")]
+    pub relays: Vec<String>,
     /// Channel to receive.
     #[arg(long)]
     pub channel: Option<String>,
@@ -83,7 +86,8 @@ pub struct AgentArgs {
 /// `hookrelay replay`.
 #[derive(Debug, Clone, Args)]
 pub struct ReplayArgs {
-    /// Relay URL: ws://, wss://, http:// or https://.
+    /// Relay URL: ws://, wss://, http:// or https://. One only (failing over between
+    /// several relays is for `hookrelay agent`).
     #[arg(long)]
     pub relay: String,
     /// Channel to read.
@@ -125,7 +129,8 @@ pub struct ReplayArgs {
 /// `hookrelay tail`.
 #[derive(Debug, Clone, Args)]
 pub struct TailArgs {
-    /// Relay URL: ws://, wss://, http:// or https://.
+    /// Relay URL: ws://, wss://, http:// or https://. One only (failing over between
+    /// several relays is for `hookrelay agent`).
     #[arg(long)]
     pub relay: String,
     /// Channel to read.

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// How one attempt to the local service ended, as far as the metrics care.
@@ -52,6 +53,8 @@ pub struct AgentMetrics {
     in_flight: IntGaugeVec,
     connected: IntGaugeVec,
     reconnects: IntCounterVec,
+    /// Moves from one relay URL to the next (`--relay` given several times).
+    relay_switches: IntCounter,
     /// Whether each configured channel has a live subscription now (for `/healthz`).
     live: Mutex<BTreeMap<String, bool>>,
 }
@@ -68,6 +71,12 @@ fn counter(
     labels: &[&str],
 ) -> Result<IntCounterVec, MetricsError> {
     let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    reg.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn plain_counter(reg: &Registry, name: &str, help: &str) -> Result<IntCounter, MetricsError> {
+    let c = IntCounter::with_opts(Opts::new(name, help))?;
     reg.register(Box::new(c.clone()))?;
     Ok(c)
 }
@@ -150,6 +159,11 @@ impl AgentMetrics {
                 "Subscriptions re-established after a disconnect.",
                 ch,
             )?,
+            relay_switches: plain_counter(
+                &r,
+                "hookrelay_agent_relay_switches_total",
+                "Moves from one relay URL to the next after a failure.",
+            )?,
             registry: r,
             live: Mutex::new(BTreeMap::new()),
         })
@@ -188,6 +202,11 @@ impl AgentMetrics {
             channel: channel.into(),
             ever_connected: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Counts a move to the next relay URL.
+    pub fn relay_switched(&self) {
+        self.relay_switches.inc();
     }
 
     /// The Prometheus text exposition of every metric.

@@ -13,7 +13,8 @@
 //! `dial` (URL, TLS, token), `session` (one connection's protocol: frames in, acks
 //! out, the window) with `sub` (a subscription across reconnects), `live` (its
 //! per-connection window and ack bookkeeping), `sink` (forward or print each event)
-//! and `end` (how a session ends), `supervisor` (reconnects), `forward` (one event to
+//! and `end` (how a session ends), `supervisor` (reconnects) with `failover` (which
+//! of several relay URLs to dial next), `forward` (one event to
 //! the local service), `routes` (agent.toml), `backoff`, `retry_after`, `replay`,
 //! `tail`. Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error —
 //! including a relay that refuses the token or the channel, which no retry fixes.
@@ -26,6 +27,7 @@ pub mod dial;
 pub mod dispatch;
 pub mod end;
 mod error;
+pub mod failover;
 pub mod filter;
 pub mod forward;
 pub mod live;
@@ -49,7 +51,7 @@ pub use error::AgentError;
 pub use plan::{agent_plan, prefetch_window, PREFETCH_EVENTS};
 
 use crate::common::shutdown::Shutdown;
-use plan::{endpoint, group_subs, signal_shutdown};
+use plan::{group_subs, relays, signal_shutdown};
 use routes::Plan;
 use session::Ctx;
 
@@ -78,19 +80,14 @@ pub async fn run_agent(args: AgentArgs) -> Result<(), AgentError> {
 /// library entry point (used by `hookrelay bench`); `announce` prints the stdout
 /// readiness lines.
 pub async fn run(plan: &Plan, shutdown: Shutdown, announce: bool) -> Result<(), AgentError> {
-    let endpoint = endpoint(
-        &plan.relay,
-        plan.token.as_deref(),
-        plan.ca_cert.as_deref(),
-        &plan.client_cert,
-    )?;
+    let mut relays = relays(plan)?;
     let mut subs = group_subs(plan)?;
     let ctx = Ctx {
         shutdown,
         announce,
-        relay: endpoint.display_url(),
+        relay: relays.current().display_url(),
     };
-    let result = supervisor::supervise(&endpoint, &mut subs, &ctx, None).await;
+    let result = supervisor::supervise(&mut relays, &mut subs, &ctx, None).await;
     for sub in &subs {
         if let sink::Handler::Forward(d) = &sub.handler {
             if d.filtered() > 0 {

@@ -10,6 +10,7 @@ use super::delivery::{check_timeout, DeliverySettings, ExtraHeader};
 use super::dial::{Endpoint, TlsFiles};
 use super::dispatch::{Dispatch, RouteTarget};
 use super::error::AgentError;
+use super::failover::Relays;
 use super::filter::Filter;
 use super::pacer::{check_rate, Pacer};
 use super::routes::{self, Plan, Route, RouteDefaults};
@@ -100,15 +101,22 @@ fn plan_from_file(args: &AgentArgs, path: &Path, extras: RouteExtras) -> Result<
         delivery: extras.delivery,
     };
     let file = routes::load(path, &defaults).map_err(AgentError::usage)?;
-    let relay = args.relay.clone().or(file.relay).ok_or_else(|| {
-        usage(format!(
+    // The command line's list replaces the file's as a whole: mixing them would leave
+    // no clear first (preferred) relay.
+    let relays = if args.relays.is_empty() {
+        file.relays
+    } else {
+        args.relays.clone()
+    };
+    if relays.is_empty() {
+        return Err(usage(format!(
             "{}: no relay: set relay = \"wss://...\" or pass --relay",
             path.display()
-        ))
-    })?;
+        )));
+    }
     let client_cert = args.client_cert.clone().zip(args.client_key.clone());
     Ok(Plan {
-        relay,
+        relays,
         token: args.token.clone().or(file.token),
         ca_cert: args.ca_cert.clone().or(file.ca_cert),
         client_cert: client_cert.or(file.client_cert),
@@ -126,7 +134,9 @@ fn plan_from_flags(
 ) -> Result<Plan, AgentError> {
     let usage = AgentError::Usage;
     let missing = |flag: &str| usage(format!("{flag} is required (or --config agent.toml)"));
-    let relay = args.relay.clone().ok_or_else(|| missing("--relay"))?;
+    if args.relays.is_empty() {
+        return Err(missing("--relay"));
+    }
     let channel = args.channel.clone().ok_or_else(|| missing("--channel"))?;
     let forward = args.forward.clone().ok_or_else(|| missing("--forward"))?;
     if !crate::common::config::valid_channel_name(&channel) {
@@ -135,7 +145,7 @@ fn plan_from_flags(
         )));
     }
     Ok(Plan {
-        relay,
+        relays: args.relays.clone(),
         token: args.token.clone(),
         ca_cert: args.ca_cert.clone(),
         client_cert: args.client_cert.clone().zip(args.client_key.clone()),
@@ -270,6 +280,24 @@ pub(crate) fn endpoint(
     .map_err(AgentError::usage)
 }
 
+/// The endpoints of every relay URL of `plan`, in order; any bad URL, the token or a
+/// TLS file is a usage error before anything is dialled.
+pub(crate) fn relays(plan: &Plan) -> Result<Relays, AgentError> {
+    let endpoints = plan
+        .relays
+        .iter()
+        .map(|url| {
+            endpoint(
+                url,
+                plan.token.as_deref(),
+                plan.ca_cert.as_deref(),
+                &plan.client_cert,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Relays::new(endpoints).ok_or_else(|| AgentError::Usage("--relay is required".into()))
+}
+
 /// A shutdown that SIGINT/SIGTERM triggers.
 pub(crate) fn signal_shutdown() -> Shutdown {
     let shutdown = Shutdown::new();
@@ -373,6 +401,24 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn relay_may_repeat_and_every_url_is_checked() {
+        let base = ["--channel", "c", "--forward", "http://l"];
+        let p = agent_plan(&args(
+            &[&base[..], &["--relay", "ws://a:1", "--relay", "http://b:2"]].concat(),
+        ))
+        .expect("ok");
+        assert_eq!(p.relays, vec!["ws://a:1".to_string(), "http://b:2".into()]);
+        let r = relays(&p).expect("endpoints");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.current().display_url(), "ws://a:1/v1/stream");
+        let bad = agent_plan(&args(
+            &[&base[..], &["--relay", "ws://a:1", "--relay", "ftp://b"]].concat(),
+        ))
+        .expect("plan");
+        assert!(relays(&bad).is_err(), "the second URL is checked too");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::args::ReplayArgs;
 use super::error::AgentError;
+use super::failover::Relays;
 use super::plan::{endpoint, signal_shutdown};
 use super::session::Ctx;
 use super::sink::Handler;
@@ -108,7 +109,13 @@ pub async fn run(args: ReplayArgs) -> Result<(), AgentError> {
         announce: false,
         relay: endpoint.display_url(),
     };
-    let finish = supervisor::supervise(&endpoint, &mut subs, &ctx, Some(REPLAY_MAX_FAILURES)).await;
+    let finish = supervisor::supervise(
+        &mut Relays::one(endpoint),
+        &mut subs,
+        &ctx,
+        Some(REPLAY_MAX_FAILURES),
+    )
+    .await;
     if let Some(p) = &subs[0].progress {
         p.finish();
     }

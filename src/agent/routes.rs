@@ -2,7 +2,7 @@
 //! `agent.toml`, all on one connection.
 //!
 //! ```toml
-//! relay = "wss://relay.example.com"
+//! relay = "wss://relay.example.com"  # or a list to fail over: ["wss://a", "wss://b"]
 //! token = "env:HOOKRELAY_TOKEN"      # or the token itself
 //! ca_cert = "ca.pem"                 # optional, relative to this file
 //! metrics_listen = "127.0.0.1:9465"  # optional: /metrics and /healthz (--metrics-listen)
@@ -71,8 +71,9 @@ pub struct Route {
 /// Everything an agent run needs, before dialling.
 #[derive(Clone, PartialEq)]
 pub struct Plan {
-    /// The relay URL.
-    pub relay: String,
+    /// The relay URLs, never empty: the first is dialled first, the others are the
+    /// ones to fail over to ([`crate::agent::failover`]).
+    pub relays: Vec<String>,
     /// The consumer token, if any.
     pub token: Option<String>,
     /// A CA to trust for wss:// instead of the web PKI roots.
@@ -90,7 +91,7 @@ pub struct Plan {
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plan")
-            .field("relay", &self.relay)
+            .field("relays", &redacted(&self.relays))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("routes", &self.routes)
             .finish()
@@ -149,7 +150,7 @@ pub fn check_window(n: u32) -> Result<u32, String> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
-    relay: Option<Spanned<String>>,
+    relay: Option<Spanned<RawRelays>>,
     token: Option<Spanned<String>>,
     ca_cert: Option<Spanned<String>>,
     client_cert: Option<Spanned<String>>,
@@ -157,6 +158,41 @@ struct RawFile {
     metrics_listen: Option<Spanned<String>>,
     #[serde(default, rename = "route")]
     routes: Vec<Spanned<RawRoute>>,
+}
+
+/// `relay`: one URL, or a list of them (each with its own span, for errors).
+enum RawRelays {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for RawRelays {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RelaysVisitor)
+    }
+}
+
+/// Takes a string or an array of strings (an untagged enum would lose the spans).
+struct RelaysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RelaysVisitor {
+    type Value = RawRelays;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a relay URL or a list of relay URLs")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawRelays, E> {
+        Ok(RawRelays::One(s.to_string()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawRelays, A::Error> {
+        let mut urls = Vec::new();
+        while let Some(url) = seq.next_element::<Spanned<String>>()? {
+            urls.push(url);
+        }
+        Ok(RawRelays::Many(urls))
+    }
 }
 
 #[derive(Deserialize)]
@@ -179,8 +215,8 @@ struct RawRoute {
 /// give it).
 #[derive(Clone)]
 pub struct AgentFile {
-    /// `relay`, if the file sets it.
-    pub relay: Option<String>,
+    /// `relay` (one URL or a list), empty if the file does not set it.
+    pub relays: Vec<String>,
     /// `token`, if the file sets it (`env:` read).
     pub token: Option<String>,
     /// `ca_cert`, relative to the file.
@@ -217,15 +253,12 @@ pub fn parse(
     let path_of = |v: &Spanned<String>| base.join(v.get_ref());
     let token = raw.token.as_ref().map(|t| token(&src, t)).transpose()?;
     let client_cert = client_cert(&src, &raw, path_of)?;
-    if let Some(r) = &raw.relay {
-        super::dial::relay_url(r.get_ref()).map_err(|_| {
-            src.err(
-                r.span(),
-                "relay",
-                "expected a ws://, wss://, http:// or https:// URL",
-            )
-        })?;
-    }
+    let relays = raw
+        .relay
+        .as_ref()
+        .map(|r| relays(&src, r))
+        .transpose()?
+        .unwrap_or_default();
     let metrics_listen = raw
         .metrics_listen
         .as_ref()
@@ -241,13 +274,44 @@ pub fn parse(
         .transpose()?;
     let routes = routes(&src, &raw.routes, defaults, base)?;
     Ok(AgentFile {
-        relay: raw.relay.map(|r| r.into_inner()),
+        relays,
         token,
         ca_cert: raw.ca_cert.as_ref().map(path_of),
         client_cert,
         metrics_listen,
         routes,
     })
+}
+
+/// Relay URLs for logs and `Debug` (no userinfo, no query).
+fn redacted(urls: &[String]) -> Vec<String> {
+    urls.iter()
+        .map(|u| crate::common::redact::redact(u))
+        .collect()
+}
+
+/// `relay = "URL"` or `relay = ["URL", ...]`: every URL checked like `--relay`, and a
+/// list must not be empty.
+fn relays(src: &Source, raw: &Spanned<RawRelays>) -> Result<Vec<String>, FileError> {
+    const BAD_URL: &str = "expected a ws://, wss://, http:// or https:// URL";
+    match raw.get_ref() {
+        RawRelays::One(url) => {
+            super::dial::relay_url(url).map_err(|_| src.err(raw.span(), "relay", BAD_URL))?;
+            Ok(vec![url.clone()])
+        }
+        RawRelays::Many(list) if list.is_empty() => {
+            Err(src.err(raw.span(), "relay", "an empty list: give at least one URL"))
+        }
+        RawRelays::Many(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                super::dial::relay_url(url.get_ref())
+                    .map(|_| url.get_ref().clone())
+                    .map_err(|_| src.err(url.span(), &format!("relay[{i}]"), BAD_URL))
+            })
+            .collect(),
+    }
 }
 
 /// The token itself, or `env:NAME`; never empty.
@@ -492,7 +556,7 @@ mod tests {
              [[route]]\nchannel = \"b\"\nforward = \"http://127.0.0.1:3\"\ngroup = \"g2\"\nfrom = 5\nmax_in_flight = 8\nmax_attempts = 3\n",
         )
         .expect("valid");
-        assert_eq!(f.relay.as_deref(), Some("ws://127.0.0.1:1"));
+        assert_eq!(f.relays, vec!["ws://127.0.0.1:1".to_string()]);
         assert_eq!(f.token.as_deref(), Some("t"));
         assert_eq!(f.ca_cert, Some(PathBuf::from("/etc/hr/ca.pem")));
         assert_eq!(
@@ -533,6 +597,33 @@ mod tests {
         let e = parse_env(text, &|_| None).err().expect("refused");
         assert_eq!((e.line, e.key.as_str()), (Some(1), "token"));
         assert!(e.message.contains("AGENT_TOK"));
+    }
+
+    #[test]
+    fn relay_may_be_one_url_or_a_list() {
+        let route = "[[route]]\nchannel = \"a\"\nforward = \"http://h\"\n";
+        let f = parse_text(&format!(
+            "relay = [\n  \"ws://a:1\",\n  \"https://b\",\n]\n{route}"
+        ))
+        .expect("a list");
+        assert_eq!(f.relays, vec!["ws://a:1".to_string(), "https://b".into()]);
+        let f = parse_text(&format!("relay = \"ws://a:1\"\n{route}")).expect("one");
+        assert_eq!(f.relays, vec!["ws://a:1".to_string()]);
+        assert!(parse_text(route).expect("none").relays.is_empty());
+        for (text, line, key) in [
+            (
+                "relay = [\n  \"ws://a\",\n  \"ftp://b?k=s3cret\",\n]\n",
+                3,
+                "relay[1]",
+            ),
+            ("relay = []\n", 1, "relay"),
+            ("\nrelay = 5\n", 2, "relay"),
+            ("relay = [\"ws://a\", 7]\n", 1, "relay"),
+        ] {
+            let e = parse_text(&format!("{text}{route}")).err().expect(text);
+            assert_eq!((e.line, e.key.as_str()), (Some(line), key), "{text}: {e}");
+            assert!(!e.to_string().contains("s3cret"), "{e}");
+        }
     }
 
     #[test]

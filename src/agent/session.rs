@@ -69,7 +69,8 @@ pub struct Ctx {
     pub shutdown: Shutdown,
     /// Print the machine-readable `hookrelay agent subscribed ...` lines on stdout.
     pub announce: bool,
-    /// The relay, for logs.
+    /// The relay this session is connected to, for logs (the supervisor sets it per
+    /// connection: with several relay URLs it changes on a switch).
     pub relay: String,
 }
 

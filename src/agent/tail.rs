@@ -7,6 +7,7 @@
 
 use super::args::TailArgs;
 use super::error::AgentError;
+use super::failover::Relays;
 use super::plan::{endpoint, signal_shutdown};
 use super::routes;
 use super::session::Ctx;
@@ -66,7 +67,7 @@ pub async fn run(args: TailArgs) -> Result<(), AgentError> {
         relay: endpoint.display_url(),
     };
     let max_failures = (!args.follow).then_some(TAIL_MAX_FAILURES);
-    match supervisor::supervise(&endpoint, &mut subs, &ctx, max_failures)
+    match supervisor::supervise(&mut Relays::one(endpoint), &mut subs, &ctx, max_failures)
         .await
         .map_err(AgentError::from)?
     {

@@ -170,7 +170,7 @@ pub(crate) fn spawn_agent(
     tokio::task::JoinHandle<Result<(), crate::agent::AgentError>>,
 ) {
     let plan = crate::agent::routes::Plan {
-        relay: target.base.clone(),
+        relays: vec![target.base.clone()],
         token: Some(target.token.clone()),
         ca_cert: None,
         client_cert: None,
