@@ -32,7 +32,9 @@ const CHANNEL = env('CHANNEL');
 const SECRET = env('SECRET');
 const SHOTS = env('SCREENSHOT_DIR');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const TIMEOUT_MS = 15000;
+// Upper bound for any wait (as DEADLINE in the Rust tests): reaching it is a failure.
+// Generous, because rendering a 1 MiB body on a loaded 2-core machine took over 15 s.
+const TIMEOUT_MS = 30000;
 
 mkdirSync(SHOTS, { recursive: true });
 const stdin = createInterface({ input: process.stdin });
