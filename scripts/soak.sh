@@ -108,6 +108,8 @@ secrets = ["$secret"]
 tokens = ["$token"]
 retention = { max_events = $keep }
 TOML
+  # It holds the admin token: 0644 would make the relay warn at every one of its starts.
+  chmod 600 "$work/config.toml"
 }
 
 # start_relay: starts the relay (on the port it got the first time, so that the agent
