@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{decode_dedup, encode_dead_letter, encode_dedup};
 use super::disk::DiskGuard;
+use super::fsync::LogFile;
 use super::heads::Shared;
 use super::keys;
 use crate::common::event::RecordRef;
@@ -186,6 +187,8 @@ pub(crate) struct Committer {
     last_ms: HashMap<String, u64>,
     /// Refuses appends while the disk is nearly full.
     disk: DiskGuard,
+    /// sled's log file, `fdatasync`ed after each flush (see [`super::fsync`]).
+    log_file: LogFile,
 }
 
 impl Committer {
@@ -196,6 +199,7 @@ impl Committer {
         heads: HashMap<String, u64>,
         last_ms: HashMap<String, u64>,
         disk: DiskGuard,
+        log_file: LogFile,
     ) -> Committer {
         Committer {
             db,
@@ -204,6 +208,7 @@ impl Committer {
             heads,
             last_ms,
             disk,
+            log_file,
         }
     }
 
@@ -500,7 +505,10 @@ impl Committer {
         self.tree
             .apply_batch(writes)
             .and_then(|()| self.db.flush().map(|_| ()))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        self.log_file
+            .sync()
+            .map_err(|e| format!("fdatasync of the log file: {e}"))
     }
 
     /// The batch is durable: publish the heads, then answer (in that order, so that an

@@ -30,6 +30,7 @@ fn fixture() -> Fixture {
         HashMap::new(),
         HashMap::new(),
         crate::storage::sled::disk::DiskGuard::new(dir.path(), 0),
+        crate::storage::sled::fsync::LogFile::open(dir.path()).expect("sled log file"),
     );
     Fixture {
         _dir: dir,

@@ -23,6 +23,7 @@ mod codec;
 mod commit;
 pub(crate) mod disk;
 mod export;
+pub(crate) mod fsync;
 mod heads;
 pub mod keys;
 mod probe;
@@ -86,7 +87,18 @@ impl SledStorage {
         let shared = Arc::new(Shared::new(heads.clone()));
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let disk = disk::DiskGuard::new(dir, reserve_bytes);
-        let committer = Committer::new(db, tree.clone(), shared.clone(), heads, last_ms, disk);
+        let log_file = fsync::LogFile::open(dir).map_err(|e| {
+            StorageError::Failed(format!("opening sled's log file for fdatasync: {e}"))
+        })?;
+        let committer = Committer::new(
+            db,
+            tree.clone(),
+            shared.clone(),
+            heads,
+            last_ms,
+            disk,
+            log_file,
+        );
         std::thread::Builder::new()
             .name("log-committer".into())
             .spawn(move || committer.run(rx))
