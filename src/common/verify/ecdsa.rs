@@ -6,14 +6,13 @@
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName};
 use ring::rand::SystemRandom;
-use ring::signature::{
-    EcdsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING,
-};
+use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING};
 
+use super::asymmetric::{self, Signed};
 use super::pubkey::decode_any;
 use super::scheme::{Verified, VerifyError};
 use super::secret::{Secret, BASE64};
-use super::util::{check_tolerance, parse_timestamp, required_header};
+use super::util::{parse_timestamp, required_header};
 
 const SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-email-event-webhook-signature");
 const TIMESTAMP: HeaderName = HeaderName::from_static("x-twilio-email-event-webhook-timestamp");
@@ -36,16 +35,18 @@ pub(crate) fn verify(
         .filter(|s| !s.is_empty() && s.len() <= MAX_SIGNATURE_BYTES)
         .ok_or(VerifyError::InvalidSignature)?;
     let message = [ts_text.as_bytes(), body].concat();
-    let matched = secrets.iter().filter_map(Secret::public_key).any(|pk| {
-        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, pk)
-            .verify(&message, &sig)
-            .is_ok()
-    });
-    if !matched {
-        return Err(VerifyError::InvalidSignature);
-    }
-    check_tolerance(ts, now, tolerance_secs)?;
-    Ok(Verified::default())
+    let signed = Signed {
+        message: &message,
+        signature: &sig,
+        timestamp: ts,
+    };
+    asymmetric::verify(
+        &ECDSA_P256_SHA256_ASN1,
+        &signed,
+        secrets,
+        tolerance_secs,
+        now,
+    )
 }
 
 /// Headers signed with the P-256 private key `pkcs8` (base64 PKCS#8 DER), or why it is

@@ -5,12 +5,13 @@
 
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName};
-use ring::signature::{Ed25519KeyPair, UnparsedPublicKey, ED25519};
+use ring::signature::{Ed25519KeyPair, ED25519};
 
+use super::asymmetric::{self, Signed};
 use super::pubkey::{decode, ED25519_KEY_BYTES};
 use super::scheme::{Encoding, SchemeKind, Verified, VerifyError};
 use super::secret::{Secret, BASE64};
-use super::util::{check_tolerance, parse_timestamp, required_header};
+use super::util::{parse_timestamp, required_header};
 
 /// Ed25519 signatures, in bytes.
 const SIGNATURE_BYTES: usize = 64;
@@ -56,16 +57,12 @@ pub(crate) fn verify(
     let ts = parse_timestamp(ts_text)?;
     let sig = decode(c.encoding, sig_text, SIGNATURE_BYTES).ok_or(VerifyError::InvalidSignature)?;
     let message = [ts_text.as_bytes(), c.separator, body].concat();
-    let matched = secrets.iter().filter_map(Secret::public_key).any(|pk| {
-        UnparsedPublicKey::new(&ED25519, pk)
-            .verify(&message, &sig)
-            .is_ok()
-    });
-    if !matched {
-        return Err(VerifyError::InvalidSignature);
-    }
-    check_tolerance(ts, now, tolerance_secs)?;
-    Ok(Verified::default())
+    let signed = Signed {
+        message: &message,
+        signature: &sig,
+        timestamp: ts,
+    };
+    asymmetric::verify(&ED25519, &signed, secrets, tolerance_secs, now)
 }
 
 /// Headers signed with the private key whose 32-byte seed is `seed` (hex or base64),

@@ -36,6 +36,7 @@
 
 use http::{HeaderMap, HeaderName};
 
+mod asymmetric;
 mod ecdsa;
 mod ed25519;
 mod engine;
