@@ -52,6 +52,8 @@ const QUEUE_DEPTH: usize = 16 * 1024;
 pub const APPEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// sled page cache, in bytes. Small, because the hot data is the tail of each channel.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// How often sled's own thread wakes to flush and clean segments (see `open_with_reserve`).
+const SEGMENT_GC_INTERVAL_MS: u64 = 1000;
 
 /// The sled backend; cheap to clone (every clone shares one committer).
 #[derive(Clone)]
@@ -77,8 +79,12 @@ impl SledStorage {
             .path(dir)
             .cache_capacity(CACHE_BYTES)
             .mode(::sled::Mode::HighThroughput)
-            // We flush explicitly after every batch; a timer flush would only add work.
-            .flush_every_ms(None)
+            // We flush explicitly after every batch, but sled 0.34 cleans segments (moves
+            // live pages out of mostly-dead segments so they can be reused) only on its
+            // timer thread (`flusher.rs` calls `attempt_gc`). With the timer off, space
+            // freed by retention was never reclaimed: the soak's data dir grew ~1.4 KB per
+            // event ingested whatever `max_events` said. One tick a second costs one wake-up.
+            .flush_every_ms(Some(SEGMENT_GC_INTERVAL_MS))
             .open()
             .map_err(failed)?;
         let tree = db.open_tree("log").map_err(failed)?;
