@@ -60,7 +60,7 @@ echo "ingest: wrk -t2 -c64 -d${secs}s, 1 KiB GitHub-signed, fresh relay and data
 echo "(no bare hyper + sled group-commit baseline in benches/ or scripts/: no ratio to it)"
 source "$here/relay-lib.sh"
 work=$(mktemp -d)
-trap 'stop_bench_relays "$work"/r*; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'stop_bench_relays "$work"/r* || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 python3 - "$work" <<'PY'
 import hmac, hashlib, json, sys
 body = json.dumps({"action": "opened", "pad": "x" * 980})[:1024].ljust(1024)

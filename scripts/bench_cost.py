@@ -93,33 +93,57 @@ def connection(url):
     return http.client.HTTPConnection(u.hostname, u.port, timeout=30), u.path
 
 
+class ConnectionPool:
+    """Keep-alive connections handed out last-returned-first, like Node's http.Agent (the
+    reference harness's client): at a trickle one or two connections carry every POST,
+    as they would from one sender; more open only while earlier POSTs are in flight."""
+
+    def __init__(self, url):
+        self.url, self.idle, self.lock = url, [], threading.Lock()
+
+    def take(self):
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        return connection(self.url)
+
+    def give(self, conn):
+        with self.lock:
+            self.idle.append(conn)
+
+    def close(self):
+        for conn, _ in self.idle:
+            conn.close()
+
+
 def paced_load(url, bodies, headers, rate):
     """Sends bodies[i] at t0 + i/rate from SENDERS threads; returns send times and statuses."""
     n = len(bodies)
     send_t, status = [0.0] * n, [0] * n
-    lock, nxt = threading.Lock(), [0]
+    lock, nxt, pool = threading.Lock(), [0], ConnectionPool(url)
     t0 = time.monotonic() + 0.005
 
     def sender():
-        conn, path = connection(url)
         while True:
             with lock:
                 i = nxt[0]
                 nxt[0] += 1
             if i >= n:
-                conn.close()
                 return
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            conn, path = pool.take()
             send_t[i] = time.monotonic()
             status[i] = post(conn, path, bodies[i], headers[i])
+            pool.give((conn, path))
 
     threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    pool.close()
     return send_t, status
 
 
@@ -247,13 +271,13 @@ def build_relays(args):
     if args.redis_server:
         out.append(relays.Gosmee(args.gosmee_bin, args.redis_server))
     else:
-        log("skip gosmee + Redis: no redis-server (apt-get install redis-server, or set REDIS_SERVER)")
+        print("skip gosmee + Redis: no redis-server (apt-get install redis-server, or set REDIS_SERVER)", flush=True)
     out.append(relays.Smee(shutil.which("node"), args.smee_dir, args.smee_client))
     present = []
     for r in out:
         why = r.available()
         if why:
-            log(why)
+            print(why, flush=True)  # on stdout: the table's reader sees what was left out
         else:
             present.append(r)
     return present
