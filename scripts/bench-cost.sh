@@ -54,10 +54,12 @@ if ! command -v wrk >/dev/null; then
   echo "skip ingest: wrk is not installed (apt-get install -y wrk)"
   exit 0
 fi
-# The issue's bar is 0.9 x a bare hyper + sled group-commit server; the repository
-# holds none (benches/ has criterion microbenchmarks only), so this prints hookrelay's rate.
+# The bar is 0.9 x a bare hyper + sled group-commit server (examples/bare_ingest.rs:
+# the same fsync per batch, none of the relay's checks); it runs in turns with the builds.
+bare=${BARE_INGEST:-$here/../target/release/examples/bare_ingest}
+[ -x "$bare" ] || (cd "$here/.." && cargo build --release --example bare_ingest -q)
 echo "ingest: wrk -t2 -c64 -d${secs}s, 1 KiB GitHub-signed, fresh relay and data dir per run, builds in turns"
-echo "(no bare hyper + sled group-commit baseline in benches/ or scripts/: no ratio to it)"
+echo "baseline: examples/bare_ingest (bare hyper + sled group commit + fdatasync), same wrk, in turns"
 source "$here/relay-lib.sh"
 work=$(mktemp -d)
 trap 'stop_bench_relays "$work"/r* || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -79,14 +81,31 @@ ingest() {
   for _ in $(seq 1 100); do kill -0 "$(cat "$dir/pid")" 2>/dev/null || break; sleep 0.05; done
   echo "$rate"
 }
+bare_ingest() {
+  local dir url rate pid
+  dir=$(mktemp -d "$work/bXXXX")
+  "$bare" "$dir/data" > "$dir/out" &
+  pid=$!
+  for _ in $(seq 1 200); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.05; done
+  url=$(sed -n 's/^listening on //p' "$dir/out")
+  rate=$(wrk -t2 -c64 -d"${secs}s" -s "$work/post.lua" "$url/" | awk '/Requests\/sec/{printf "%.0f", $2}')
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$rate"
+}
 declare -A rates
+bare_rates=""
 for r in $(seq 1 "$runs"); do
-  line="run $r"
+  v=$(bare_ingest); bare_rates+=" $v"
+  line="run $r  bare: $v/s"
   for i in "${!bins[@]}"; do
     v=$(ingest "${bins[$i]}"); rates[$i]="${rates[$i]:-} $v"; line+="  ${labels[$i]}: $v/s"
   done
   echo "$line"
 done
+med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+bare_median=$(med "$bare_rates")
+echo "bare hyper + sled ingest median: $bare_median events/s"
 for i in "${!bins[@]}"; do
-  echo "${labels[$i]} ingest median: $(tr ' ' '\n' <<<"${rates[$i]}" | grep . | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}') events/s"
+  m=$(med "${rates[$i]}")
+  echo "${labels[$i]} ingest median: $m events/s = $(python3 -c "print(f'{$m / $bare_median:.2f}')") x the bare baseline (bar: 0.90)"
 done

@@ -8,6 +8,7 @@
 #
 # usage: scripts/soak.sh [MINUTES=30]
 # knobs (environment): SOAK_RATE events/s (100), SOAK_KEEP retention max_events (20000),
+# SOAK_DEDUP_SECS the channel's dedup_window_secs (300),
 # SOAK_MAX_IN_FLIGHT agent --max-in-flight (16), SOAK_FAIL_RATE share of 5xx answers
 # (0.05), SOAK_SLOW_RATE share of 1-3 s answers (0.002), SOAK_SAMPLE_SECS (10), SOAK_BIN
 # (a prebuilt binary to use instead of building target/release/hookrelay).
@@ -30,6 +31,11 @@ set -euo pipefail
 minutes=${1:-30}
 rate=${SOAK_RATE:-100}
 keep=${SOAK_KEEP:-20000}
+# The dedup window bounds the stored delivery ids as retention bounds the events. At the
+# default (24 h) a 30-minute soak only ever adds ids (~1 KB of sled file per id, random
+# keys), so the data dir cannot level off; 5 minutes lets both reach their steady state
+# and still covers every retry of a post (seconds after the failure).
+dedup_secs=${SOAK_DEDUP_SECS:-300}
 max_in_flight=${SOAK_MAX_IN_FLIGHT:-16}
 fail_rate=${SOAK_FAIL_RATE:-0.05}
 slow_rate=${SOAK_SLOW_RATE:-0.002}
@@ -107,6 +113,7 @@ scheme = "github"
 secrets = ["$secret"]
 tokens = ["$token"]
 retention = { max_events = $keep }
+dedup_window_secs = $dedup_secs
 TOML
   # It holds the admin token: 0644 would make the relay warn at every one of its starts.
   chmod 600 "$work/config.toml"
@@ -229,7 +236,7 @@ main() {
     "$work/acks.log" "$work/ingest.json" > "$work/ingest.out" 2> "$work/ingest.err" &
   ingest_pid=$!
   start=$(date +%s)
-  log "soak: $minutes min, $rate events/s, keep $keep, max-in-flight $max_in_flight, 5xx $fail_rate, slow $slow_rate, relay $relay_url, work $work"
+  log "soak: $minutes min, $rate events/s, keep $keep, dedup window ${dedup_secs}s, max-in-flight $max_in_flight, 5xx $fail_rate, slow $slow_rate, relay $relay_url, work $work"
   chaos_loop $((start + minutes * 60))
   log "chaos over; stopping ingest and waiting for the agent to drain"
   kill_proc "$ingest_pid" TERM; ingest_pid=''
