@@ -22,7 +22,6 @@ use futures_util::StreamExt;
 
 use super::connect::fail;
 use super::shared::Shared;
-use super::streams;
 use crate::storage::error::StorageError;
 
 /// Wait before following again after the consumer could not be made or ended
@@ -59,7 +58,7 @@ async fn run(shared: Arc<Shared>, channel: String) {
 
 /// Loads the stream's state, then moves the head with every stored message.
 async fn follow(shared: &Shared, channel: &str) -> Result<(), StorageError> {
-    let mut stream = streams::ensure(shared, channel).await?;
+    let mut stream = shared.ensure(channel).await?;
     let state = stream
         .info()
         .await

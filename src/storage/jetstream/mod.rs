@@ -52,6 +52,7 @@ mod backend;
 mod connect;
 mod cursors;
 mod dedup;
+mod firsts;
 mod follow;
 mod handle;
 mod heads;

@@ -95,7 +95,7 @@ pub(super) struct Writer {
 
 impl Writer {
     async fn start(shared: Arc<Shared>, channel: &str) -> Result<Writer, StorageError> {
-        let mut stream = streams::ensure(&shared, channel).await?;
+        let mut stream = shared.ensure(channel).await?;
         let state = stream
             .info()
             .await
