@@ -46,22 +46,32 @@ async fn concurrent_writers_on_one_stream_keep_offsets_dense_and_exact() {
     let store = tempfile::tempdir().expect("tempdir");
     let server = NatsServer::single(store.path());
     let (a, b) = two_nodes(&server, "w").await;
-    let write = |node: Arc<dyn Storage>, name: &'static str| async move {
-        let mut acked = Vec::new();
-        for chunk in 0..PER_NODE / IN_FLIGHT + 1 {
-            let bodies: Vec<String> = (0..IN_FLIGHT)
-                .map(|k| chunk * IN_FLIGHT + k)
-                .filter(|i| *i < PER_NODE)
-                .map(|i| format!("{name}-{i}"))
-                .collect();
-            let appends = bodies
-                .iter()
-                .map(|body| node.append("c", event(body.as_bytes(), 1), None));
-            for (body, r) in bodies.iter().zip(join_all(appends).await) {
-                acked.push((r.expect("append acknowledged").offset, body.clone()));
+    // Each node's writer is started (stream, head) before either begins in earnest.
+    let started = Arc::new(tokio::sync::Barrier::new(2));
+    let write = |node: Arc<dyn Storage>, name: &'static str| {
+        let started = started.clone();
+        async move {
+            let mut acked = Vec::new();
+            // One append starts the node's writer (stream, head) before the barrier.
+            let warm = format!("{name}-warm-up");
+            let a = node.append("c", event(warm.as_bytes(), 1), None).await;
+            acked.push((a.expect("warm-up append").offset, warm));
+            started.wait().await;
+            for chunk in 0..PER_NODE / IN_FLIGHT + 1 {
+                let bodies: Vec<String> = (0..IN_FLIGHT)
+                    .map(|k| chunk * IN_FLIGHT + k)
+                    .filter(|i| *i < PER_NODE)
+                    .map(|i| format!("{name}-{i}"))
+                    .collect();
+                let appends = bodies
+                    .iter()
+                    .map(|body| node.append("c", event(body.as_bytes(), 1), None));
+                for (body, r) in bodies.iter().zip(join_all(appends).await) {
+                    acked.push((r.expect("append acknowledged").offset, body.clone()));
+                }
             }
+            acked
         }
-        acked
     };
     let (from_a, from_b) = tokio::join!(
         tokio::spawn(write(a.clone(), "a")),
@@ -74,15 +84,22 @@ async fn concurrent_writers_on_one_stream_keep_offsets_dense_and_exact() {
             "offset {offset} given twice"
         );
     }
-    let n = (2 * PER_NODE) as u64;
+    let n = (2 * PER_NODE + 2) as u64;
     assert_eq!(
         by_offset.keys().copied().collect::<Vec<_>>(),
         (1..=n).collect::<Vec<_>>(),
         "dense offsets"
     );
+    // The two nodes really wrote at the same time: their events interleave.
+    let switches = by_offset
+        .values()
+        .zip(by_offset.values().skip(1))
+        .filter(|(x, y)| x.as_bytes()[0] != y.as_bytes()[0])
+        .count();
+    assert!(switches > 2, "the writers took turns only {switches} times");
     wait_until("b sees the whole stream", || b.head("c") == n).await;
-    let stored = b.read("c", 1, 2 * PER_NODE).await.expect("read");
-    assert_eq!(stored.len(), 2 * PER_NODE);
+    let stored = b.read("c", 1, n as usize).await.expect("read");
+    assert_eq!(stored.len() as u64, n);
     for r in stored {
         assert_eq!(
             r.body,
@@ -92,7 +109,7 @@ async fn concurrent_writers_on_one_stream_keep_offsets_dense_and_exact() {
         );
     }
     let mut last_ms = 0;
-    for r in a.read("c", 1, 2 * PER_NODE).await.expect("read") {
+    for r in a.read("c", 1, n as usize).await.expect("read") {
         assert!(r.received_at_ms >= last_ms, "received-at never goes back");
         last_ms = r.received_at_ms;
     }

@@ -90,7 +90,15 @@ async fn follow(shared: &Shared, channel: &str) -> Result<(), StorageError> {
     while let Some(message) = messages.next().await {
         match message {
             Ok(m) => match m.info() {
-                Ok(info) => shared.heads.acked(channel, info.stream_sequence),
+                Ok(info) => {
+                    let ms = m
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(super::publish::RECEIVED_AT_HEADER))
+                        .and_then(|v| v.as_str().parse().ok())
+                        .unwrap_or(0);
+                    shared.heads.seen(channel, info.stream_sequence, ms)
+                }
                 Err(e) => tracing::debug!(channel, error = %e, "follower message without info"),
             },
             // The ordered consumer recreates itself after these; keep reading.
