@@ -247,6 +247,10 @@ const PREFIX: &str = "nodes";
 /// Deliveries an agent may repeat after its node died: the one in flight (the agent
 /// runs with one in flight) and cursor moves the dead node had queued but not written.
 const MAX_REPEATS: usize = 4;
+/// Acknowledged events before node A is killed, and after (through B): enough for
+/// both nodes to contend, few enough for one agent (one in flight) to deliver in time.
+const EVENTS_BEFORE_KILL: usize = 60;
+const EVENTS_AFTER_KILL: usize = 60;
 
 /// Opens the backend once (replicas = 3) so that the cluster has its JetStream leader
 /// and the buckets exist before relays start; retries until a deadline.
@@ -462,7 +466,7 @@ fn killing_one_node_during_ingest_loses_nothing_acknowledged() {
         .collect();
     let count = || acks.lock().expect("lock").by_offset.len();
     let deadline = Instant::now() + common::DEADLINE;
-    while count() < 150 {
+    while count() < EVENTS_BEFORE_KILL {
         assert!(Instant::now() < deadline, "ingest too slow: {}", count());
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -471,7 +475,7 @@ fn killing_one_node_during_ingest_loses_nothing_acknowledged() {
     let delivered_at_kill = target.received().iter().map(offset_of).max().unwrap_or(0);
     let at_kill = count();
     let deadline = Instant::now() + common::DEADLINE;
-    while count() < at_kill + 150 {
+    while count() < at_kill + EVENTS_AFTER_KILL {
         assert!(Instant::now() < deadline, "ingest on B stalled");
         std::thread::sleep(Duration::from_millis(10));
     }
