@@ -94,7 +94,7 @@ async fn follow(shared: &Shared, channel: &str) -> Result<(), StorageError> {
                     let ms = m
                         .headers
                         .as_ref()
-                        .and_then(|h| h.get(super::publish::RECEIVED_AT_HEADER))
+                        .and_then(|h| h.get(super::names::RECEIVED_AT_HEADER))
                         .and_then(|v| v.as_str().parse().ok())
                         .unwrap_or(0);
                     shared.heads.seen(channel, info.stream_sequence, ms)

@@ -25,6 +25,7 @@ use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
 
 use super::dedup::Claim;
+use super::names::RECEIVED_AT_HEADER;
 use super::writer::{Staged, Writer};
 use crate::common::event::RecordRef;
 use crate::storage::error::StorageError;
@@ -34,9 +35,7 @@ use crate::storage::types::Appended;
 const MAX_ROUNDS: u32 = 32;
 /// Rounds that go again at once, before the random waits start.
 const EAGER_ROUNDS: u32 = 8;
-/// Header with the record's received-at (unix ms), which each node's follower reads
-/// (headers only) so that a writer placed after another node's event need not read it.
-pub const RECEIVED_AT_HEADER: &str = "Hookrelay-Received-At";
+
 /// The random wait before a later round n is up to `min(2^(n - EAGER_ROUNDS), MAX)` ms.
 const JITTER_MAX_MS: u64 = 20;
 
