@@ -245,8 +245,11 @@ const ADMIN: &str = "admin-token-nodes";
 const TOKEN: &str = "ingest-token-nodes";
 const PREFIX: &str = "nodes";
 /// Deliveries an agent may repeat after its node died: the one in flight (the agent
-/// runs with one in flight) and cursor moves the dead node had queued but not written.
-const MAX_REPEATS: usize = 4;
+/// runs with one in flight) and the cursor moves the dead node had acknowledged but not
+/// yet written to the cursor bucket (cursor writes are queued, as with sled; on a
+/// loaded machine that queue holds a few); the strict check is that the agent resumes
+/// no later than cursor + 1, and that nothing is lost.
+const MAX_REPEATS: usize = 16;
 /// Acknowledged events before node A is killed, and after (through B): enough for
 /// both nodes to contend, few enough for one agent (one in flight) to deliver in time.
 const EVENTS_BEFORE_KILL: usize = 60;
@@ -527,9 +530,30 @@ fn killing_one_node_during_ingest_loses_nothing_acknowledged() {
         .next()
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("{second}"));
-    target.wait_until("every stored event delivered", |v| {
-        v.iter().map(offset_of).collect::<BTreeSet<_>>().len() as u64 >= head
-    });
+    let deadline = Instant::now() + common::DEADLINE;
+    while (target
+        .received()
+        .iter()
+        .map(offset_of)
+        .collect::<BTreeSet<_>>()
+        .len() as u64)
+        < head
+    {
+        if Instant::now() > deadline {
+            let got: BTreeSet<u64> = target.received().iter().map(offset_of).collect();
+            let missing: Vec<u64> = (1..=head).filter(|o| !got.contains(o)).collect();
+            panic!(
+                "missing {missing:?} (head {head}, next {next});\nagent:\n{}\nrelay b:\n{}",
+                agent.stderr_text(),
+                b.stderr_text()
+                    .lines()
+                    .filter(|l| !l.contains("DEBUG"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let received = target.received();
     let mut seen = BTreeSet::new();
     let firsts: Vec<u64> = received
