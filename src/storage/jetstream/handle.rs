@@ -14,7 +14,7 @@ use super::dedup::DedupStore;
 use super::heads::Heads;
 use super::kv::bucket;
 use super::letters::Letters;
-use super::names::{Names, CURSORS, DEAD_LETTERS, DEDUP, REDRIVES, SETTINGS};
+use super::names::{Names, CURSORS, DEAD_LETTERS, DEDUP, FIRSTS, REDRIVES, SETTINGS};
 use super::settings::Settings;
 use super::shared::Shared;
 use super::streams;
@@ -53,6 +53,7 @@ impl JetStreamStorage {
         );
         let settings = Settings::new(bucket(&js, &names.bucket(SETTINGS), r).await?);
         let dedup = DedupStore::new(bucket(&js, &names.bucket(DEDUP), r).await?);
+        let firsts = bucket(&js, &names.bucket(FIRSTS), r).await?;
         let heads = Heads::default();
         for (channel, last, first) in streams::list(&js, &names).await? {
             heads.load(&channel, last, first);
@@ -63,10 +64,17 @@ impl JetStreamStorage {
             replicas: r,
             heads,
             dedup,
+            firsts,
             stats: StorageStats::default(),
             closed: AtomicBool::new(false),
             streams: Mutex::default(),
+            runtime: tokio::runtime::Handle::current(),
+            followers: Mutex::default(),
         });
+        super::firsts::watch(&shared).await?;
+        for channel in shared.heads.channels() {
+            super::follow::start(&shared, &channel);
+        }
         Ok(JetStreamStorage {
             shared,
             cursors,
@@ -77,6 +85,11 @@ impl JetStreamStorage {
         })
     }
 
+    /// Follows `channel`'s stream (every node's appends) from now on, if not yet.
+    pub(super) fn follow(&self, channel: &str) {
+        super::follow::start(&self.shared, channel);
+    }
+
     /// The writer queue of `channel`, started on first use.
     pub(super) fn writer(&self, channel: &str) -> mpsc::Sender<AppendOp> {
         let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
@@ -84,5 +97,12 @@ impl JetStreamStorage {
             .entry(channel.to_string())
             .or_insert_with(|| writer::spawn(self.shared.clone(), channel.to_string()))
             .clone()
+    }
+}
+
+impl Drop for JetStreamStorage {
+    fn drop(&mut self) {
+        // Each follower holds a consumer on the server: stop them with the handle.
+        self.shared.stop_followers();
     }
 }

@@ -1,9 +1,10 @@
 //! Per channel, in memory: the last acknowledged offset (with its watchers) and the
 //! first retained one, which the synchronous trait methods answer from.
 //!
-//! Kept current by this node's own acknowledged appends and purges, and loaded from
-//! stream info at open. Appends by another node to the same stream are not seen here
-//! until a reopen (one writer per channel is assumed; see the module doc).
+//! Loaded from stream info, and kept current by this node's own acknowledged appends
+//! and purges, by each channel's follower (every node's appends, see `follow`) and by
+//! the retention bucket's watch (every node's purges, see `firsts`). Both only ever
+//! move forward.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,6 +15,8 @@ struct Chan {
     head: watch::Sender<u64>,
     first: u64,
     exists: bool,
+    /// The largest received-at a follower saw (unix ms).
+    last_ms: u64,
 }
 
 impl Chan {
@@ -22,6 +25,7 @@ impl Chan {
             head: watch::channel(0).0,
             first: 1,
             exists: false,
+            last_ms: 0,
         }
     }
 }
@@ -41,8 +45,9 @@ impl Heads {
     /// A stream found at open, with its last and first sequence.
     pub fn load(&self, channel: &str, last: u64, first: u64) {
         self.with(channel, |c| {
-            c.exists = true;
-            c.first = first.max(1);
+            // A follower creates the streams it follows: an empty one is no channel yet.
+            c.exists |= last > 0;
+            c.first = c.first.max(first);
             c.head.send_if_modified(|h| bump(h, last));
         });
     }
@@ -60,9 +65,20 @@ impl Heads {
     /// The head moves to `offset` (never backwards) once it is acknowledged.
     pub fn acked(&self, channel: &str, offset: u64) {
         self.with(channel, |c| {
-            c.exists = true;
+            c.exists |= offset > 0;
             c.head.send_if_modified(|h| bump(h, offset));
         });
+    }
+
+    /// A follower saw `offset`, received at `ms` by whichever node stored it.
+    pub fn seen(&self, channel: &str, offset: u64, ms: u64) {
+        self.with(channel, |c| c.last_ms = c.last_ms.max(ms));
+        self.acked(channel, offset);
+    }
+
+    /// The largest received-at the follower saw.
+    pub fn last_ms(&self, channel: &str) -> u64 {
+        self.with(channel, |c| c.last_ms)
     }
 
     /// The first retained offset; `head + 1` when the channel holds no events.

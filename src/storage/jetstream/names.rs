@@ -13,8 +13,14 @@ pub const DEAD_LETTERS: &str = "deadletters";
 pub const REDRIVES: &str = "redrives";
 /// Bucket of delivery-id claims (`{channel}.{sha256(id)}` → offset, time, event id).
 pub const DEDUP: &str = "dedup";
+/// Bucket of first retained offsets (`{channel}` → offset), raised by every purge.
+pub const FIRSTS: &str = "firsts";
 /// Bucket of per-channel settings learned at run time (`{channel}.{name}` → bytes).
 pub const SETTINGS: &str = "settings";
+
+/// Header with the record's received-at (unix ms), which each node's follower reads
+/// (headers only) so that a writer placed after another node's event need not read it.
+pub const RECEIVED_AT_HEADER: &str = "Hookrelay-Received-At";
 
 /// Every name under one stream prefix.
 #[derive(Debug, Clone)]

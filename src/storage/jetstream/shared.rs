@@ -26,12 +26,18 @@ pub struct Shared {
     pub heads: Heads,
     /// Delivery-id claims.
     pub dedup: DedupStore,
+    /// First retained offsets, as every node's retention left them (see `firsts`).
+    pub firsts: async_nats::jetstream::kv::Store,
     /// Counters for metrics.
     pub stats: StorageStats,
     /// Set by `close`: later writes are refused.
     pub closed: AtomicBool,
     /// Stream handles opened so far, by channel.
     pub streams: Mutex<HashMap<String, Stream>>,
+    /// The runtime the backend was opened on: followers start from synchronous calls.
+    pub runtime: tokio::runtime::Handle,
+    /// The follower task of each channel this node follows (see `follow`).
+    pub followers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 impl Shared {
@@ -47,10 +53,21 @@ impl Shared {
         Ok(found)
     }
 
+    /// Creates the channel's stream, or updates it to this node's config.
+    pub async fn ensure(&self, channel: &str) -> Result<Stream, StorageError> {
+        streams::ensure(&self.js, &self.names, channel, self.replicas).await
+    }
+
     /// Keeps a stream handle for later reads.
     pub fn remember(&self, channel: &str, stream: Stream) {
         let mut map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(channel.to_string(), stream);
+    }
+
+    /// Stops every follower (the backend is dropped or closed).
+    pub fn stop_followers(&self) {
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        followers.drain().for_each(|(_, task)| task.abort());
     }
 
     fn cached(&self, channel: &str) -> Option<Stream> {
