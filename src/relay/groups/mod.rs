@@ -9,5 +9,5 @@ mod hub;
 pub mod presence;
 pub mod start;
 
-pub(crate) use hub::{Advance, Joined, Member, OpenConnection};
+pub(crate) use hub::{Advance, Joined, LeaseHold, Member, OpenConnection};
 pub use hub::{GroupMembers, Hub};

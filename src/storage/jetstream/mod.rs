@@ -8,6 +8,9 @@
 //! - `streams`: creating, listing, reading and purging streams; `retention`;
 //! - `heads`: heads, first offsets and watchers in memory;
 //! - `kv`, `cursors`, `letters`, `dedup`, `settings`: the key-value buckets;
+//! - `lease`: one active member per (channel, group) across nodes (`{prefix}_leases`,
+//!   a KV lease with a time to live; its doc says why not pinned priority groups);
+//! - `control`: resets and redrives made on one node, announced to the others;
 //! - `import`: what `hookrelay migrate` writes (a stream at a first offset, records
 //!   at their own offsets, delivery-id claims, redrive marks).
 //!
@@ -50,12 +53,14 @@
 
 mod backend;
 mod connect;
+mod control;
 mod cursors;
 mod dedup;
 mod handle;
 mod heads;
 mod import;
 mod kv;
+mod lease;
 mod letters;
 mod names;
 mod retention;
@@ -67,3 +72,4 @@ mod writer;
 pub use connect::MIN_SERVER_VERSION;
 pub use handle::JetStreamStorage;
 pub use import::StreamSpan;
+pub use lease::{LEASE_TTL_MS, RENEW_EVERY_MS, STOP_AFTER_MS};
