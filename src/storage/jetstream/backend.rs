@@ -78,6 +78,7 @@ impl Storage for JetStreamStorage {
 
     async fn close(&self) -> Result<(), StorageError> {
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.stop_followers();
         let synced = tokio::time::timeout(CLOSE_TIMEOUT, self.sync())
             .await
             .unwrap_or_else(|_| Err(StorageError::Failed("closing timed out".into())));
@@ -86,10 +87,12 @@ impl Storage for JetStreamStorage {
     }
 
     fn head(&self, channel: &str) -> u64 {
+        self.follow(channel);
         self.shared.heads.head(channel)
     }
 
     fn watch(&self, channel: &str) -> watch::Receiver<u64> {
+        self.follow(channel);
         self.shared.heads.watch(channel)
     }
 
@@ -98,6 +101,7 @@ impl Storage for JetStreamStorage {
     }
 
     fn earliest(&self, channel: &str) -> Result<u64, StorageError> {
+        self.follow(channel);
         Ok(self.shared.heads.earliest(channel))
     }
 

@@ -75,7 +75,12 @@ impl JetStreamStorage {
             stats: StorageStats::default(),
             closed: AtomicBool::new(false),
             streams: Mutex::default(),
+            runtime: tokio::runtime::Handle::current(),
+            followers: Mutex::default(),
         });
+        for channel in shared.heads.channels() {
+            super::follow::start(&shared, &channel);
+        }
         Ok(JetStreamStorage {
             shared,
             cursors,
@@ -88,6 +93,11 @@ impl JetStreamStorage {
         })
     }
 
+    /// Follows `channel`'s stream (every node's appends) from now on, if not yet.
+    pub(super) fn follow(&self, channel: &str) {
+        super::follow::start(&self.shared, channel);
+    }
+
     /// The writer queue of `channel`, started on first use.
     pub(super) fn writer(&self, channel: &str) -> mpsc::Sender<AppendOp> {
         let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
@@ -95,5 +105,12 @@ impl JetStreamStorage {
             .entry(channel.to_string())
             .or_insert_with(|| writer::spawn(self.shared.clone(), channel.to_string()))
             .clone()
+    }
+}
+
+impl Drop for JetStreamStorage {
+    fn drop(&mut self) {
+        // Each follower holds a consumer on the server: stop them with the handle.
+        self.shared.stop_followers();
     }
 }

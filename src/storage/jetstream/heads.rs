@@ -1,9 +1,10 @@
 //! Per channel, in memory: the last acknowledged offset (with its watchers) and the
 //! first retained one, which the synchronous trait methods answer from.
 //!
-//! Kept current by this node's own acknowledged appends and purges, and loaded from
-//! stream info at open. Appends by another node to the same stream are not seen here
-//! until a reopen (one writer per channel is assumed; see the module doc).
+//! Loaded from stream info, and kept current by this node's own acknowledged appends
+//! and purges, by each channel's follower (every node's appends, see `follow`) and by
+//! the retention bucket's watch (every node's purges, see `firsts`). Both only ever
+//! move forward.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,8 +42,9 @@ impl Heads {
     /// A stream found at open, with its last and first sequence.
     pub fn load(&self, channel: &str, last: u64, first: u64) {
         self.with(channel, |c| {
-            c.exists = true;
-            c.first = first.max(1);
+            // A follower creates the streams it follows: an empty one is no channel yet.
+            c.exists |= last > 0;
+            c.first = c.first.max(first);
             c.head.send_if_modified(|h| bump(h, last));
         });
     }
@@ -60,7 +62,7 @@ impl Heads {
     /// The head moves to `offset` (never backwards) once it is acknowledged.
     pub fn acked(&self, channel: &str, offset: u64) {
         self.with(channel, |c| {
-            c.exists = true;
+            c.exists |= offset > 0;
             c.head.send_if_modified(|h| bump(h, offset));
         });
     }

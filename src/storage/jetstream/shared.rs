@@ -32,6 +32,10 @@ pub struct Shared {
     pub closed: AtomicBool,
     /// Stream handles opened so far, by channel.
     pub streams: Mutex<HashMap<String, Stream>>,
+    /// The runtime the backend was opened on: followers start from synchronous calls.
+    pub runtime: tokio::runtime::Handle,
+    /// The follower task of each channel this node follows (see `follow`).
+    pub followers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 impl Shared {
@@ -51,6 +55,12 @@ impl Shared {
     pub fn remember(&self, channel: &str, stream: Stream) {
         let mut map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(channel.to_string(), stream);
+    }
+
+    /// Stops every follower (the backend is dropped or closed).
+    pub fn stop_followers(&self) {
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        followers.drain().for_each(|(_, task)| task.abort());
     }
 
     fn cached(&self, channel: &str) -> Option<Stream> {

@@ -5,27 +5,31 @@ use async_nats::jetstream::Context;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use futures_util::StreamExt;
+use std::time::Duration;
 
 use super::connect::fail;
 use super::names::Names;
+use super::shared::Shared;
 use crate::common::event::Record;
 use crate::storage::error::StorageError;
 
 /// Messages fetched at once by a read (one request each, sent together).
 const READ_CHUNK: u64 = 64;
 
+/// JetStream's own `Nats-Msg-Id` window: it only has to cover two nodes taking the
+/// same delivery id at once (the `_dedup` bucket covers the relay's whole window; see
+/// `dedup`), and the server keeps every id of the window in memory.
+pub const DUPLICATE_WINDOW_SECS: u64 = 10;
+
 /// Creates the channel's stream, or updates it to this config when it exists.
-pub async fn ensure(
-    js: &Context,
-    names: &Names,
-    channel: &str,
-    replicas: usize,
-) -> Result<Stream, StorageError> {
+pub async fn ensure(shared: &Shared, channel: &str) -> Result<Stream, StorageError> {
+    let (js, names, replicas) = (&shared.js, &shared.names, shared.replicas);
     let config = Config {
         name: names.stream(channel),
         subjects: vec![names.subject(channel)],
         storage: StorageType::File,
         num_replicas: replicas,
+        duplicate_window: Duration::from_secs(DUPLICATE_WINDOW_SECS),
         ..Default::default()
     };
     // Create or update: a changed `replicas` reaches streams made before the change.

@@ -3,26 +3,22 @@
 //! The writer predicts each event's offset (the stream's next sequence), encodes the
 //! record with it, and publishes with `Nats-Expected-Last-Sequence` = offset − 1, so
 //! the stream stores exactly the bytes that `read_raw` hands out and the sequence IS
-//! the offset; if anything else wrote to the stream, the server refuses instead of
-//! storing a wrong offset. A drained batch is published pipelined (all sends, then the
-//! acks in order), which is the group commit of this backend. An append is answered
-//! only from its publish ack, which JetStream sends once a quorum of the stream's
-//! replicas stored it; the head moves (and watchers wake) only then.
+//! the offset; if another node wrote to the stream meanwhile, the server refuses
+//! instead of storing a wrong offset, and the writer places the event again after the
+//! real last sequence (see `publish`). A drained batch is published pipelined (all
+//! sends, then the acks in order), which is the group commit of this backend. An
+//! append is answered only from its publish ack, which JetStream sends once a quorum
+//! of the stream's replicas stored it; the head moves (and watchers wake) only then.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use async_nats::jetstream::stream::Stream;
-use async_nats::HeaderMap;
-use futures_util::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 
-use super::dedup::Claim;
 use super::shared::Shared;
 use super::streams;
-use crate::common::event::RecordRef;
 use crate::storage::error::StorageError;
 use crate::storage::types::{Appended, Dedup, NewEvent};
 
@@ -77,29 +73,29 @@ async fn run(shared: Arc<Shared>, channel: String, mut rx: mpsc::Receiver<Append
     }
 }
 
-/// An event ready to publish.
-struct Staged {
-    reply: Reply,
-    offset: u64,
-    id: String,
-    bytes: Vec<u8>,
-    claim: Option<(String, Claim)>,
+/// An event ready to publish; its offset is given (again) by each publish round.
+pub(super) struct Staged {
+    pub(super) reply: Option<Reply>,
+    pub(super) event: NewEvent,
+    pub(super) id: String,
+    pub(super) dedup: Option<Dedup>,
+    /// Whether the publish carries `Nats-Msg-Id` (JetStream's own deduplication).
+    pub(super) msg_id: bool,
 }
 
-struct Writer {
-    shared: Arc<Shared>,
-    channel: String,
-    stream: Stream,
+pub(super) struct Writer {
+    pub(super) shared: Arc<Shared>,
+    pub(super) channel: String,
+    pub(super) stream: Stream,
     /// The last sequence known stored: the next event gets `head + 1`.
-    head: u64,
+    pub(super) head: u64,
     /// Received-at of the newest event, so received-at never goes backwards.
-    last_ms: u64,
+    pub(super) last_ms: u64,
 }
 
 impl Writer {
     async fn start(shared: Arc<Shared>, channel: &str) -> Result<Writer, StorageError> {
-        let mut stream =
-            streams::ensure(&shared.js, &shared.names, channel, shared.replicas).await?;
+        let mut stream = streams::ensure(&shared, channel).await?;
         let state = stream
             .info()
             .await
@@ -115,6 +111,7 @@ impl Writer {
                 .map_or(0, |r| r.received_at_ms),
         };
         shared.remember(channel, stream.clone());
+        super::follow::start(&shared, channel);
         Ok(Writer {
             shared,
             channel: channel.to_string(),
@@ -126,6 +123,8 @@ impl Writer {
 
     /// Dedup checks, offsets, claims, then the pipelined publish.
     async fn process(&mut self, batch: Vec<AppendOp>) {
+        // Another node's appends, seen by the follower, move the base first.
+        self.rebase(self.shared.heads.head(&self.channel)).await;
         let mut staged: Vec<Staged> = Vec::new();
         // Duplicates of an event staged in this same batch: answered with its result.
         let mut in_batch: Vec<(Reply, usize)> = Vec::new();
@@ -155,11 +154,16 @@ impl Writer {
                     }
                 }
             }
-            let s = self.stage(op, staged.len() as u64);
-            if let Some((id, claim)) = &s.claim {
-                ids.insert(id.clone(), (staged.len(), claim.at_ms));
+            if let Some(d) = &op.dedup {
+                ids.insert(d.id.clone(), (staged.len(), now));
             }
-            staged.push(s);
+            staged.push(Staged {
+                reply: Some(op.reply),
+                msg_id: op.dedup.is_some(),
+                dedup: op.dedup,
+                event: op.event,
+                id: crate::storage::types::new_event_id(),
+            });
         }
         let results = self.commit(staged).await;
         for (reply, i) in in_batch {
@@ -171,51 +175,25 @@ impl Writer {
         }
     }
 
-    /// Offset, id and stored bytes of a new event.
-    fn stage(&mut self, op: AppendOp, before: u64) -> Staged {
-        let offset = self.head + 1 + before;
-        self.last_ms = self.last_ms.max(op.event.received_at_ms);
-        let id = crate::storage::types::new_event_id();
-        let e = &op.event;
-        let bytes = RecordRef {
-            id: &id,
-            channel: &self.channel,
-            offset,
-            received_at_ms: self.last_ms,
-            method: &e.method,
-            path: &e.path,
-            query: &e.query,
-            headers: &e.headers,
-            body: &e.body,
-            peer: &e.peer,
-            scheme: &e.scheme,
-        }
-        .encode();
-        let claim = op.dedup.map(|d| {
-            let claim = Claim {
-                offset,
-                at_ms: e.received_at_ms,
-                id: id.clone(),
-            };
-            (d.id, claim)
-        });
-        Staged {
-            reply: op.reply,
-            offset,
-            id,
-            bytes,
-            claim,
-        }
-    }
-
     /// The original append when `d`'s id was claimed within its window by an event
     /// that is really stored (a claim left by a crash before its publish is not).
-    async fn original(&self, d: &Dedup, now: u64) -> Result<Option<Appended>, StorageError> {
+    async fn original(&mut self, d: &Dedup, now: u64) -> Result<Option<Appended>, StorageError> {
         let Some(claim) = self.shared.dedup.lookup(&self.channel, &d.id).await? else {
             return Ok(None);
         };
-        if now.saturating_sub(claim.at_ms) >= d.window_ms || claim.offset > self.head {
+        if now.saturating_sub(claim.at_ms) >= d.window_ms {
             return Ok(None);
+        }
+        // Claimed by another node above what this one knows: the record tells whether
+        // it is stored (a stored message is an acknowledged one).
+        self.rebase(self.shared.heads.head(&self.channel)).await;
+        if claim.offset > self.head {
+            let stored = streams::record(&self.stream, claim.offset).await?;
+            return Ok(stored.filter(|r| r.id == claim.id).map(|r| Appended {
+                offset: r.offset,
+                id: r.id,
+                duplicate: true,
+            }));
         }
         let stored = if claim.offset < self.shared.heads.earliest(&self.channel) {
             // Removed by retention, so it cannot be checked: count it as the original
@@ -235,98 +213,20 @@ impl Writer {
 }
 
 impl Writer {
-    /// Claims first, then every publish, then the acks in order; answers each append.
-    async fn commit(&mut self, mut staged: Vec<Staged>) -> Vec<Result<Appended, StorageError>> {
-        if staged.is_empty() {
-            return Vec::new();
+    /// `last` is stored (another node's append, or learned from a refused publish):
+    /// the next offset follows it, and received-at never goes below its record's.
+    pub(super) async fn rebase(&mut self, last: u64) {
+        if last <= self.head {
+            return;
         }
-        let started = Instant::now();
-        let claims = staged.iter().filter_map(|s| s.claim.as_ref());
-        let claimed =
-            join_all(claims.map(|(id, c)| self.shared.dedup.claim(&self.channel, id, c))).await;
-        if let Some(Err(e)) = claimed.into_iter().find(|r| r.is_err()) {
-            return answer_all(staged, e);
-        }
-        // Counted before any append is answered, so that a caller who saw its answer
-        // also sees its batch in the statistics.
-        self.shared.stats.record_batch(staged.len());
-        let subject = self.shared.names.subject(&self.channel);
-        let mut sent = Vec::with_capacity(staged.len());
-        for s in &mut staged {
-            let mut headers = HeaderMap::new();
-            let expected = (s.offset - 1).to_string();
-            headers.insert("Nats-Expected-Last-Sequence", expected.as_str());
-            let payload = std::mem::take(&mut s.bytes).into();
-            sent.push(
-                self.shared
-                    .js
-                    .publish_with_headers(subject.clone(), headers, payload)
-                    .await,
-            );
-        }
-        let mut results = Vec::with_capacity(staged.len());
-        let mut failed = false;
-        for (s, sent) in staged.into_iter().zip(sent) {
-            let acked = match sent {
-                Ok(ack) => ack.await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let result = match acked {
-                Ok(ack) if ack.sequence == s.offset => Ok(self.acked(s.offset, s.id)),
-                Ok(ack) => Err(format!(
-                    "stored at {} instead of {}",
-                    ack.sequence, s.offset
-                )),
-                Err(e) => Err(e),
+        self.head = last;
+        self.shared.heads.acked(&self.channel, last);
+        match streams::record(&self.stream, last).await {
+            Ok(Some(r)) => self.last_ms = self.last_ms.max(r.received_at_ms),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(channel = %self.channel, error = %e, "reading the head failed")
             }
-            .map_err(|e| {
-                failed = true;
-                StorageError::Failed(format!("append to {} failed: {e}", self.channel))
-            });
-            let _ = s.reply.send(result.clone());
-            results.push(result);
-        }
-        let stats = &self.shared.stats;
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        stats.flush_micros.fetch_add(micros, Ordering::Relaxed);
-        if failed {
-            stats.failures.fetch_add(1, Ordering::Relaxed);
-            self.resync().await;
-        }
-        results
-    }
-
-    /// One event acknowledged: the head moves and watchers wake.
-    fn acked(&mut self, offset: u64, id: String) -> Appended {
-        self.head = self.head.max(offset);
-        self.shared.heads.acked(&self.channel, offset);
-        self.shared.stats.appended.fetch_add(1, Ordering::Relaxed);
-        Appended {
-            offset,
-            id,
-            duplicate: false,
         }
     }
-
-    /// After a failure, the next offset comes from the stream itself.
-    async fn resync(&mut self) {
-        match self.stream.info().await {
-            Ok(info) => {
-                let last = info.state.last_sequence;
-                self.head = last;
-                self.shared.heads.acked(&self.channel, last);
-            }
-            Err(e) => tracing::warn!(channel = %self.channel, error = %e, "stream info failed"),
-        }
-    }
-}
-
-fn answer_all(staged: Vec<Staged>, e: StorageError) -> Vec<Result<Appended, StorageError>> {
-    staged
-        .into_iter()
-        .map(|s| {
-            let _ = s.reply.send(Err(e.clone()));
-            Err(e.clone())
-        })
-        .collect()
 }

@@ -1,0 +1,289 @@
+//! A writer's pipelined publish, in rounds: several relay nodes may append to one
+//! stream.
+//!
+//! Each round places the pending events after the writer's head (offset = head + 1,
+//! head + 2, …), encodes each record with its offset, writes the delivery-id claims,
+//! then sends every publish with `Nats-Expected-Last-Sequence` = offset − 1 and reads
+//! the acks in order. A publish the stream refuses for a wrong last sequence (error
+//! 10071: another node appended first) was NOT stored, so it is safe to place again:
+//! the next round starts after the real last sequence (from the error's text, else the
+//! stream info), after a short random wait so that two nodes do not collide in step.
+//! A refusal does not spoil the publishes after it: each one that is acknowledged was
+//! stored exactly at its own offset (its expected last sequence held), so it is
+//! answered; the refused ones go to the next round. Offsets stay dense, each record
+//! says the offset it is stored at, and none is reused. Any other failure (a timeout:
+//! the event may or may not be stored) is answered as failed and never retried here.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::HeaderMap;
+use futures_util::future::join_all;
+use sha2::{Digest, Sha256};
+
+use super::dedup::Claim;
+use super::writer::{Staged, Writer};
+use crate::common::event::RecordRef;
+use crate::storage::error::StorageError;
+use crate::storage::types::Appended;
+
+/// Rounds before the refused events are answered as failed.
+const MAX_ROUNDS: u32 = 12;
+/// The random wait before round n is up to `min(2^n, MAX)` ms.
+const JITTER_MAX_MS: u64 = 50;
+
+/// How the stream answered one publish.
+enum Outcome {
+    Stored,
+    /// JetStream's `Nats-Msg-Id` window already holds the delivery id, at this offset.
+    Duplicate(u64),
+    /// Refused for a wrong last sequence; the real one when the error said it.
+    Conflict(Option<u64>),
+    Failed(String),
+}
+
+type Answer = Result<Appended, StorageError>;
+
+impl Writer {
+    /// Publishes `staged` in rounds and answers each; the answers, in `staged` order.
+    pub(super) async fn commit(&mut self, mut staged: Vec<Staged>) -> Vec<Answer> {
+        let started = Instant::now();
+        let mut answers: Vec<Option<Answer>> = vec![None; staged.len()];
+        let mut pending: Vec<usize> = (0..staged.len()).collect();
+        if !staged.is_empty() {
+            // Counted before any append is answered, so that a caller who saw its
+            // answer also sees its batch in the statistics.
+            self.shared.stats.record_batch(staged.len());
+        }
+        let mut failed = false;
+        for round in 0..MAX_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                let cap = (1u64 << round.min(6)).min(JITTER_MAX_MS);
+                tokio::time::sleep(Duration::from_millis(rand::random_range(0..=cap))).await;
+            }
+            let outcomes = self.round(&staged, &pending).await;
+            let mut retry = Vec::new();
+            let mut learned = None;
+            for (i, (offset, outcome)) in pending.iter().copied().zip(outcomes) {
+                match outcome {
+                    Outcome::Stored => answers[i] = Some(Ok(self.acked(offset, &staged[i]))),
+                    Outcome::Duplicate(at) => match self.duplicate_of(&staged[i], at).await {
+                        Some(a) => answers[i] = Some(Ok(a)),
+                        None => {
+                            staged[i].msg_id = false;
+                            retry.push(i);
+                        }
+                    },
+                    Outcome::Conflict(real) => {
+                        learned = learned.max(real);
+                        retry.push(i);
+                    }
+                    Outcome::Failed(e) => {
+                        failed = true;
+                        let e = format!("append to {} failed: {e}", self.channel);
+                        answers[i] = Some(Err(StorageError::Failed(e)));
+                    }
+                }
+            }
+            if !retry.is_empty() {
+                tracing::debug!(channel = %self.channel, round, refused = retry.len(), "placing again");
+                match learned {
+                    Some(last) => self.rebase(last).await,
+                    None => self.resync().await,
+                }
+            }
+            pending = retry;
+        }
+        for i in pending {
+            let e = format!("append to {}: too many concurrent writers", self.channel);
+            answers[i] = Some(Err(StorageError::Failed(e)));
+            failed = true;
+        }
+        let stats = &self.shared.stats;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        stats.flush_micros.fetch_add(micros, Ordering::Relaxed);
+        if failed {
+            stats.failures.fetch_add(1, Ordering::Relaxed);
+            self.resync().await;
+        }
+        let answers: Vec<Answer> = answers
+            .into_iter()
+            .map(|a| a.unwrap_or(Err(StorageError::Closed)))
+            .collect();
+        for (s, a) in staged.iter_mut().zip(&answers) {
+            if let Some(reply) = s.reply.take() {
+                let _ = reply.send(a.clone());
+            }
+        }
+        answers
+    }
+
+    /// One round: offsets after the head, claims, every publish, then the acks.
+    async fn round(&mut self, staged: &[Staged], pending: &[usize]) -> Vec<(u64, Outcome)> {
+        let placed: Vec<(u64, Vec<u8>)> = pending
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let offset = self.head + 1 + k as u64;
+                (offset, self.encode(&staged[i], offset))
+            })
+            .collect();
+        let (shared, channel) = (&self.shared, &self.channel);
+        let claims = pending.iter().zip(&placed).filter_map(|(&i, (offset, _))| {
+            let s = &staged[i];
+            let d = s.dedup.as_ref()?;
+            let claim = Claim {
+                offset: *offset,
+                at_ms: s.event.received_at_ms,
+                id: s.id.clone(),
+            };
+            Some(async move { shared.dedup.claim(channel, &d.id, &claim).await })
+        });
+        if let Some(Err(e)) = join_all(claims).await.into_iter().find(|r| r.is_err()) {
+            let failed = |(offset, _): &(u64, Vec<u8>)| (*offset, Outcome::Failed(e.to_string()));
+            return placed.iter().map(failed).collect();
+        }
+        let subject = self.shared.names.subject(&self.channel);
+        let mut sent = Vec::with_capacity(placed.len());
+        for (&i, (offset, bytes)) in pending.iter().zip(placed) {
+            let mut headers = HeaderMap::new();
+            let expected = (offset - 1).to_string();
+            headers.insert("Nats-Expected-Last-Sequence", expected.as_str());
+            if let Some(d) = staged[i].dedup.as_ref().filter(|_| staged[i].msg_id) {
+                let id = hex::encode(Sha256::digest(&d.id));
+                headers.insert("Nats-Msg-Id", id.as_str());
+            }
+            let published = self
+                .shared
+                .js
+                .publish_with_headers(subject.clone(), headers, bytes.into())
+                .await;
+            sent.push((offset, published));
+        }
+        let mut outcomes = Vec::with_capacity(sent.len());
+        for (offset, published) in sent {
+            let acked = match published {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            outcomes.push((
+                offset,
+                match acked {
+                    Ok(ack) if ack.duplicate => Outcome::Duplicate(ack.sequence),
+                    Ok(ack) if ack.sequence == offset => Outcome::Stored,
+                    Ok(ack) => {
+                        Outcome::Failed(format!("stored at {} instead of {offset}", ack.sequence))
+                    }
+                    Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                        Outcome::Conflict(real_last(&e))
+                    }
+                    Err(e) => Outcome::Failed(e.to_string()),
+                },
+            ));
+        }
+        outcomes
+    }
+
+    /// The record bytes of `s` at `offset`; received-at never goes below the head's.
+    fn encode(&mut self, s: &Staged, offset: u64) -> Vec<u8> {
+        self.last_ms = self.last_ms.max(s.event.received_at_ms);
+        let e = &s.event;
+        RecordRef {
+            id: &s.id,
+            channel: &self.channel,
+            offset,
+            received_at_ms: self.last_ms,
+            method: &e.method,
+            path: &e.path,
+            query: &e.query,
+            headers: &e.headers,
+            body: &e.body,
+            peer: &e.peer,
+            scheme: &e.scheme,
+        }
+        .encode()
+    }
+
+    /// One event acknowledged: the head moves and watchers wake.
+    fn acked(&mut self, offset: u64, s: &Staged) -> Appended {
+        self.head = self.head.max(offset);
+        self.shared.heads.acked(&self.channel, offset);
+        self.shared.stats.appended.fetch_add(1, Ordering::Relaxed);
+        Appended {
+            offset,
+            id: s.id.clone(),
+            duplicate: false,
+        }
+    }
+
+    /// JetStream found `s`'s delivery id in its window, stored at `at` (another node
+    /// took the id at the same time): the answer, unless the original is older than
+    /// the relay's own window, when `s` is a new event after all (`None`). The claim
+    /// `s` wrote is put back to the original.
+    async fn duplicate_of(&mut self, s: &Staged, at: u64) -> Option<Appended> {
+        let d = s.dedup.as_ref()?;
+        let original = super::streams::record(&self.stream, at)
+            .await
+            .ok()
+            .flatten();
+        let (id, at_ms) = match original {
+            Some(r) => (r.id, r.received_at_ms),
+            // Trimmed already: its time is unknown, trust JetStream's window.
+            None => (String::new(), s.event.received_at_ms),
+        };
+        if s.event.received_at_ms.saturating_sub(at_ms) >= d.window_ms {
+            return None;
+        }
+        let claim = Claim {
+            offset: at,
+            at_ms,
+            id: id.clone(),
+        };
+        if let Err(e) = self.shared.dedup.claim(&self.channel, &d.id, &claim).await {
+            tracing::warn!(channel = %self.channel, error = %e, "restoring a claim failed");
+        }
+        Some(Appended {
+            offset: at,
+            id,
+            duplicate: true,
+        })
+    }
+
+    /// After a failure, the next offset comes from the stream itself.
+    pub(super) async fn resync(&mut self) {
+        let info = self.stream.info().await.map(|i| i.state.last_sequence);
+        match info {
+            Ok(last) => self.rebase(last).await,
+            Err(e) => tracing::warn!(channel = %self.channel, error = %e, "stream info failed"),
+        }
+    }
+}
+
+/// The stream's real last sequence, from a 10071 error's text
+/// ("wrong last sequence: 41 (code 400, error code 10071)").
+fn real_last(e: &PublishError) -> Option<u64> {
+    real_last_in(&e.to_string())
+}
+
+fn real_last_in(text: &str) -> Option<u64> {
+    let (_, after) = text.rsplit_once("wrong last sequence: ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::real_last_in;
+
+    #[test]
+    fn the_real_last_sequence_is_read_from_the_servers_text() {
+        let text = "wrong last sequence: wrong last sequence: 41 (code 400, error code 10071)";
+        assert_eq!(real_last_in(text), Some(41));
+        assert_eq!(real_last_in("wrong last sequence"), None);
+        assert_eq!(real_last_in("timed out"), None);
+    }
+}
