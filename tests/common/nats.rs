@@ -136,3 +136,57 @@ impl Drop for NatsServer {
         self.kill();
     }
 }
+
+/// Three servers of one JetStream cluster on loopback, each with its own store.
+pub struct Cluster {
+    pub servers: Vec<NatsServer>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// Starts the three servers (each ready for clients; JetStream may still be electing).
+    pub fn start() -> Cluster {
+        let dirs: Vec<_> = (0..3)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let routes = [free_port(), free_port(), free_port()];
+        let ports = [free_port(), free_port(), free_port()];
+        let servers = (0..3)
+            .map(|i| NatsServer::cluster_member(i, dirs[i].path(), ports[i], &routes))
+            .collect();
+        Cluster {
+            servers,
+            _dirs: dirs,
+        }
+    }
+
+    /// The client URLs of all three.
+    pub fn urls(&self) -> Vec<String> {
+        self.servers.iter().map(|s| s.url.clone()).collect()
+    }
+
+    /// Waits until the cluster can hold three replicas: the JetStream backend opens on
+    /// it with `replicas = 3` (under its own prefix), retried until a deadline.
+    pub fn wait_ready(&self) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut cfg = hookrelay::common::config::JetStreamConfig::new(self.urls());
+        cfg.stream_prefix = "ready".into();
+        cfg.replicas = 3;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        rt.block_on(async {
+            loop {
+                match hookrelay::storage::jetstream::JetStreamStorage::open(&cfg).await {
+                    Ok(_) => return,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        eprintln!("cluster not ready yet: {e}");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    Err(e) => panic!("the nats-server cluster never came up: {e}"),
+                }
+            }
+        });
+    }
+}
