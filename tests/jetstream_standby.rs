@@ -317,4 +317,3 @@ fn a_reset_and_a_redrive_through_one_node_reach_the_active_agent_on_another() {
         "node B applied node A's reset"
     );
 }
-

@@ -633,8 +633,19 @@ mod tests {
 
     /// Joins group `g` of channel `c`; a new group starts after its cursor, or at 1.
     fn join(hub: &Hub, log: &Log, group: &str) -> (Member, Joined) {
-        hub.join(log, "c", group, |cursor| Ok(cursor.map_or(1, |c| c + 1)))
-            .expect("joined")
+        let (member, joined) = hub
+            .join(log, "c", group, |cursor| Ok(cursor.map_or(1, |c| c + 1)))
+            .expect("joined");
+        // As the stream does: a new active member takes the group's lease (which the
+        // embedded backend always grants).
+        if matches!(joined, Joined::Active { .. }) && member.lease().is_none() {
+            let cursor = log.cursor("c", group).expect("cursor");
+            let lease = Box::new(crate::storage::LocalLease::default());
+            member
+                .hold(crate::storage::LeaseGrant { lease, cursor })
+                .expect("held");
+        }
+        (member, joined)
     }
 
     fn active(joined: Joined) -> (u64, u64) {

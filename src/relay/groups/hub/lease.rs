@@ -160,3 +160,116 @@ impl Hub {
             .is_some_and(|g| g.lease.is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::groups::Joined;
+    use crate::storage::LocalLease;
+
+    fn open() -> (tempfile::TempDir, Log) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = crate::storage::open(dir.path(), 0).expect("log");
+        (dir, log)
+    }
+
+    fn join(hub: &Hub, log: &Log) -> (Member, Joined) {
+        hub.join(log, "c", "g", |cursor| Ok(cursor.map_or(1, |c| c + 1)))
+            .expect("joined")
+    }
+
+    /// A lease whose loss the test controls.
+    struct TestLease(watch::Sender<bool>);
+
+    impl crate::storage::Lease for TestLease {
+        fn lost(&self) -> watch::Receiver<bool> {
+            self.0.subscribe()
+        }
+    }
+
+    fn grant(cursor: Option<u64>) -> (LeaseGrant, watch::Sender<bool>) {
+        let lost = watch::Sender::new(false);
+        let lease = Box::new(TestLease(lost.clone()));
+        (LeaseGrant { lease, cursor }, lost)
+    }
+
+    #[tokio::test]
+    async fn an_active_member_delivers_only_with_the_lease_and_keeps_it_over_a_handover() {
+        let (_dir, log) = open();
+        let hub = Hub::default();
+        let (a, _) = join(&hub, &log);
+        assert!(a.lease().is_none());
+        assert!(hub.active_groups("c").is_empty(), "not delivering yet");
+        assert_eq!(hub.agents("c")[0].state, "standby");
+        // Another node delivered up to 7 meanwhile: the fresh lease starts at 8.
+        let (g, _lost) = grant(Some(7));
+        let (next, _, _) = a.hold(g).expect("held");
+        assert_eq!(next, 8);
+        assert_eq!(hub.active_groups("c"), ["g"]);
+        let (b, joined) = join(&hub, &log);
+        assert!(matches!(joined, Joined::Standby { .. }));
+        drop(a);
+        assert!(b.lease().is_some(), "a local handover keeps the lease");
+    }
+
+    #[tokio::test]
+    async fn a_lost_lease_goes_and_only_that_one() {
+        let (_dir, log) = open();
+        let hub = Hub::default();
+        let (a, _) = join(&hub, &log);
+        let (g, lost) = grant(None);
+        let (_, _, hold) = a.hold(g).expect("held");
+        a.lease_lost(hold.id + 1);
+        assert!(a.lease().is_some(), "another lease's loss changes nothing");
+        lost.send_replace(true);
+        assert!(*a.lease().expect("held").lost.borrow());
+        a.lease_lost(hold.id);
+        assert!(a.lease().is_none());
+        assert!(hub.active_groups("c").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_reset_from_another_node_applies_where_the_lease_is_held() {
+        let (_dir, log) = open();
+        let hub = Hub::default();
+        let (a, _) = join(&hub, &log);
+        let reset = |next| Control::Reset {
+            channel: "c".into(),
+            group: "g".into(),
+            next,
+        };
+        // Without the lease, this node leaves the group alone.
+        let before = a.current();
+        hub.apply(&log, reset(3)).await;
+        assert_eq!(a.current(), before);
+        assert!(!a.nudge.has_changed().expect("open"));
+
+        let lease = log
+            .try_lease("c", "g")
+            .await
+            .expect("lease")
+            .expect("granted");
+        assert!(lease.cursor.is_none());
+        a.hold(LeaseGrant {
+            lease: Box::new(LocalLease::default()),
+            cursor: None,
+        })
+        .expect("held");
+        hub.apply(&log, reset(3)).await;
+        let (generation, position) = a.current();
+        assert_ne!(generation, before.0, "a new generation fences late acks");
+        assert_eq!(position, 3);
+        assert!(a.nudge.has_changed().expect("open"), "the member is nudged");
+        assert_eq!(log.cursor("c", "g").expect("cursor"), Some(2));
+
+        // A redrive from another node nudges.
+        let mut nudge = a.nudge.clone();
+        nudge.mark_unchanged();
+        let redrive = Control::Redrive {
+            channel: "c".into(),
+            group: "g".into(),
+        };
+        hub.apply(&log, redrive).await;
+        assert!(nudge.has_changed().expect("open"));
+    }
+}
