@@ -21,6 +21,10 @@
 //! under the same lock, and only for the current generation, so a late ack of the old
 //! position can never carry the cursor forward past a reset. A **redrive** only nudges
 //! the active member, which then reads the pending redrives from the log.
+//!
+//! Across relay nodes on one storage, the active member here delivers only while this
+//! node holds the group's lease, and resets and redrives made on other nodes arrive as
+//! control events: see [`lease`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -45,6 +45,15 @@
 //! this backend supports today; a second writer's appends are refused (see above) and
 //! its cursor writes show up at the next compare-and-set conflict or reopen.
 //!
+//! # Consumer groups across nodes
+//!
+//! Per (channel, group) one node delivers: the one holding the group's lease in the
+//! `{prefix}_leases` bucket (a key with a 4 s time to live, renewed every second; the
+//! holder stops on its own after 2 s without a renew, before the key can expire). See
+//! `lease` for the timing and why not JetStream's pinned priority groups. Resets and
+//! redrives made through one node reach the others on the core NATS subject
+//! `{prefix}.control.groups` (`control`).
+//!
 //! # Refusing to start
 //!
 //! Open fails with a message when no server answers, when the account has no
