@@ -317,3 +317,70 @@ fn a_reset_and_a_redrive_through_one_node_reach_the_active_agent_on_another() {
         "node B applied node A's reset"
     );
 }
+
+/// The lease at the storage level, two "nodes" in this process on a three-server
+/// cluster: node A is connected to server 0 only, node B to servers 1 and 2. Only one
+/// holds the lease; when server 0 hangs (SIGSTOP), A cannot renew, and A's lease is
+/// reported lost before B can take it over.
+#[test]
+fn a_node_that_cannot_renew_stops_before_another_takes_the_lease() {
+    use hookrelay::common::config::JetStreamConfig;
+    use hookrelay::storage::jetstream::JetStreamStorage;
+    use hookrelay::storage::Storage;
+
+    let cluster = Cluster::start();
+    cluster.wait_ready();
+    let urls = cluster.urls();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let open = |urls: Vec<String>| {
+        let mut cfg = JetStreamConfig::new(urls);
+        cfg.stream_prefix = "lease".into();
+        cfg.replicas = 3;
+        rt.block_on(JetStreamStorage::open(&cfg)).expect("open")
+    };
+    let a = open(urls[..1].to_vec());
+    let b = open(urls[1..].to_vec());
+    rt.block_on(async {
+        let held = a
+            .try_lease("c", GROUP)
+            .await
+            .expect("try")
+            .expect("granted");
+        assert!(
+            b.try_lease("c", GROUP).await.expect("try").is_none(),
+            "held by A"
+        );
+        let mut lost = held.lease.lost();
+        assert!(!*lost.borrow());
+
+        // Server 0 hangs: A's renewals go unanswered.
+        let hung = cluster.servers[0].pid();
+        assert_eq!(unsafe { libc::kill(hung, libc::SIGSTOP) }, 0);
+        let stopped = async {
+            lost.wait_for(|l| *l).await.expect("lease kept");
+            Instant::now()
+        };
+        let taken = async {
+            let start = Instant::now();
+            loop {
+                if let Ok(Some(grant)) = b.try_lease("c", GROUP).await {
+                    return (Instant::now(), grant);
+                }
+                assert!(start.elapsed() < DEADLINE, "B never took the lease over");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let (stopped_at, (taken_at, _grant)) = tokio::join!(stopped, taken);
+        assert_eq!(unsafe { libc::kill(hung, libc::SIGCONT) }, 0);
+        assert!(
+            stopped_at < taken_at,
+            "A stopped {:?} after B took the lease",
+            stopped_at - taken_at
+        );
+        drop(held);
+    });
+}

@@ -124,6 +124,11 @@ impl NatsServer {
         server
     }
 
+    /// Its process id (to stop and continue it: a server that hangs).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Kills the server at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
