@@ -39,9 +39,7 @@ use crate::common::protocol::Refusal;
 use crate::storage::Lease;
 use crate::storage::{CursorSlot, Storage, StorageError};
 
-mod lease;
-
-pub(crate) use lease::LeaseHold;
+pub(crate) mod lease;
 
 /// The storage handle a member keeps for cursor writes after its join.
 type Log = Arc<dyn Storage>;
