@@ -46,22 +46,32 @@ async fn concurrent_writers_on_one_stream_keep_offsets_dense_and_exact() {
     let store = tempfile::tempdir().expect("tempdir");
     let server = NatsServer::single(store.path());
     let (a, b) = two_nodes(&server, "w").await;
-    let write = |node: Arc<dyn Storage>, name: &'static str| async move {
-        let mut acked = Vec::new();
-        for chunk in 0..PER_NODE / IN_FLIGHT + 1 {
-            let bodies: Vec<String> = (0..IN_FLIGHT)
-                .map(|k| chunk * IN_FLIGHT + k)
-                .filter(|i| *i < PER_NODE)
-                .map(|i| format!("{name}-{i}"))
-                .collect();
-            let appends = bodies
-                .iter()
-                .map(|body| node.append("c", event(body.as_bytes(), 1), None));
-            for (body, r) in bodies.iter().zip(join_all(appends).await) {
-                acked.push((r.expect("append acknowledged").offset, body.clone()));
+    // Each node's writer is started (stream, head) before either begins in earnest.
+    let started = Arc::new(tokio::sync::Barrier::new(2));
+    let write = |node: Arc<dyn Storage>, name: &'static str| {
+        let started = started.clone();
+        async move {
+            let mut acked = Vec::new();
+            // One append starts the node's writer (stream, head) before the barrier.
+            let warm = format!("{name}-warm-up");
+            let a = node.append("c", event(warm.as_bytes(), 1), None).await;
+            acked.push((a.expect("warm-up append").offset, warm));
+            started.wait().await;
+            for chunk in 0..PER_NODE / IN_FLIGHT + 1 {
+                let bodies: Vec<String> = (0..IN_FLIGHT)
+                    .map(|k| chunk * IN_FLIGHT + k)
+                    .filter(|i| *i < PER_NODE)
+                    .map(|i| format!("{name}-{i}"))
+                    .collect();
+                let appends = bodies
+                    .iter()
+                    .map(|body| node.append("c", event(body.as_bytes(), 1), None));
+                for (body, r) in bodies.iter().zip(join_all(appends).await) {
+                    acked.push((r.expect("append acknowledged").offset, body.clone()));
+                }
             }
+            acked
         }
-        acked
     };
     let (from_a, from_b) = tokio::join!(
         tokio::spawn(write(a.clone(), "a")),
@@ -74,15 +84,22 @@ async fn concurrent_writers_on_one_stream_keep_offsets_dense_and_exact() {
             "offset {offset} given twice"
         );
     }
-    let n = (2 * PER_NODE) as u64;
+    let n = (2 * PER_NODE + 2) as u64;
     assert_eq!(
         by_offset.keys().copied().collect::<Vec<_>>(),
         (1..=n).collect::<Vec<_>>(),
         "dense offsets"
     );
+    // The two nodes really wrote at the same time: their events interleave.
+    let switches = by_offset
+        .values()
+        .zip(by_offset.values().skip(1))
+        .filter(|(x, y)| x.as_bytes()[0] != y.as_bytes()[0])
+        .count();
+    assert!(switches > 2, "the writers took turns only {switches} times");
     wait_until("b sees the whole stream", || b.head("c") == n).await;
-    let stored = b.read("c", 1, 2 * PER_NODE).await.expect("read");
-    assert_eq!(stored.len(), 2 * PER_NODE);
+    let stored = b.read("c", 1, n as usize).await.expect("read");
+    assert_eq!(stored.len() as u64, n);
     for r in stored {
         assert_eq!(
             r.body,
@@ -92,7 +109,7 @@ async fn concurrent_writers_on_one_stream_keep_offsets_dense_and_exact() {
         );
     }
     let mut last_ms = 0;
-    for r in a.read("c", 1, 2 * PER_NODE).await.expect("read") {
+    for r in a.read("c", 1, n as usize).await.expect("read") {
         assert!(r.received_at_ms >= last_ms, "received-at never goes back");
         last_ms = r.received_at_ms;
     }
@@ -212,4 +229,322 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+// ---- Two relay processes on one three-server cluster ----
+
+#[path = "common/hooks.rs"]
+mod hooks;
+
+use common::{get, AgentProc, Received, RelayProc, Target};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+const ADMIN: &str = "admin-token-nodes";
+const TOKEN: &str = "ingest-token-nodes";
+const PREFIX: &str = "nodes";
+/// Deliveries an agent may repeat after its node died: the one in flight (the agent
+/// runs with one in flight) and cursor moves the dead node had queued but not written.
+const MAX_REPEATS: usize = 4;
+
+/// Opens the backend once (replicas = 3) so that the cluster has its JetStream leader
+/// and the buckets exist before relays start; retries until a deadline.
+fn wait_for_the_cluster(cluster: &nats::Cluster) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut cfg = config(cluster.urls(), PREFIX);
+        cfg.replicas = 3;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match JetStreamStorage::open(&cfg).await {
+                Ok(s) => return s.close().await.expect("close"),
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("cluster not ready yet: {e}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("the cluster never came up: {e}"),
+            }
+        }
+    });
+}
+
+/// A relay node: the same config on every node but for its data directory.
+fn node(dir: &std::path::Path, cluster: &nats::Cluster) -> RelayProc {
+    let servers: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    RelayProc::start(
+        dir,
+        &format!(
+            "admin_token = \"{ADMIN}\"\nstream_heartbeat_secs = 1\nstream_idle_timeout_secs = 3"
+        ),
+        &format!(
+            "[storage]\nbackend = \"jetstream\"\nservers = [{}]\nstream_prefix = \"{PREFIX}\"\n\
+             replicas = 3\n\n[[channel]]\nname = \"c\"\nscheme = \"none\"\n\
+             id_header = \"x-delivery\"\ntokens = [\"{TOKEN}\"]\n",
+            servers.join(", ")
+        ),
+    )
+}
+
+fn headers(delivery: Option<&str>) -> Vec<(String, String)> {
+    let mut h = vec![("authorization".to_string(), format!("Bearer {TOKEN}"))];
+    h.extend(delivery.map(|d| ("x-delivery".to_string(), d.to_string())));
+    h
+}
+
+/// Posts `body` to `c` on `relay`: (offset, duplicate).
+fn post(relay: &RelayProc, body: &str, delivery: Option<&str>) -> (u64, bool) {
+    let (status, json) = common::post_raw(
+        &relay.url("/hooks/c"),
+        "POST",
+        &headers(delivery),
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{json}");
+    let offset = json["offset"].as_u64().expect("offset");
+    (offset, json["duplicate"].as_bool().expect("duplicate"))
+}
+
+fn offset_of(r: &Received) -> u64 {
+    r.header("x-hookrelay-offset")
+        .and_then(|v| v.parse().ok())
+        .expect("x-hookrelay-offset")
+}
+
+/// `hookrelay tail` of `c` through `relay`, to the head: its JSON lines.
+fn tail(relay: &RelayProc) -> Vec<serde_json::Value> {
+    let ws = relay.ws_url();
+    let mut p = AgentProc::spawn(&["tail", "--relay", &ws, "--channel", "c", "--token", TOKEN]);
+    let (status, lines) = p.finish();
+    assert!(status.success(), "{}", p.stderr_text());
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// Events posted to either node reach an agent connected to node B in offset order;
+/// `tail` through either node prints the same events; a delivery id posted to A and
+/// then to B is answered as a duplicate with A's offset.
+#[test]
+fn two_relay_nodes_share_one_log() {
+    let cluster = nats::Cluster::start();
+    wait_for_the_cluster(&cluster);
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let a = node(dir_a.path(), &cluster);
+    let b = node(dir_b.path(), &cluster);
+    let target = Target::ok();
+    let (ws_b, forward) = (b.ws_url(), target.url());
+    let mut agent = AgentProc::start(&[
+        "--relay",
+        &ws_b,
+        "--channel",
+        "c",
+        "--forward",
+        &forward,
+        "--token",
+        TOKEN,
+    ]);
+    for i in 1..=20u64 {
+        let relay = if i % 4 == 0 { &b } else { &a };
+        assert_eq!(post(relay, &format!("e{i}"), None), (i, false));
+    }
+    let got = target.wait_for(20);
+    let offsets: Vec<u64> = got.iter().map(offset_of).collect();
+    assert_eq!(
+        offsets,
+        (1..=20).collect::<Vec<_>>(),
+        "in order, through node B"
+    );
+    for r in &got {
+        assert_eq!(r.body, format!("e{}", offset_of(r)).into_bytes());
+    }
+
+    let (from_a, from_b) = (tail(&a), tail(&b));
+    assert_eq!(from_a.len(), 20);
+    assert_eq!(
+        from_a, from_b,
+        "tail shows the same events through either node"
+    );
+    let tailed: Vec<u64> = from_a
+        .iter()
+        .map(|e| e["offset"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(tailed, (1..=20).collect::<Vec<_>>());
+
+    let first = post(&a, "once", Some("delivery-1"));
+    assert_eq!(first, (21, false));
+    assert_eq!(
+        post(&b, "once again", Some("delivery-1")),
+        (21, true),
+        "B knows A's id"
+    );
+    assert_eq!(post(&a, "once more", Some("delivery-1")), (21, true));
+    let (_, json) = get(
+        &b.url("/v1/channels/c/events?from=21&limit=10"),
+        Some(ADMIN),
+    );
+    assert_eq!(json["events"].as_array().map(Vec::len), Some(1), "{json}");
+    assert!(agent.terminate().success());
+}
+
+/// What the posting threads saw acknowledged: body by offset.
+#[derive(Default)]
+struct Acks {
+    by_offset: BTreeMap<u64, String>,
+    reused: Vec<u64>,
+}
+
+/// Posts fresh events to `url` until `stop`, recording each acknowledged one.
+fn ingest(url: String, name: String, acks: Arc<Mutex<Acks>>, stop: Arc<AtomicBool>) {
+    let http = hooks::Http::new();
+    for seq in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let body = format!("{name}-{seq}");
+        let Ok(r) = http.try_send("POST", &url, &headers(None), body.as_bytes()) else {
+            return; // the node died: this one was not acknowledged
+        };
+        if r.status != 200 {
+            continue;
+        }
+        let offset = r.json["offset"].as_u64().expect("offset");
+        let mut a = acks.lock().expect("lock");
+        if a.by_offset.insert(offset, body).is_some() {
+            a.reused.push(offset);
+        }
+    }
+}
+
+/// SIGKILL node A during concurrent ingest to both nodes: every acknowledged event is
+/// stored once, at its acknowledged offset, offsets are dense, and an agent given
+/// `--relay A --relay B` (connected to A) goes on through B at its cursor + 1.
+#[test]
+fn killing_one_node_during_ingest_loses_nothing_acknowledged() {
+    let cluster = nats::Cluster::start();
+    wait_for_the_cluster(&cluster);
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let mut a = node(dir_a.path(), &cluster);
+    let b = node(dir_b.path(), &cluster);
+    let target = Target::ok();
+    let (ws_a, ws_b, forward) = (a.ws_url(), b.ws_url(), target.url());
+    let mut agent = AgentProc::start(&[
+        "--relay",
+        &ws_a,
+        "--relay",
+        &ws_b,
+        "--channel",
+        "c",
+        "--forward",
+        &forward,
+        "--token",
+        TOKEN,
+        "--max-in-flight",
+        "1",
+    ]);
+    let acks = Arc::new(Mutex::new(Acks::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Two posting threads per node, each with bodies of its own.
+    let threads: Vec<_> = [(a.url("/hooks/c"), "a"), (b.url("/hooks/c"), "b")]
+        .into_iter()
+        .flat_map(|(url, node)| [(url.clone(), node, 1), (url, node, 2)])
+        .map(|(url, node, k)| {
+            let (acks, stop) = (acks.clone(), stop.clone());
+            std::thread::spawn(move || ingest(url, format!("{node}{k}"), acks, stop))
+        })
+        .collect();
+    let count = || acks.lock().expect("lock").by_offset.len();
+    let deadline = Instant::now() + common::DEADLINE;
+    while count() < 150 {
+        assert!(Instant::now() < deadline, "ingest too slow: {}", count());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    target.wait_until("the agent delivered through A", |v| !v.is_empty());
+    a.kill();
+    let delivered_at_kill = target.received().iter().map(offset_of).max().unwrap_or(0);
+    let at_kill = count();
+    let deadline = Instant::now() + common::DEADLINE;
+    while count() < at_kill + 150 {
+        assert!(Instant::now() < deadline, "ingest on B stalled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    threads
+        .into_iter()
+        .for_each(|t| t.join().expect("ingest thread"));
+
+    let acks = acks.lock().expect("lock");
+    assert!(
+        acks.reused.is_empty(),
+        "offsets acknowledged twice: {:?}",
+        acks.reused
+    );
+    let (_, head) = get(&b.url("/v1/channels"), Some(ADMIN));
+    let head = head["channels"][0]["head"].as_u64().expect("head");
+    let (_, json) = get(
+        &b.url(&format!("/v1/channels/c/events?from=1&limit={head}")),
+        Some(ADMIN),
+    );
+    let stored: Vec<(u64, String)> = json["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e["offset"].as_u64().expect("n"),
+                e["body"].as_str().expect("body").to_string(),
+            )
+        })
+        .collect();
+    let offsets: Vec<u64> = stored.iter().map(|(o, _)| *o).collect();
+    assert_eq!(offsets, (1..=head).collect::<Vec<_>>(), "dense offsets");
+    let stored: BTreeMap<u64, String> = stored.into_iter().collect();
+    for (offset, body) in &acks.by_offset {
+        assert_eq!(
+            stored.get(offset),
+            Some(body),
+            "acknowledged event at {offset}"
+        );
+    }
+    let bodies: BTreeSet<&String> = stored.values().collect();
+    assert_eq!(bodies.len(), stored.len(), "every event stored once");
+
+    // The agent was on A: it moves to B and resumes at its cursor + 1.
+    let second = agent.wait_lines("hookrelay agent subscribed ", 2).remove(1);
+    let next: u64 = second
+        .rsplit("next=")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{second}"));
+    target.wait_until("every stored event delivered", |v| {
+        v.iter().map(offset_of).collect::<BTreeSet<_>>().len() as u64 >= head
+    });
+    let received = target.received();
+    let mut seen = BTreeSet::new();
+    let firsts: Vec<u64> = received
+        .iter()
+        .map(offset_of)
+        .filter(|o| seen.insert(*o))
+        .collect();
+    assert_eq!(
+        firsts,
+        (1..=head).collect::<Vec<_>>(),
+        "in order, none lost"
+    );
+    // Nothing past what was delivered through A can be in the cursor A committed,
+    // and only what was in flight (or acknowledged but not yet committed) repeats.
+    assert!(
+        next <= delivered_at_kill + 1,
+        "resumed at {next}, past {delivered_at_kill}"
+    );
+    let repeats = received.len() - firsts.len();
+    assert!(repeats <= MAX_REPEATS, "{repeats} deliveries repeated");
+    assert!(agent.terminate().success());
 }

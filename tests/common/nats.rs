@@ -142,14 +142,24 @@ impl Drop for NatsServer {
     }
 }
 
+<<<<<<< HEAD
 /// Three servers of one JetStream cluster on loopback, each with its own store.
+=======
+/// A three-server JetStream cluster on loopback, each server in its own temporary
+/// store directory; the servers are killed by pid when it is dropped.
+>>>>>>> multinode
 pub struct Cluster {
     pub servers: Vec<NatsServer>,
     _dirs: Vec<tempfile::TempDir>,
 }
 
 impl Cluster {
+<<<<<<< HEAD
     /// Starts the three servers (each ready for clients; JetStream may still be electing).
+=======
+    /// Starts the three servers (each ready to accept clients; the JetStream leader
+    /// election may still be under way: wait for it with a real request).
+>>>>>>> multinode
     pub fn start() -> Cluster {
         let dirs: Vec<_> = (0..3)
             .map(|_| tempfile::tempdir().expect("tempdir"))
@@ -165,6 +175,7 @@ impl Cluster {
         }
     }
 
+<<<<<<< HEAD
     /// The client URLs of all three.
     pub fn urls(&self) -> Vec<String> {
         self.servers.iter().map(|s| s.url.clone()).collect()
@@ -194,4 +205,10 @@ impl Cluster {
             }
         });
     }
+=======
+    /// Every server's client URL.
+    pub fn urls(&self) -> Vec<String> {
+        self.servers.iter().map(|s| s.url.clone()).collect()
+    }
+>>>>>>> multinode
 }

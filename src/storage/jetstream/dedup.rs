@@ -1,12 +1,20 @@
 //! Delivery-id claims in the `{prefix}_dedup` bucket.
 //!
-//! JetStream's own `Nats-Msg-Id` dedup is not used: its window is wall-clock time on
-//! the server and fixed per stream, while the relay's window is per append and counts
-//! from the event's received-at (and `expire_dedup` drives expiry). Instead the
-//! channel's writer looks the id up and, for a new event, writes a claim
-//! (offset, received-at, event id) durably *before* publishing the event. A crash in
-//! between leaves a claim whose offset holds another event or nothing: a lookup
-//! therefore checks the stored event's id before answering "duplicate".
+//! JetStream's own `Nats-Msg-Id` dedup cannot be the relay's: its window is
+//! wall-clock time on the server and fixed per stream, while the relay's window is per
+//! append and counts from the event's received-at (and `expire_dedup` drives expiry).
+//! So the channel's writer looks the id up here (on any node: the bucket is shared)
+//! and, for a new event, writes a claim (offset, received-at, event id) durably
+//! *before* publishing the event. A crash in between leaves a claim whose offset holds
+//! another event or nothing: a lookup therefore checks the stored event's id before
+//! answering "duplicate" (reading the record even above this node's head, since
+//! another node may have just stored it).
+//!
+//! Two nodes that look an id up at the same moment both miss; for that race the
+//! publish also carries `Nats-Msg-Id` (sha256 of the id), with the stream's duplicate
+//! window [`super::streams::DUPLICATE_WINDOW_SECS`]: JetStream stores only the first
+//! and answers the second with its sequence, which the writer answers as the duplicate
+//! (unless the relay's own window says otherwise) and puts the claim back to.
 
 use std::collections::HashMap;
 

@@ -22,7 +22,6 @@ use futures_util::StreamExt;
 
 use super::connect::fail;
 use super::shared::Shared;
-use super::streams;
 use crate::storage::error::StorageError;
 
 /// Wait before following again after the consumer could not be made or ended
@@ -59,7 +58,7 @@ async fn run(shared: Arc<Shared>, channel: String) {
 
 /// Loads the stream's state, then moves the head with every stored message.
 async fn follow(shared: &Shared, channel: &str) -> Result<(), StorageError> {
-    let mut stream = streams::ensure(shared, channel).await?;
+    let mut stream = shared.ensure(channel).await?;
     let state = stream
         .info()
         .await
@@ -91,7 +90,15 @@ async fn follow(shared: &Shared, channel: &str) -> Result<(), StorageError> {
     while let Some(message) = messages.next().await {
         match message {
             Ok(m) => match m.info() {
-                Ok(info) => shared.heads.acked(channel, info.stream_sequence),
+                Ok(info) => {
+                    let ms = m
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(super::publish::RECEIVED_AT_HEADER))
+                        .and_then(|v| v.as_str().parse().ok())
+                        .unwrap_or(0);
+                    shared.heads.seen(channel, info.stream_sequence, ms)
+                }
                 Err(e) => tracing::debug!(channel, error = %e, "follower message without info"),
             },
             // The ordered consumer recreates itself after these; keep reading.

@@ -16,7 +16,7 @@ use super::heads::Heads;
 use super::kv::bucket;
 use super::lease::Leases;
 use super::letters::Letters;
-use super::names::{Names, CURSORS, DEAD_LETTERS, DEDUP, REDRIVES, SETTINGS};
+use super::names::{Names, CURSORS, DEAD_LETTERS, DEDUP, FIRSTS, REDRIVES, SETTINGS};
 use super::settings::Settings;
 use super::shared::Shared;
 use super::streams;
@@ -62,6 +62,7 @@ impl JetStreamStorage {
         );
         let settings = Settings::new(bucket(&js, &names.bucket(SETTINGS), r).await?);
         let dedup = DedupStore::new(bucket(&js, &names.bucket(DEDUP), r).await?);
+        let firsts = bucket(&js, &names.bucket(FIRSTS), r).await?;
         let heads = Heads::default();
         for (channel, last, first) in streams::list(&js, &names).await? {
             heads.load(&channel, last, first);
@@ -72,12 +73,14 @@ impl JetStreamStorage {
             replicas: r,
             heads,
             dedup,
+            firsts,
             stats: StorageStats::default(),
             closed: AtomicBool::new(false),
             streams: Mutex::default(),
             runtime: tokio::runtime::Handle::current(),
             followers: Mutex::default(),
         });
+        super::firsts::watch(&shared).await?;
         for channel in shared.heads.channels() {
             super::follow::start(&shared, &channel);
         }

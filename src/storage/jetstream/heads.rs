@@ -15,6 +15,8 @@ struct Chan {
     head: watch::Sender<u64>,
     first: u64,
     exists: bool,
+    /// The largest received-at a follower saw (unix ms).
+    last_ms: u64,
 }
 
 impl Chan {
@@ -23,6 +25,7 @@ impl Chan {
             head: watch::channel(0).0,
             first: 1,
             exists: false,
+            last_ms: 0,
         }
     }
 }
@@ -65,6 +68,17 @@ impl Heads {
             c.exists |= offset > 0;
             c.head.send_if_modified(|h| bump(h, offset));
         });
+    }
+
+    /// A follower saw `offset`, received at `ms` by whichever node stored it.
+    pub fn seen(&self, channel: &str, offset: u64, ms: u64) {
+        self.with(channel, |c| c.last_ms = c.last_ms.max(ms));
+        self.acked(channel, offset);
+    }
+
+    /// The largest received-at the follower saw.
+    pub fn last_ms(&self, channel: &str) -> u64 {
+        self.with(channel, |c| c.last_ms)
     }
 
     /// The first retained offset; `head + 1` when the channel holds no events.

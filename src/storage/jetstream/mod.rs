@@ -4,13 +4,20 @@
 //! - `connect`: the connection, the server-version and JetStream checks;
 //! - `names`: stream, subject, bucket and key names;
 //! - `handle`: [`JetStreamStorage`] and its open; `backend`: the trait impl;
-//! - `writer`: one append writer per channel (offsets, dedup, pipelined publish);
+//! - `writer`: one append writer per channel (offsets, dedup); `publish`: its
+//!   pipelined publish in rounds, placing again what another node's append refused;
 //! - `streams`: creating, listing, reading and purging streams; `retention`;
+<<<<<<< HEAD
 //! - `heads`: heads, first offsets and watchers in memory;
 //! - `kv`, `cursors`, `letters`, `dedup`, `settings`: the key-value buckets;
 //! - `lease`: one active member per (channel, group) across nodes (`{prefix}_leases`,
 //!   a KV lease with a time to live; its doc says why not pinned priority groups);
 //! - `control`: resets and redrives made on one node, announced to the others;
+=======
+//! - `heads`: heads, first offsets and watchers in memory; `follow`: every node's
+//!   appends move them; `firsts`: every node's purges move them;
+//! - `kv`, `cursors`, `letters`, `dedup`, `settings`, `firsts`: the key-value buckets;
+>>>>>>> multinode
 //! - `import`: what `hookrelay migrate` writes (a stream at a first offset, records
 //!   at their own offsets, delivery-id claims, redrive marks).
 //!
@@ -21,11 +28,24 @@
 //! never reused (a purge keeps the last sequence). Each message is the event's
 //! [`crate::common::event::Record`] bytes, offset included, so `read_raw` returns the
 //! stored bytes as the sled backend does. The writer knows the offset before it
-//! publishes because it publishes with `Nats-Expected-Last-Sequence`: a write the
-//! writer did not expect (another relay on the same prefix) is refused, never stored
-//! under a wrong offset. Cursors, dead letters, redrive marks and delivery-id claims
-//! live in the buckets `{prefix}_cursors`, `_deadletters`, `_redrives`, `_dedup`; values the relay learns
-//! per channel (Asana's hook secret) in `_settings`.
+//! publishes because it publishes with `Nats-Expected-Last-Sequence`: when another
+//! relay node on the same prefix appended first, the server refuses (error 10071)
+//! instead of storing the record under a wrong offset, and the writer encodes it again
+//! after the real last sequence and publishes again (bounded rounds, random waits;
+//! see `publish`). Cursors, dead letters, redrive marks and delivery-id claims live in
+//! the buckets `{prefix}_cursors`, `_deadletters`, `_redrives`, `_dedup`; first
+//! retained offsets in `_firsts`; values the relay learns per channel (Asana's hook
+//! secret) in `_settings`.
+//!
+//! # Several relay nodes on one prefix
+//!
+//! Any number of nodes may serve one `stream_prefix` (behind a load balancer). Nothing
+//! is owned by a node: every offset comes from the stream (expected last sequence,
+//! placed again on a conflict), every cursor write is a compare-and-set on the key's
+//! revision that never lowers a cursor, a delivery id is claimed in the shared
+//! `_dedup` bucket and also sent as `Nats-Msg-Id` (two nodes taking one id at the same
+//! moment: JetStream stores one), and a purge below a sequence is idempotent, so
+//! nodes enforcing the same retention purge each event once and offsets stay.
 //!
 //! # What a 2xx means here
 //!
@@ -39,11 +59,22 @@
 //!
 //! # Staleness of the synchronous reads
 //!
-//! `head`, `watch`, `earliest`, `channels` and `cursor` answer from memory: loaded
-//! at open (stream info, the cursor bucket) and kept current by this relay's own
-//! acknowledged writes. That is exact while one relay writes a prefix, which is what
-//! this backend supports today; a second writer's appends are refused (see above) and
-//! its cursor writes show up at the next compare-and-set conflict or reopen.
+//! `head`, `watch`, `earliest`, `channels` and `cursor` answer from memory, loaded at
+//! open (stream info, the buckets) and kept current, without polling, by:
+//! - this node's own acknowledged appends, purges and cursor writes (exact);
+//! - per channel, an ordered headers-only consumer from `head + 1` (`follow`): every
+//!   node's appends, as JetStream delivers them — only stored (on a replicated stream,
+//!   committed) messages, so a head never passes what JetStream acknowledged;
+//! - a watch on `_firsts` (every node's purges) and on `_cursors` (every node's cursor
+//!   writes), applied by revision so the cache never goes back.
+//!
+//! So another node's append, purge or cursor move is seen here after JetStream's
+//! delivery delay (one message from the server; while this node is disconnected,
+//! until it reconnects, when the ordered consumer and the watches resume where they
+//! were). A reader on this node may therefore be that much behind another node, never
+//! ahead of the stream. A channel is followed from the first `head`/`watch`/`earliest`
+//! or append on it (creating its stream if needed: one ephemeral consumer per channel
+//! per node).
 //!
 //! # Consumer groups across nodes
 //!
@@ -65,6 +96,7 @@ mod connect;
 mod control;
 mod cursors;
 mod dedup;
+mod firsts;
 mod follow;
 mod handle;
 mod heads;

@@ -7,7 +7,9 @@
 //! the acks in order. A publish the stream refuses for a wrong last sequence (error
 //! 10071: another node appended first) was NOT stored, so it is safe to place again:
 //! the next round starts after the real last sequence (from the error's text, else the
-//! stream info), after a short random wait so that two nodes do not collide in step.
+//! stream info): at once, and after a short random wait from round `EAGER_ROUNDS` on.
+//! Two writers cannot both be refused for ever (each refusal means the other stored
+//! something); the rounds bound how long one busy node can keep another one out.
 //! A refusal does not spoil the publishes after it: each one that is acknowledged was
 //! stored exactly at its own offset (its expected last sequence held), so it is
 //! answered; the refused ones go to the next round. Offsets stay dense, each record
@@ -29,9 +31,14 @@ use crate::storage::error::StorageError;
 use crate::storage::types::Appended;
 
 /// Rounds before the refused events are answered as failed.
-const MAX_ROUNDS: u32 = 12;
-/// The random wait before round n is up to `min(2^n, MAX)` ms.
-const JITTER_MAX_MS: u64 = 50;
+const MAX_ROUNDS: u32 = 32;
+/// Rounds that go again at once, before the random waits start.
+const EAGER_ROUNDS: u32 = 8;
+/// Header with the record's received-at (unix ms), which each node's follower reads
+/// (headers only) so that a writer placed after another node's event need not read it.
+pub const RECEIVED_AT_HEADER: &str = "Hookrelay-Received-At";
+/// The random wait before a later round n is up to `min(2^(n - EAGER_ROUNDS), MAX)` ms.
+const JITTER_MAX_MS: u64 = 20;
 
 /// How the stream answered one publish.
 enum Outcome {
@@ -61,8 +68,10 @@ impl Writer {
             if pending.is_empty() {
                 break;
             }
-            if round > 0 {
-                let cap = (1u64 << round.min(6)).min(JITTER_MAX_MS);
+            if round >= EAGER_ROUNDS {
+                // Early retries go at once: the real last sequence is fresh, and the
+                // other node's next batch is what a wait would let in first.
+                let cap = (1u64 << (round - EAGER_ROUNDS).min(6)).min(JITTER_MAX_MS);
                 tokio::time::sleep(Duration::from_millis(rand::random_range(0..=cap))).await;
             }
             let outcomes = self.round(&staged, &pending).await;
@@ -92,7 +101,7 @@ impl Writer {
             if !retry.is_empty() {
                 tracing::debug!(channel = %self.channel, round, refused = retry.len(), "placing again");
                 match learned {
-                    Some(last) => self.rebase(last).await,
+                    Some(last) => self.rebase_quick(last),
                     None => self.resync().await,
                 }
             }
@@ -124,35 +133,41 @@ impl Writer {
 
     /// One round: offsets after the head, claims, every publish, then the acks.
     async fn round(&mut self, staged: &[Staged], pending: &[usize]) -> Vec<(u64, Outcome)> {
-        let placed: Vec<(u64, Vec<u8>)> = pending
+        let placed: Vec<(u64, Vec<u8>, u64)> = pending
             .iter()
             .enumerate()
             .map(|(k, &i)| {
                 let offset = self.head + 1 + k as u64;
-                (offset, self.encode(&staged[i], offset))
+                let bytes = self.encode(&staged[i], offset);
+                (offset, bytes, self.last_ms)
             })
             .collect();
         let (shared, channel) = (&self.shared, &self.channel);
-        let claims = pending.iter().zip(&placed).filter_map(|(&i, (offset, _))| {
-            let s = &staged[i];
-            let d = s.dedup.as_ref()?;
-            let claim = Claim {
-                offset: *offset,
-                at_ms: s.event.received_at_ms,
-                id: s.id.clone(),
-            };
-            Some(async move { shared.dedup.claim(channel, &d.id, &claim).await })
-        });
+        let claims = pending
+            .iter()
+            .zip(&placed)
+            .filter_map(|(&i, (offset, _, _))| {
+                let s = &staged[i];
+                let d = s.dedup.as_ref()?;
+                let claim = Claim {
+                    offset: *offset,
+                    at_ms: s.event.received_at_ms,
+                    id: s.id.clone(),
+                };
+                Some(async move { shared.dedup.claim(channel, &d.id, &claim).await })
+            });
         if let Some(Err(e)) = join_all(claims).await.into_iter().find(|r| r.is_err()) {
-            let failed = |(offset, _): &(u64, Vec<u8>)| (*offset, Outcome::Failed(e.to_string()));
+            let failed =
+                |(offset, _, _): &(u64, Vec<u8>, u64)| (*offset, Outcome::Failed(e.to_string()));
             return placed.iter().map(failed).collect();
         }
         let subject = self.shared.names.subject(&self.channel);
         let mut sent = Vec::with_capacity(placed.len());
-        for (&i, (offset, bytes)) in pending.iter().zip(placed) {
+        for (&i, (offset, bytes, ms)) in pending.iter().zip(placed) {
             let mut headers = HeaderMap::new();
             let expected = (offset - 1).to_string();
             headers.insert("Nats-Expected-Last-Sequence", expected.as_str());
+            headers.insert(RECEIVED_AT_HEADER, ms.to_string().as_str());
             if let Some(d) = staged[i].dedup.as_ref().filter(|_| staged[i].msg_id) {
                 let id = hex::encode(Sha256::digest(&d.id));
                 headers.insert("Nats-Msg-Id", id.as_str());
@@ -206,6 +221,19 @@ impl Writer {
             scheme: &e.scheme,
         }
         .encode()
+    }
+
+    /// After a refusal: the next offset follows `last` at once. Received-at is kept
+    /// at or above what this node's follower saw, without reading the record at
+    /// `last` (a read per round is what would let the other node in again); the
+    /// follower may not have seen `last` yet, so across nodes received-at can go back
+    /// by the nodes' clock difference while they contend (not within one node).
+    pub(super) fn rebase_quick(&mut self, last: u64) {
+        if last > self.head {
+            self.head = last;
+            self.shared.heads.acked(&self.channel, last);
+        }
+        self.last_ms = self.last_ms.max(self.shared.heads.last_ms(&self.channel));
     }
 
     /// One event acknowledged: the head moves and watchers wake.

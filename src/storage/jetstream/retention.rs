@@ -65,8 +65,11 @@ pub async fn enforce(
             earliest,
         });
     }
+    // A purge below a sequence is idempotent: several nodes enforcing the same limits
+    // purge the same events once, and offsets never move (the last sequence stays).
     let events = streams::purge_below(&stream, keep_from).await?;
     shared.heads.set_first(channel, keep_from);
+    super::firsts::raise(&shared.firsts, channel, keep_from).await?;
     shared
         .stats
         .retention_removed

@@ -26,6 +26,8 @@ pub struct Shared {
     pub heads: Heads,
     /// Delivery-id claims.
     pub dedup: DedupStore,
+    /// First retained offsets, as every node's retention left them (see `firsts`).
+    pub firsts: async_nats::jetstream::kv::Store,
     /// Counters for metrics.
     pub stats: StorageStats,
     /// Set by `close`: later writes are refused.
@@ -49,6 +51,11 @@ impl Shared {
             self.remember(channel, s.clone());
         }
         Ok(found)
+    }
+
+    /// Creates the channel's stream, or updates it to this node's config.
+    pub async fn ensure(&self, channel: &str) -> Result<Stream, StorageError> {
+        streams::ensure(&self.js, &self.names, channel, self.replicas).await
     }
 
     /// Keeps a stream handle for later reads.

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use super::connect::fail;
 use super::names::Names;
-use super::shared::Shared;
 use crate::common::event::Record;
 use crate::storage::error::StorageError;
 
@@ -22,8 +21,12 @@ const READ_CHUNK: u64 = 64;
 pub const DUPLICATE_WINDOW_SECS: u64 = 10;
 
 /// Creates the channel's stream, or updates it to this config when it exists.
-pub async fn ensure(shared: &Shared, channel: &str) -> Result<Stream, StorageError> {
-    let (js, names, replicas) = (&shared.js, &shared.names, shared.replicas);
+pub async fn ensure(
+    js: &Context,
+    names: &Names,
+    channel: &str,
+    replicas: usize,
+) -> Result<Stream, StorageError> {
     let config = Config {
         name: names.stream(channel),
         subjects: vec![names.subject(channel)],

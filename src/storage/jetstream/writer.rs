@@ -95,7 +95,7 @@ pub(super) struct Writer {
 
 impl Writer {
     async fn start(shared: Arc<Shared>, channel: &str) -> Result<Writer, StorageError> {
-        let mut stream = streams::ensure(&shared, channel).await?;
+        let mut stream = shared.ensure(channel).await?;
         let state = stream
             .info()
             .await
@@ -123,8 +123,9 @@ impl Writer {
 
     /// Dedup checks, offsets, claims, then the pipelined publish.
     async fn process(&mut self, batch: Vec<AppendOp>) {
-        // Another node's appends, seen by the follower, move the base first.
-        self.rebase(self.shared.heads.head(&self.channel)).await;
+        // Another node's appends, seen by the follower (with their received-at), move
+        // the base first.
+        self.rebase_quick(self.shared.heads.head(&self.channel));
         let mut staged: Vec<Staged> = Vec::new();
         // Duplicates of an event staged in this same batch: answered with its result.
         let mut in_batch: Vec<(Reply, usize)> = Vec::new();
@@ -186,7 +187,7 @@ impl Writer {
         }
         // Claimed by another node above what this one knows: the record tells whether
         // it is stored (a stored message is an acknowledged one).
-        self.rebase(self.shared.heads.head(&self.channel)).await;
+        self.rebase_quick(self.shared.heads.head(&self.channel));
         if claim.offset > self.head {
             let stored = streams::record(&self.stream, claim.offset).await?;
             return Ok(stored.filter(|r| r.id == claim.id).map(|r| Appended {
