@@ -142,24 +142,16 @@ impl Drop for NatsServer {
     }
 }
 
-<<<<<<< HEAD
-/// Three servers of one JetStream cluster on loopback, each with its own store.
-=======
 /// A three-server JetStream cluster on loopback, each server in its own temporary
 /// store directory; the servers are killed by pid when it is dropped.
->>>>>>> multinode
 pub struct Cluster {
     pub servers: Vec<NatsServer>,
     _dirs: Vec<tempfile::TempDir>,
 }
 
 impl Cluster {
-<<<<<<< HEAD
-    /// Starts the three servers (each ready for clients; JetStream may still be electing).
-=======
     /// Starts the three servers (each ready to accept clients; the JetStream leader
     /// election may still be under way: wait for it with a real request).
->>>>>>> multinode
     pub fn start() -> Cluster {
         let dirs: Vec<_> = (0..3)
             .map(|_| tempfile::tempdir().expect("tempdir"))
@@ -175,8 +167,7 @@ impl Cluster {
         }
     }
 
-<<<<<<< HEAD
-    /// The client URLs of all three.
+    /// Every server's client URL.
     pub fn urls(&self) -> Vec<String> {
         self.servers.iter().map(|s| s.url.clone()).collect()
     }
@@ -205,10 +196,4 @@ impl Cluster {
             }
         });
     }
-=======
-    /// Every server's client URL.
-    pub fn urls(&self) -> Vec<String> {
-        self.servers.iter().map(|s| s.url.clone()).collect()
-    }
->>>>>>> multinode
 }

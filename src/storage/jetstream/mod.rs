@@ -7,17 +7,12 @@
 //! - `writer`: one append writer per channel (offsets, dedup); `publish`: its
 //!   pipelined publish in rounds, placing again what another node's append refused;
 //! - `streams`: creating, listing, reading and purging streams; `retention`;
-<<<<<<< HEAD
-//! - `heads`: heads, first offsets and watchers in memory;
-//! - `kv`, `cursors`, `letters`, `dedup`, `settings`: the key-value buckets;
-//! - `lease`: one active member per (channel, group) across nodes (`{prefix}_leases`,
-//!   a KV lease with a time to live; its doc says why not pinned priority groups);
-//! - `control`: resets and redrives made on one node, announced to the others;
-=======
 //! - `heads`: heads, first offsets and watchers in memory; `follow`: every node's
 //!   appends move them; `firsts`: every node's purges move them;
 //! - `kv`, `cursors`, `letters`, `dedup`, `settings`, `firsts`: the key-value buckets;
->>>>>>> multinode
+//! - `lease`: one active member per (channel, group) across nodes (`{prefix}_leases`,
+//!   a KV lease with a time to live; its doc says why not pinned priority groups);
+//! - `control`: resets and redrives made on one node, announced to the others;
 //! - `import`: what `hookrelay migrate` writes (a stream at a first offset, records
 //!   at their own offsets, delivery-id claims, redrive marks).
 //!

@@ -13,13 +13,10 @@ pub const DEAD_LETTERS: &str = "deadletters";
 pub const REDRIVES: &str = "redrives";
 /// Bucket of delivery-id claims (`{channel}.{sha256(id)}` → offset, time, event id).
 pub const DEDUP: &str = "dedup";
-<<<<<<< HEAD
 /// Bucket of group leases (`{channel}.{group}` → holder node), with a time to live.
 pub const LEASES: &str = "leases";
-=======
 /// Bucket of first retained offsets (`{channel}` → offset), raised by every purge.
 pub const FIRSTS: &str = "firsts";
->>>>>>> multinode
 /// Bucket of per-channel settings learned at run time (`{channel}.{name}` → bytes).
 pub const SETTINGS: &str = "settings";
 
