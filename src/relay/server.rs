@@ -139,6 +139,11 @@ impl Server {
         let mut acceptor = Acceptor::new(self.listener, limits.max_connections);
         let sweeper = tokio::spawn(crate::relay::maintenance::run(relay.clone()));
         let sampler = tokio::spawn(crate::relay::console::stats::run(relay.clone()));
+        // Resets and redrives made through other relay nodes on the same storage.
+        let control = tokio::spawn({
+            let relay = relay.clone();
+            async move { relay.hub.follow_control(relay.log.clone()).await }
+        });
         loop {
             let (tcp, peer, permit) = tokio::select! {
                 next = acceptor.next() => next,
@@ -168,6 +173,7 @@ impl Server {
         }
         sweeper.abort();
         sampler.abort();
+        control.abort();
         relay.log.close().await
     }
 }

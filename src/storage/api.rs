@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use super::error::StorageError;
+use super::lease::{Control, LeaseGrant};
 use super::types::{Appended, DeadLetter, Dedup, Limits, NewEvent, Pass, StorageStats};
 use crate::common::event::Record;
 
@@ -169,6 +170,24 @@ pub trait Storage: Send + Sync + 'static {
         offset: u64,
         again: Option<DeadLetter>,
     ) -> Result<(), StorageError>;
+
+    // --- across relay nodes (see [`super::lease`]) ---
+
+    /// One attempt to take the lease of (`channel`, `group`): `None` while another
+    /// holder has it. A single-node backend always grants it.
+    async fn try_lease(
+        &self,
+        channel: &str,
+        group: &str,
+    ) -> Result<Option<LeaseGrant>, StorageError>;
+
+    /// Tells the other relay nodes on this storage about an operator's action (sent
+    /// after the action is durable; a single-node backend has nobody to tell).
+    async fn publish_control(&self, event: Control) -> Result<(), StorageError>;
+
+    /// Operators' actions made through other relay nodes, as they arrive. A
+    /// single-node backend's receiver is closed at once.
+    fn control_events(&self) -> broadcast::Receiver<Control>;
 
     // --- per-channel settings ---
 

@@ -34,6 +34,7 @@ pub mod api;
 pub mod contract;
 pub mod error;
 pub mod jetstream;
+pub mod lease;
 pub mod migrate;
 pub mod sled;
 pub mod transfer;
@@ -46,6 +47,7 @@ use crate::common::config::StorageConfig;
 
 pub use api::{BoxFuture, CursorSlot, Storage};
 pub use error::StorageError;
+pub use lease::{Control, Lease, LeaseGrant, LocalLease, LEASE_RETRY_MS};
 pub use types::{Appended, DeadLetter, Dedup, Limits, NewEvent, Pass, StorageStats};
 
 /// Opens the configured backend. Today that is the embedded log in `data_dir`, which

@@ -124,6 +124,11 @@ impl NatsServer {
         server
     }
 
+    /// Its process id (to stop and continue it: a server that hangs).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Kills the server at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -165,5 +170,30 @@ impl Cluster {
     /// Every server's client URL.
     pub fn urls(&self) -> Vec<String> {
         self.servers.iter().map(|s| s.url.clone()).collect()
+    }
+
+    /// Waits until the cluster can hold three replicas: the JetStream backend opens on
+    /// it with `replicas = 3` (under its own prefix), retried until a deadline.
+    pub fn wait_ready(&self) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut cfg = hookrelay::common::config::JetStreamConfig::new(self.urls());
+        cfg.stream_prefix = "ready".into();
+        cfg.replicas = 3;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        rt.block_on(async {
+            loop {
+                match hookrelay::storage::jetstream::JetStreamStorage::open(&cfg).await {
+                    Ok(_) => return,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        eprintln!("cluster not ready yet: {e}");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    Err(e) => panic!("the nats-server cluster never came up: {e}"),
+                }
+            }
+        });
     }
 }

@@ -277,7 +277,7 @@ where
             )
             .await
             .map_err(storage)?;
-        relay.hub.nudge(channel, group);
+        relay.hub.redriven(&relay.log, channel, group).await;
         tracing::info!(
             channel,
             group,

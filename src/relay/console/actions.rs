@@ -115,7 +115,7 @@ pub async fn redeliver(
         log.request_redrive(channel, group, marked.clone(), now)
             .await
             .map_err(unavailable)?;
-        relay.hub.nudge(channel, group);
+        relay.hub.redriven(&relay.log, channel, group).await;
     }
     tracing::info!(
         channel,

@@ -21,6 +21,10 @@
 //! under the same lock, and only for the current generation, so a late ack of the old
 //! position can never carry the cursor forward past a reset. A **redrive** only nudges
 //! the active member, which then reads the pending redrives from the log.
+//!
+//! Across relay nodes on one storage, the active member here delivers only while this
+//! node holds the group's lease, and resets and redrives made on other nodes arrive as
+//! control events: see [`lease`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,7 +36,10 @@ use tokio::sync::{oneshot, watch};
 use super::presence::{AgentView, Presence};
 use super::start;
 use crate::common::protocol::Refusal;
+use crate::storage::Lease;
 use crate::storage::{CursorSlot, Storage, StorageError};
+
+pub(crate) mod lease;
 
 /// The storage handle a member keeps for cursor writes after its join.
 type Log = Arc<dyn Storage>;
@@ -58,6 +65,8 @@ struct Inner {
     /// Source of group generations; unique across the relay's life, so that a
     /// generation of a group that was forgotten and recreated never matches again.
     next_generation: AtomicU64,
+    /// Source of lease ids.
+    next_lease: AtomicU64,
     /// Open stream connections; a graceful stop waits for zero.
     open: watch::Sender<usize>,
     /// Peer address and start of each member, for the console.
@@ -70,6 +79,7 @@ impl Default for Inner {
             groups: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
+            next_lease: AtomicU64::new(1),
             open: watch::Sender::new(0),
             presence: Presence::default(),
         }
@@ -103,6 +113,16 @@ struct GroupState {
     reset: bool,
     /// Wakes the active member after a reset or a redrive request.
     nudge: watch::Sender<u64>,
+    /// The group's lease across relay nodes, while this node holds it: the active
+    /// member delivers only with it (see [`lease`]). Kept over local handovers, dropped
+    /// (released) when the group is forgotten here or the lease is lost.
+    lease: Option<HeldLease>,
+}
+
+/// A lease in a group's state, with an id so that a loss only drops the lease it is about.
+struct HeldLease {
+    id: u64,
+    lease: Box<dyn Lease>,
 }
 
 impl GroupState {
@@ -116,7 +136,31 @@ impl GroupState {
             generation,
             reset: false,
             nudge: watch::Sender::new(0),
+            lease: None,
         }
+    }
+
+    /// Moves the group to `next` in a new `generation` (a reset): queues the forced
+    /// cursor write in `slot` and nudges the active member. Called under the hub's lock.
+    fn restart_at(
+        &mut self,
+        slot: Box<dyn CursorSlot>,
+        key: &GroupKey,
+        next: u64,
+        generation: u64,
+    ) -> crate::storage::BoxFuture<'static, Result<(), StorageError>> {
+        self.generation = generation;
+        self.position = next;
+        self.acked = true;
+        self.reset = true;
+        let written = slot.set(&key.channel, &key.group, next.saturating_sub(1), true);
+        self.nudge.send_modify(|n| *n = n.wrapping_add(1));
+        written
+    }
+
+    /// Whether an active member here delivers (it holds the group's lease).
+    fn delivering(&self) -> bool {
+        self.active.is_some() && self.lease.is_some()
     }
 
     /// Queues member `id` as the newest hot standby.
@@ -371,30 +415,34 @@ impl Hub {
             group: group.to_string(),
         };
         let slot: Box<dyn CursorSlot> = log.reserve_cursor_write().await?;
-        let (written, idle_epoch) = {
+        let (written, generation, idle_epoch) = {
             let mut groups = self.inner.lock();
             let generation = self.inner.fresh_generation();
             let g = groups
                 .entry(key.clone())
                 .or_insert_with(|| GroupState::new(next, generation));
-            g.generation = generation;
-            g.position = next;
-            g.acked = true;
-            g.reset = true;
-            let written = slot.set(channel, group, next.saturating_sub(1), true);
-            g.nudge.send_modify(|n| *n = n.wrapping_add(1));
+            let written = g.restart_at(slot, &key, next, generation);
             let idle = g.active.is_none() && g.standby.is_empty();
             if idle {
                 // Kept until the write lands, so that a join meanwhile starts at `next`.
                 g.epoch += 1;
             }
-            (written, idle.then_some(g.epoch))
+            (written, generation, idle.then_some(g.epoch))
         };
         let result = written.await;
-        if let Some(epoch) = idle_epoch {
-            self.inner.forget_if_idle(&key, epoch);
-        }
-        result
+        self.inner.reset_landed(&key, generation, idle_epoch);
+        result?;
+        // Running subscriptions of this group on other relay nodes restart too.
+        self.tell_others(
+            log,
+            crate::storage::Control::Reset {
+                channel: channel.to_string(),
+                group: group.to_string(),
+                next,
+            },
+        )
+        .await;
+        Ok(())
     }
 
     /// Wakes the active member of a group, if any, to pick up pending redrives.
@@ -413,7 +461,7 @@ impl Hub {
         self.inner
             .lock()
             .iter()
-            .filter(|(k, g)| k.channel == channel && g.active.is_some())
+            .filter(|(k, g)| k.channel == channel && g.delivering())
             .map(|(k, _)| k.group.clone())
             .collect()
     }
@@ -424,7 +472,9 @@ impl Hub {
         let mut out = Vec::new();
         for (k, g) in groups.iter().filter(|(k, _)| k.channel == channel) {
             let presence = &self.inner.presence;
-            out.extend(g.active.map(|id| presence.view(id, &k.group, "active")));
+            // An active member still waiting for the lease is a standby to people.
+            let state = if g.delivering() { "active" } else { "standby" };
+            out.extend(g.active.map(|id| presence.view(id, &k.group, state)));
             out.extend(
                 g.standby
                     .iter()
@@ -455,8 +505,8 @@ impl Hub {
             .map(|(k, g)| GroupMembers {
                 channel: k.channel.clone(),
                 group: k.group.clone(),
-                active: usize::from(g.active.is_some()),
-                standby: g.standby.len(),
+                active: usize::from(g.delivering()),
+                standby: g.standby.len() + usize::from(g.active.is_some() && !g.delivering()),
                 position: g.position,
             })
             .collect()
@@ -494,6 +544,20 @@ fn resume_at(log: &Log, key: &GroupKey, g: &GroupState) -> u64 {
 impl Inner {
     fn fresh_generation(&self) -> u64 {
         self.next_generation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A reset's cursor write landed: from now on the cursor in storage is as good as
+    /// the position in memory (so a new lease holder here may read it), and an idle
+    /// group may go.
+    fn reset_landed(&self, key: &GroupKey, generation: u64, idle_epoch: Option<u64>) {
+        if let Some(g) = self.lock().get_mut(key) {
+            if g.generation == generation {
+                g.reset = false;
+            }
+        }
+        if let Some(epoch) = idle_epoch {
+            self.forget_if_idle(key, epoch);
+        }
     }
 
     /// Forgets an idle group whose last write is durable, unless it was revived since.
@@ -571,8 +635,19 @@ mod tests {
 
     /// Joins group `g` of channel `c`; a new group starts after its cursor, or at 1.
     fn join(hub: &Hub, log: &Log, group: &str) -> (Member, Joined) {
-        hub.join(log, "c", group, |cursor| Ok(cursor.map_or(1, |c| c + 1)))
-            .expect("joined")
+        let (member, joined) = hub
+            .join(log, "c", group, |cursor| Ok(cursor.map_or(1, |c| c + 1)))
+            .expect("joined");
+        // As the stream does: a new active member takes the group's lease (which the
+        // embedded backend always grants).
+        if matches!(joined, Joined::Active { .. }) && member.lease().is_none() {
+            let cursor = log.cursor("c", group).expect("cursor");
+            let lease = Box::new(crate::storage::LocalLease::default());
+            member
+                .hold(crate::storage::LeaseGrant { lease, cursor })
+                .expect("held");
+        }
+        (member, joined)
     }
 
     fn active(joined: Joined) -> (u64, u64) {

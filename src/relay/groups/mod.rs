@@ -9,5 +9,6 @@ mod hub;
 pub mod presence;
 pub mod start;
 
+pub(crate) use hub::lease::LeaseHold;
 pub(crate) use hub::{Advance, Joined, Member, OpenConnection};
 pub use hub::{GroupMembers, Hub};

@@ -49,9 +49,10 @@ use super::writer::SubFrame;
 use crate::common::protocol::Refusal;
 use crate::common::protocol::{codes, ServerMsg};
 use crate::relay::groups::start::{self, internal};
-use crate::relay::groups::{Advance, Joined, Member};
+use crate::relay::groups::{Advance, Joined, LeaseHold, Member};
 use crate::relay::state::Relay;
 use crate::storage::DeadLetter;
+use crate::storage::LEASE_RETRY_MS;
 
 /// Most events read from the log at once (bounded further by the free window).
 pub(crate) const READ_CHUNK_EVENTS: usize = 128;
@@ -201,6 +202,8 @@ struct Delivery {
     gauge: StateGauge,
     /// The group's generation this subscription delivers for (changes on a reset).
     generation: u64,
+    /// The group's lease across relay nodes, once held: delivery stops when it is lost.
+    lease: Option<LeaseHold>,
     budget: Budget,
     /// The largest a stored record may be: the body limit plus the request head, or the
     /// largest record seen if larger (stored under an earlier, larger limit).
@@ -255,6 +258,7 @@ impl Delivery {
             member: None,
             gauge,
             generation: 0,
+            lease: None,
             budget,
             record_bound,
         };
@@ -281,30 +285,104 @@ impl Delivery {
         let head = self.relay.log.head(&self.channel);
         let group = self.group.clone().unwrap_or_default();
         let (next, generation) = match joined {
-            Joined::Active { next, generation } => {
-                self.send(self.subscribed(next, head, true)).await?;
-                self.gauge.set(STATE_ACTIVE);
-                tracing::info!(channel = %self.channel, group = %group, sub = self.sub, next, peer = %self.peer, "stream: subscribed (active)");
-                (next, generation)
-            }
+            Joined::Active { next, generation } => match self.lease_now(next, generation).await? {
+                Some((next, generation)) => {
+                    self.send(self.subscribed(next, head, true)).await?;
+                    self.gauge.set(STATE_ACTIVE);
+                    tracing::info!(channel = %self.channel, group = %group, sub = self.sub, next, peer = %self.peer, "stream: subscribed (active)");
+                    (next, generation)
+                }
+                None => {
+                    self.send(self.subscribed(next, head, false)).await?;
+                    self.gauge.set(STATE_STANDBY);
+                    tracing::info!(channel = %self.channel, group = %group, sub = self.sub, peer = %self.peer, "stream: subscribed (standby: another relay node delivers this group)");
+                    let started = self.wait_lease().await?;
+                    self.promoted(started).await?
+                }
+            },
             Joined::Standby { position, promoted } => {
                 self.send(self.subscribed(position, head, false)).await?;
                 self.gauge.set(STATE_STANDBY);
                 tracing::info!(channel = %self.channel, group = %group, sub = self.sub, peer = %self.peer, "stream: subscribed (standby)");
                 let (next, generation) = self.wait_promotion(promoted).await?;
-                self.send(ServerMsg::Active {
-                    sub: self.sub,
-                    next,
-                })
-                .await?;
-                self.gauge.set(STATE_ACTIVE);
-                tracing::info!(channel = %self.channel, group = %group, sub = self.sub, next, peer = %self.peer, "stream: standby promoted to active");
-                (next, generation)
+                let started = match self.lease_now(next, generation).await? {
+                    Some(started) => started,
+                    None => self.wait_lease().await?,
+                };
+                self.promoted(started).await?
             }
         };
         self.generation = generation;
         self.load_redrives().await?;
         self.deliver(next, None).await
+    }
+
+    /// Tells the agent that its standby subscription is active now, from `next`.
+    async fn promoted(&mut self, (next, generation): (u64, u64)) -> Result<(u64, u64), Stop> {
+        self.send(ServerMsg::Active {
+            sub: self.sub,
+            next,
+        })
+        .await?;
+        self.gauge.set(STATE_ACTIVE);
+        let group = self.group.clone().unwrap_or_default();
+        tracing::info!(channel = %self.channel, group = %group, sub = self.sub, next, peer = %self.peer, "stream: standby promoted to active");
+        Ok((next, generation))
+    }
+
+    /// The active member of this node's group delivers only with the group's lease
+    /// across nodes (see [`crate::relay::groups`]): kept from a local handover, or taken
+    /// now. Where to start and the generation when held; `None` while another node
+    /// holds it.
+    async fn lease_now(&mut self, next: u64, generation: u64) -> Result<Option<(u64, u64)>, Stop> {
+        let Some(member) = &self.member else {
+            return Ok(None);
+        };
+        if let Some(hold) = member.lease() {
+            self.lease = Some(hold);
+            return Ok(Some((next, generation)));
+        }
+        self.try_lease().await
+    }
+
+    /// One attempt to take the group's lease; a storage error counts as "not now".
+    async fn try_lease(&mut self) -> Result<Option<(u64, u64)>, Stop> {
+        let group = self.group.clone().unwrap_or_default();
+        let grant = match self.relay.log.try_lease(&self.channel, &group).await {
+            Ok(Some(grant)) => grant,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::warn!(channel = %self.channel, group = %group, error = %e, "stream: the group's lease could not be taken; retrying");
+                return Ok(None);
+            }
+        };
+        let Some(member) = &self.member else {
+            return Ok(None);
+        };
+        match member.hold(grant) {
+            Some((next, generation, hold)) => {
+                self.lease = Some(hold);
+                Ok(Some((next, generation)))
+            }
+            None => Err(Stop::Refused(Refusal::new(
+                codes::INTERNAL,
+                "the consumer group was lost; subscribe again",
+            ))),
+        }
+    }
+
+    /// Waits as a standby, retrying the lease, until this node gets it.
+    async fn wait_lease(&mut self) -> Result<(u64, u64), Stop> {
+        let retry = std::time::Duration::from_millis(LEASE_RETRY_MS);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(retry) => {}
+                c = self.ctrl.recv() => return Err(self.standby_ctrl(c)),
+            }
+            if let Some(started) = self.try_lease().await? {
+                return Ok(started);
+            }
+        }
     }
 
     async fn run_read(&mut self, next: u64, stop: Option<u64>) -> Result<(), Stop> {
@@ -334,14 +412,17 @@ impl Delivery {
             next = &mut promoted => next.map_err(|_| {
                 Stop::Refused(Refusal::new(codes::INTERNAL, "the consumer group was lost; subscribe again"))
             }),
-            c = self.ctrl.recv() => match c {
-                None => Err(Stop::Quiet),
-                Some(SubCtrl::Ack(offset))
-                | Some(SubCtrl::AckRange { first: offset, .. })
-                | Some(SubCtrl::Nack { offset, .. }) => {
-                    Err(Stop::Refused(self.unknown_offset(offset)))
-                }
-            },
+            c = self.ctrl.recv() => Err(self.standby_ctrl(c)),
+        }
+    }
+
+    /// A standby holds nothing in flight: any ack or nack from its agent is an error.
+    fn standby_ctrl(&self, c: Option<SubCtrl>) -> Stop {
+        match c {
+            None => Stop::Quiet,
+            Some(SubCtrl::Ack(offset))
+            | Some(SubCtrl::AckRange { first: offset, .. })
+            | Some(SubCtrl::Nack { offset, .. }) => Stop::Refused(self.unknown_offset(offset)),
         }
     }
 
@@ -349,6 +430,7 @@ impl Delivery {
     async fn deliver(&mut self, next: u64, stop: Option<u64>) -> Result<(), Stop> {
         let mut head_rx = self.relay.log.watch(&self.channel);
         let mut nudge = self.member.as_ref().map(|m| m.nudge.clone());
+        let mut lease = self.lease.as_ref().map(|h| (h.id, h.lost.clone()));
         let mut p = Progress {
             next,
             stop,
@@ -379,6 +461,7 @@ impl Delivery {
                         return Err(Stop::Refused(Refusal::new(codes::INTERNAL, "the relay's log closed")));
                     }
                 }
+                id = lease_lost(&mut lease) => return Err(self.stop_for_lost_lease(id)),
                 alive = nudged(&mut nudge) => {
                     if !alive {
                         nudge = None;
@@ -503,6 +586,21 @@ impl Delivery {
             }
         }
         Ok(())
+    }
+
+    /// This node lost the group's lease: delivery stops at once (before another node can
+    /// take over), and the agent is told to subscribe again (it becomes a standby, or
+    /// active again once a lease is had).
+    fn stop_for_lost_lease(&self, id: u64) -> Stop {
+        if let Some(member) = &self.member {
+            member.lease_lost(id);
+        }
+        tracing::warn!(channel = %self.channel, group = ?self.group, sub = self.sub, peer = %self.peer, "stream: the group's lease was lost; delivery stopped");
+        Stop::Refused(Refusal::new(
+            codes::INTERNAL,
+            "this relay node lost the consumer group's lease (its storage did not answer in \
+             time); subscribe again",
+        ))
     }
 
     /// A reset or a redrive request on the group. Returns where to restart after a
@@ -851,6 +949,16 @@ impl Delivery {
         };
         self.out.send(frame).await.map_err(|_| Stop::Quiet)
     }
+}
+
+/// Resolves with the lease's id once it is lost; never without a lease.
+async fn lease_lost(lease: &mut Option<(u64, watch::Receiver<bool>)>) -> u64 {
+    if let Some((id, lost)) = lease {
+        if lost.wait_for(|l| *l).await.is_ok() {
+            return *id;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Waits for the group's next nudge; false when there will be none (no group, or the

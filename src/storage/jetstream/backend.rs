@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use super::handle::JetStreamStorage;
 use super::retention;
@@ -13,6 +13,7 @@ use super::streams;
 use crate::common::event::Record;
 use crate::storage::api::{CursorSlot, Storage};
 use crate::storage::error::StorageError;
+use crate::storage::lease::{Control, LeaseGrant};
 use crate::storage::types::{Appended, DeadLetter, Dedup, Limits, NewEvent, Pass, StorageStats};
 
 /// Longest `close` waits for queued cursor writes.
@@ -279,6 +280,22 @@ impl Storage for JetStreamStorage {
     fn disk_bytes(&self) -> Option<u64> {
         // The data lives on the NATS servers, not on this machine.
         None
+    }
+
+    async fn try_lease(
+        &self,
+        channel: &str,
+        group: &str,
+    ) -> Result<Option<LeaseGrant>, StorageError> {
+        self.leases.try_take(channel, group).await
+    }
+
+    async fn publish_control(&self, event: Control) -> Result<(), StorageError> {
+        self.control.publish(event).await
+    }
+
+    fn control_events(&self) -> broadcast::Receiver<Control> {
+        self.control.subscribe()
     }
 
     async fn writable(&self) -> Result<(), StorageError> {

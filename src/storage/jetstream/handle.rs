@@ -9,10 +9,12 @@ use async_nats::Client;
 use tokio::sync::mpsc;
 
 use super::connect::{connect, fail};
+use super::control::ControlBus;
 use super::cursors::Cursors;
 use super::dedup::DedupStore;
 use super::heads::Heads;
 use super::kv::bucket;
+use super::lease::Leases;
 use super::letters::Letters;
 use super::names::{Names, CURSORS, DEAD_LETTERS, DEDUP, FIRSTS, REDRIVES, SETTINGS};
 use super::settings::Settings;
@@ -31,6 +33,8 @@ pub struct JetStreamStorage {
     pub(super) settings: Settings,
     pub(super) writers: Mutex<HashMap<String, mpsc::Sender<AppendOp>>>,
     pub(super) client: Client,
+    pub(super) leases: Leases,
+    pub(super) control: ControlBus,
 }
 
 impl JetStreamStorage {
@@ -46,7 +50,12 @@ impl JetStreamStorage {
         let (client, js) = connect(cfg).await?;
         let names = Names::new(&cfg.stream_prefix);
         let r = cfg.replicas;
-        let cursors = Cursors::open(bucket(&js, &names.bucket(CURSORS), r).await?).await?;
+        let cursors_kv = bucket(&js, &names.bucket(CURSORS), r).await?;
+        let cursors = Cursors::open(cursors_kv.clone()).await?;
+        // Random per process: a restarted node is a new holder, never its old self.
+        let node = format!("{:016x}", rand::random::<u64>());
+        let leases = Leases::open(&js, &names, r, cursors_kv, node.clone()).await?;
+        let control = ControlBus::open(client.clone(), &names, node).await?;
         let letters = Letters::new(
             bucket(&js, &names.bucket(DEAD_LETTERS), r).await?,
             bucket(&js, &names.bucket(REDRIVES), r).await?,
@@ -82,6 +91,8 @@ impl JetStreamStorage {
             settings,
             writers: Mutex::default(),
             client,
+            leases,
+            control,
         })
     }
 

@@ -10,6 +10,9 @@
 //! - `heads`: heads, first offsets and watchers in memory; `follow`: every node's
 //!   appends move them; `firsts`: every node's purges move them;
 //! - `kv`, `cursors`, `letters`, `dedup`, `settings`, `firsts`: the key-value buckets;
+//! - `lease`: one active member per (channel, group) across nodes (`{prefix}_leases`,
+//!   a KV lease with a time to live; its doc says why not pinned priority groups);
+//! - `control`: resets and redrives made on one node, announced to the others;
 //! - `import`: what `hookrelay migrate` writes (a stream at a first offset, records
 //!   at their own offsets, delivery-id claims, redrive marks).
 //!
@@ -68,6 +71,15 @@
 //! or append on it (creating its stream if needed: one ephemeral consumer per channel
 //! per node).
 //!
+//! # Consumer groups across nodes
+//!
+//! Per (channel, group) one node delivers: the one holding the group's lease in the
+//! `{prefix}_leases` bucket (a key with a 4 s time to live, renewed every second; the
+//! holder stops on its own after 2 s without a renew, before the key can expire). See
+//! `lease` for the timing and why not JetStream's pinned priority groups. Resets and
+//! redrives made through one node reach the others on the core NATS subject
+//! `{prefix}.control.groups` (`control`).
+//!
 //! # Refusing to start
 //!
 //! Open fails with a message when no server answers, when the account has no
@@ -76,6 +88,7 @@
 
 mod backend;
 mod connect;
+mod control;
 mod cursors;
 mod dedup;
 mod firsts;
@@ -84,6 +97,7 @@ mod handle;
 mod heads;
 mod import;
 mod kv;
+mod lease;
 mod letters;
 mod names;
 mod publish;
@@ -96,3 +110,4 @@ mod writer;
 pub use connect::MIN_SERVER_VERSION;
 pub use handle::JetStreamStorage;
 pub use import::StreamSpan;
+pub use lease::{LEASE_TTL_MS, RENEW_EVERY_MS, STOP_AFTER_MS};

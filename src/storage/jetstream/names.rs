@@ -13,6 +13,8 @@ pub const DEAD_LETTERS: &str = "deadletters";
 pub const REDRIVES: &str = "redrives";
 /// Bucket of delivery-id claims (`{channel}.{sha256(id)}` → offset, time, event id).
 pub const DEDUP: &str = "dedup";
+/// Bucket of group leases (`{channel}.{group}` → holder node), with a time to live.
+pub const LEASES: &str = "leases";
 /// Bucket of first retained offsets (`{channel}` → offset), raised by every purge.
 pub const FIRSTS: &str = "firsts";
 /// Bucket of per-channel settings learned at run time (`{channel}.{name}` → bytes).
@@ -51,6 +53,12 @@ impl Names {
         let channel = stream.strip_prefix(&self.prefix)?.strip_prefix('_')?;
         // Another prefix may share ours as its start: the subject tells them apart.
         (subjects == [self.subject(channel)]).then_some(channel)
+    }
+
+    /// The core NATS subject of operators' actions: `{prefix}.control.groups` (three
+    /// tokens, so no channel's stream captures it).
+    pub fn control_subject(&self) -> String {
+        format!("{}.control.groups", self.prefix)
     }
 
     /// A bucket of this prefix: `{prefix}_{what}`.

@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use super::commit::{Op, STORAGE_FAILED};
 use super::{dir_bytes, SledCursorSlot, SledStorage, APPEND_TIMEOUT};
 use crate::common::event::Record;
 use crate::storage::api::{CursorSlot, Storage};
 use crate::storage::error::StorageError;
+use crate::storage::lease::{Control, LeaseGrant, LocalLease};
 use crate::storage::types::{Appended, DeadLetter, Dedup, Limits, NewEvent, Pass, StorageStats};
 
 fn timed_out(what: &str) -> StorageError {
@@ -288,6 +289,28 @@ impl Storage for SledStorage {
 
     fn disk_bytes(&self) -> Option<u64> {
         dir_bytes(&self.dir)
+    }
+
+    /// One node: the lease is always free, and the hub on this node already orders
+    /// its members.
+    async fn try_lease(
+        &self,
+        channel: &str,
+        group: &str,
+    ) -> Result<Option<LeaseGrant>, StorageError> {
+        Ok(Some(LeaseGrant {
+            lease: Box::new(LocalLease::default()),
+            cursor: self.cursor(channel, group)?,
+        }))
+    }
+
+    async fn publish_control(&self, _event: Control) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn control_events(&self) -> broadcast::Receiver<Control> {
+        // The sender goes at once: the receiver reports the channel closed.
+        broadcast::channel(1).1
     }
 
     async fn writable(&self) -> Result<(), StorageError> {
