@@ -206,3 +206,7 @@ fn dir_bytes(dir: &Path) -> Option<u64> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "inline_io_tests.rs"]
+mod inline_io_tests;
