@@ -55,7 +55,11 @@ fn a_flush_writes_the_log_on_the_calling_thread_without_a_pool() {
              the log write ran on another thread (is sled patched? see vendor/sled/PATCH.md)"
         );
     }
-    assert_eq!(sled_pool_threads(), Vec::<String>::new(), "sled started its I/O pool");
+    assert_eq!(
+        sled_pool_threads(),
+        Vec::<String>::new(),
+        "sled started its I/O pool"
+    );
     drop((tree, db));
     // And what was flushed reads back after a reopen.
     let db = open(dir.path());
