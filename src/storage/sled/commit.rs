@@ -273,8 +273,7 @@ impl Committer {
     /// Commits `ops` with the held cursor moves, or holds them too when they are all
     /// cursor moves that may wait and none is due yet.
     fn commit_or_linger(&mut self, ops: &mut Vec<Op>) {
-        let due = self.linger.deadline().is_some_and(|d| d <= Instant::now());
-        if !due && !ops.is_empty() && ops.iter().all(Op::can_linger) {
+        if !self.linger_due() && !ops.is_empty() && ops.iter().all(Op::can_linger) {
             for op in ops.drain(..) {
                 if let Op::Cursor {
                     channel,
@@ -286,11 +285,16 @@ impl Committer {
                     self.linger.hold(channel, group, offset);
                 }
             }
-            if !self.linger.deadline().is_some_and(|d| d <= Instant::now()) {
+            if !self.linger_due() {
                 return;
             }
         }
         self.commit(ops);
+    }
+
+    /// Whether held cursor moves must be written now.
+    fn linger_due(&self) -> bool {
+        self.linger.deadline().is_some_and(|d| d <= Instant::now())
     }
 
     fn failed(&self) -> bool {
