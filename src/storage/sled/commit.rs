@@ -6,7 +6,8 @@
 //! publishes the new durable heads. While one flush runs, the next batch queues up, so
 //! the cost of an fsync (~270 µs here) is shared by every request that arrived
 //! meanwhile: group commit. One writer also makes offset assignment and dedup checks
-//! race-free without locks.
+//! race-free without locks. Cursor moves from acks, which nobody waits on, ride along
+//! with the next batch instead of forcing one of their own (see [`super::linger`]).
 //!
 //! A failed write is final until a restart (fail-stop). sled 0.34 cannot recover from a
 //! write error in-process: it latches the error for every later flush, and a failed
@@ -30,6 +31,7 @@ use super::disk::DiskGuard;
 use super::fsync::LogFile;
 use super::heads::Shared;
 use super::keys;
+use super::linger::{recv_until, Linger, Received};
 use crate::common::event::RecordRef;
 use crate::storage::error::StorageError;
 use crate::storage::types::{Appended, DeadLetter, Dedup, NewEvent};
@@ -117,6 +119,19 @@ impl Op {
         }
     }
 
+    /// Whether the op may wait for a later batch's flush: a cursor move from an ack,
+    /// which nobody waits on (see [`super::linger`]).
+    fn can_linger(&self) -> bool {
+        matches!(
+            self,
+            Op::Cursor {
+                force: false,
+                reply: None,
+                ..
+            }
+        )
+    }
+
     /// Bytes an append adds to the disk, roughly; 0 for other ops.
     fn append_bytes(&self) -> u64 {
         match self {
@@ -189,6 +204,8 @@ pub(crate) struct Committer {
     disk: DiskGuard,
     /// sled's log file, `fdatasync`ed after each flush (see [`super::fsync`]).
     log_file: LogFile,
+    /// Cursor moves from acks waiting for the next batch (see [`super::linger`]).
+    linger: Linger,
 }
 
 impl Committer {
@@ -209,30 +226,75 @@ impl Committer {
             last_ms,
             disk,
             log_file,
+            linger: Linger::default(),
         }
     }
 
     /// Takes batches off the queue until every sender is gone.
     pub fn run(mut self, mut rx: mpsc::Receiver<Op>) {
         let mut ops = Vec::with_capacity(MAX_BATCH_OPS);
-        while let Some(first) = rx.blocking_recv() {
-            ops.push(first);
+        while let Some(first) = self.next_op(&mut rx) {
+            ops.extend(first);
             while ops.len() < MAX_BATCH_OPS {
                 match rx.try_recv() {
                     Ok(op) => ops.push(op),
                     Err(_) => break,
                 }
             }
-            self.commit(&mut ops);
+            self.commit_or_linger(&mut ops);
         }
-        // Every sender is gone: a last flush so nothing applied stays only in memory.
-        // Not after a failure: sled could block on the write that failed.
+        // Every sender is gone: a last flush so nothing applied stays only in memory
+        // (held cursor moves included). Not after a failure: sled could block on the
+        // write that failed.
         if self.failed() {
             return;
+        }
+        if self.linger.deadline().is_some() {
+            self.commit(&mut ops);
         }
         if let Err(e) = self.db.flush() {
             tracing::error!(error = %e, "final log flush failed");
         }
+    }
+
+    /// The next op, waiting at most until held cursor moves are due: `Some(None)` when
+    /// they are (an empty batch writes them), `None` once every sender is gone.
+    fn next_op(&mut self, rx: &mut mpsc::Receiver<Op>) -> Option<Option<Op>> {
+        let Some(deadline) = self.linger.deadline() else {
+            return rx.blocking_recv().map(Some);
+        };
+        match recv_until(rx, deadline) {
+            Received::Op(op) => Some(Some(op)),
+            Received::TimedOut => Some(None),
+            Received::Closed => None,
+        }
+    }
+
+    /// Commits `ops` with the held cursor moves, or holds them too when they are all
+    /// cursor moves that may wait and none is due yet.
+    fn commit_or_linger(&mut self, ops: &mut Vec<Op>) {
+        if !self.linger_due() && !ops.is_empty() && ops.iter().all(Op::can_linger) {
+            for op in ops.drain(..) {
+                if let Op::Cursor {
+                    channel,
+                    group,
+                    offset,
+                    ..
+                } = op
+                {
+                    self.linger.hold(channel, group, offset);
+                }
+            }
+            if !self.linger_due() {
+                return;
+            }
+        }
+        self.commit(ops);
+    }
+
+    /// Whether held cursor moves must be written now.
+    fn linger_due(&self) -> bool {
+        self.linger.deadline().is_some_and(|d| d <= Instant::now())
     }
 
     fn failed(&self) -> bool {
@@ -253,17 +315,23 @@ impl Committer {
     /// Stages, writes and flushes one batch, then answers its ops.
     pub(crate) fn commit(&mut self, ops: &mut Vec<Op>) {
         if self.failed() {
+            drop(self.linger.take());
             for op in ops.drain(..) {
                 op.refuse(StorageError::Failed(STORAGE_FAILED.to_string()));
             }
             return;
         }
         let heads_before = self.heads.clone();
-        let size = ops.len();
+        let held = self.linger.take();
+        let size = ops.len() + held.len();
         let mut batch = Batch {
             disk_full: self.check_disk(ops),
             ..Batch::default()
         };
+        // Held cursor moves were queued before every op of this batch: staged first.
+        for (channel, group, offset) in held {
+            self.stage_cursor(&channel, &group, offset, false, &mut batch, None);
+        }
         for op in ops.drain(..) {
             self.stage(op, &mut batch);
         }

@@ -4,6 +4,7 @@
 //! - [`keys`]: the key layout of the single tree (events, heads, dedup, cursors, dead
 //!   letters, redrive marks);
 //! - `commit`: the one writer thread — group commit, offsets, dedup, fail-stop;
+//!   `linger`: ack cursor moves that wait for the next batch instead of flushing alone;
 //! - `read`: reads, capped at the durable head; `heads`: that head, with watchers;
 //! - `retention`: deleting old events; `disk`: the free-space reserve;
 //! - `codec`: byte forms of small values; `backend`: the [`crate::storage::Storage`]
@@ -26,6 +27,7 @@ mod export;
 pub(crate) mod fsync;
 mod heads;
 pub mod keys;
+mod linger;
 mod probe;
 mod read;
 mod retention;
@@ -206,3 +208,7 @@ fn dir_bytes(dir: &Path) -> Option<u64> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "inline_io_tests.rs"]
+mod inline_io_tests;
