@@ -16,16 +16,7 @@ source "$(dirname "$0")/relay-lib.sh"
 work=$(mktemp -d)
 trap 'stop_bench_relays "$work"/r*; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-python3 - "$work" <<'PY'
-import hmac, hashlib, json, sys
-work = sys.argv[1]
-body = json.dumps({"action": "opened", "pad": "x" * 980})[:1024].ljust(1024)
-sig = hmac.new(b"bench-secret", body.encode(), hashlib.sha256).hexdigest()
-with open(f"{work}/post.lua", "w") as f:
-    f.write('wrk.method = "POST"\n')
-    f.write(f'wrk.body = {json.dumps(body)}\n')
-    f.write(f'wrk.headers["X-Hub-Signature-256"] = "sha256={sig}"\n')
-PY
+write_post_lua "$work"
 
 # One measurement of BIN: prints "ingest drain replay" (events/s each).
 measure() {

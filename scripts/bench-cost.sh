@@ -63,14 +63,7 @@ echo "baseline: examples/bare_ingest (bare hyper + sled group commit + fdatasync
 source "$here/relay-lib.sh"
 work=$(mktemp -d)
 trap 'stop_bench_relays "$work"/r* || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-python3 - "$work" <<'PY'
-import hmac, hashlib, json, sys
-body = json.dumps({"action": "opened", "pad": "x" * 980})[:1024].ljust(1024)
-sig = hmac.new(b"bench-secret", body.encode(), hashlib.sha256).hexdigest()
-with open(f"{sys.argv[1]}/post.lua", "w") as f:
-    f.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n')
-    f.write(f'wrk.headers["X-Hub-Signature-256"] = "sha256={sig}"\n')
-PY
+write_post_lua "$work"
 ingest() {
   local dir url rate
   dir=$(mktemp -d "$work/rXXXX")

@@ -38,16 +38,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-python3 - "$work" <<'PY'
-import hmac, hashlib, json, sys
-work = sys.argv[1]
-body = json.dumps({"action": "opened", "pad": "x" * 980})[:1024].ljust(1024)
-sig = hmac.new(b"bench-secret", body.encode(), hashlib.sha256).hexdigest()
-with open(f"{work}/post.lua", "w") as f:
-    f.write('wrk.method = "POST"\n')
-    f.write(f'wrk.body = {json.dumps(body)}\n')
-    f.write(f'wrk.headers["X-Hub-Signature-256"] = "sha256={sig}"\n')
-PY
+write_post_lua "$work"
 
 # start_cluster: three servers, JetStream on, sync_interval always; sets $nats_urls.
 start_cluster() {

@@ -39,3 +39,16 @@ stop_bench_relays() {
   done
   return 0
 }
+
+# write_post_lua DIR: writes DIR/post.lua, a wrk script that POSTs one 1 KiB JSON body
+# signed like GitHub with the bench secret (the bench channel's default scheme).
+write_post_lua() {
+  python3 - "$1" <<'PY'
+import hmac, hashlib, json, sys
+body = json.dumps({"action": "opened", "pad": "x" * 980})[:1024].ljust(1024)
+sig = hmac.new(b"bench-secret", body.encode(), hashlib.sha256).hexdigest()
+with open(f"{sys.argv[1]}/post.lua", "w") as f:
+    f.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n')
+    f.write(f'wrk.headers["X-Hub-Signature-256"] = "sha256={sig}"\n')
+PY
+}
