@@ -80,6 +80,15 @@ stop_pids() {
 }
 stop_cluster() { stop_pids "$work"/nats*/pid; }
 
+# start_js_relay DIR: start_bench_relay with $BENCH_STORAGE, once more if the first try
+# does not listen within start_bench_relay's 10 s (creating the R3 buckets on a cluster
+# that has just elected its leader can take longer); the relay's stderr says why.
+start_js_relay() {
+  start_bench_relay "$bin" "$1" && return
+  stop_pids "$1/pid"; tail -3 "$1/err" >&2
+  start_bench_relay "$bin" "$1"
+}
+
 # start_nodes CONFIG NODES: prints the relay URLs, one per line.
 start_nodes() {
   local cfg=$1 n=$2 replicas prefix dir i
@@ -93,10 +102,25 @@ start_nodes() {
 backend = \"jetstream\"
 servers = [$nats_urls]
 replicas = $replicas
-stream_prefix = \"$prefix\"" start_bench_relay "$bin" "$dir"
+stream_prefix = \"$prefix\"" start_js_relay "$dir"
   done
 }
 stop_nodes() { stop_pids "$work"/r*/pid; }
+
+# warm_up URL...: one signed post through each node, retried until it is answered 200.
+# A channel's stream is created on its first append; on a cluster that has just elected
+# its leader, creating an R3 stream can take ~10 s (one run measured 0 events/s for a
+# 5 s wrk that started into that), which is start-up, not ingest.
+warm_up() {
+  local u
+  for u in "$@"; do
+    for _ in $(seq 1 60); do
+      "$bin" send "$u/hooks/bench" --scheme github --secret bench-secret --data '{"warm":1}' \
+        >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+  done
+}
 
 json_field() { python3 -c "import json,sys; r=json.load(sys.stdin)[0]; print(r$1)"; }
 
@@ -106,16 +130,19 @@ measure() {
   case $cfg in *x2) nodes=2 ;; esac
   [ "$cfg" = sled ] || start_cluster
   mapfile -t urls < <(start_nodes "$cfg" "$nodes")
+  warm_up "${urls[@]}"
   if [ "$nodes" = 1 ]; then
     ingest=$(wrk -t2 -c64 -d5s -s "$work/post.lua" "${urls[0]}/hooks/bench" | awk '/Requests\/sec/{printf "%.0f", $2}')
   else
     wrk -t1 -c32 -d5s -s "$work/post.lua" "${urls[0]}/hooks/bench" > "$work/wrk0" &
+    local wrk0=$!
     wrk -t1 -c32 -d5s -s "$work/post.lua" "${urls[1]}/hooks/bench" > "$work/wrk1"
-    wait
+    wait "$wrk0"   # not a bare `wait`: the nats-servers are this shell's children too
     ingest=$(cat "$work/wrk0" "$work/wrk1" | awk '/Requests\/sec/{s+=$2} END{printf "%.0f", s}')
   fi
   stop_nodes; [ "$cfg" = sled ] || { stop_cluster; start_cluster; }
   mapfile -t urls < <(start_nodes "$cfg" "$nodes")
+  warm_up "${urls[@]}"
   local stream_url=${urls[$((nodes - 1))]}
   e2e=$("$bin" bench --relay "${urls[0]}" --stream-relay "$stream_url" --phases e2e --rate 400 --duration 5 --json)
   p50=$(echo "$e2e" | json_field '["latency_ms"]["p50"]'); p99=$(echo "$e2e" | json_field '["latency_ms"]["p99"]')
