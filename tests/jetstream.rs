@@ -40,6 +40,10 @@ impl Harness for JsHarness {
         cfg.stream_prefix = self.prefix.clone();
         Arc::new(JetStreamStorage::open(&cfg).await.expect("open jetstream"))
     }
+
+    fn store_expires_ids(&self) -> bool {
+        true
+    }
 }
 
 mod contract {

@@ -214,6 +214,9 @@ fn a_trimmed_sled_log_moves_to_jetstream_with_offsets_cursors_and_dead_letters()
 
     let js_dir = tempfile::tempdir().expect("tempdir");
     let config = jetstream_config(js_dir.path(), &nats, true);
+    // A relay started on the target first creates the channel's (empty) stream:
+    // migrate still makes it start at the first retained offset.
+    drop(RelayProc::start_with(js_dir.path(), &config, &[]));
     let (code, out, err) = migrate(&sled_dir.path().join("data"), &config);
     assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("copied 6 events"), "{out}");

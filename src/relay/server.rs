@@ -72,7 +72,12 @@ impl Server {
     pub async fn bind(config: Config, shutdown: Shutdown) -> Result<Server, StartError> {
         let dir = config.server.data_dir.clone();
         let reserve = config.server.disk_reserve_bytes;
-        let log = crate::storage::open_configured(&config.storage, &dir, reserve)
+        let channels: Vec<_> = config
+            .channels
+            .iter()
+            .map(|c| (c.name.clone(), c.dedup_window))
+            .collect();
+        let log = crate::storage::open_configured(&config.storage, &dir, reserve, &channels)
             .await
             .map_err(|cause| StartError::Log {
                 dir: crate::storage::location(&config.storage, &dir),

@@ -62,16 +62,23 @@ pub fn open(data_dir: &Path, disk_reserve_bytes: u64) -> Result<Arc<dyn Storage>
 }
 
 /// Opens the backend `config` names: the embedded log in `data_dir` (see [`open`]), or
-/// the JetStream streams and buckets, which it creates or updates and whose servers it
-/// checks first (refusing to start when they cannot keep the guarantees).
+/// the JetStream buckets and the streams of `channels` (name, dedup window), which it
+/// creates or updates
+/// and whose servers it checks first (refusing to start when they cannot keep the
+/// guarantees).
 pub async fn open_configured(
     config: &StorageConfig,
     data_dir: &Path,
     disk_reserve_bytes: u64,
+    channels: &[(String, std::time::Duration)],
 ) -> Result<Arc<dyn Storage>, StorageError> {
     match config {
         StorageConfig::Sled => open(data_dir, disk_reserve_bytes),
-        StorageConfig::JetStream(js) => Ok(Arc::new(jetstream::JetStreamStorage::open(js).await?)),
+        StorageConfig::JetStream(js) => {
+            let storage = jetstream::JetStreamStorage::open(js).await?;
+            storage.prepare(channels).await?;
+            Ok(Arc::new(storage))
+        }
     }
 }
 

@@ -226,19 +226,29 @@ async fn offer_load(
 }
 
 /// Latencies of the measured events (send to arrival), and how many never arrived.
-fn latencies(sent: &[AtomicU64], arrivals: &Arrivals) -> (hdrhistogram::Histogram<u64>, u64) {
+/// Sequence numbers of the first missing events, kept for the warning.
+const MISSING_SHOWN: usize = 10;
+
+fn latencies(
+    sent: &[AtomicU64],
+    arrivals: &Arrivals,
+) -> (hdrhistogram::Histogram<u64>, u64, Vec<usize>) {
     let mut h = histogram();
     let mut missing = 0u64;
+    let mut first_missing = Vec::new();
     for (s, sent_at) in sent.iter().enumerate().skip(arrivals.measured_from) {
         let tx = sent_at.load(Ordering::Acquire);
         let rx = arrivals.at.get(s).map_or(0, |a| a.load(Ordering::Acquire));
         if tx == 0 || rx == 0 {
             missing += 1;
+            if first_missing.len() < MISSING_SHOWN {
+                first_missing.push(s);
+            }
         } else {
             let _ = h.record((rx.saturating_sub(tx) / 1000).max(1));
         }
     }
-    (h, missing)
+    (h, missing, first_missing)
 }
 
 pub async fn run(
@@ -265,10 +275,13 @@ pub async fn run(
     let _ = agent.await;
     service.abort();
 
-    let (h, missing) = latencies(&poster.sent, &arrivals);
+    let (h, missing, first_missing) = latencies(&poster.sent, &arrivals);
     if !all_arrived {
+        // Refused posts never arrive; the rest were accepted and are late or lost.
         tracing::warn!(
             missing,
+            refused = poster.errors.load(Ordering::Relaxed),
+            first = ?first_missing,
             "some events did not arrive before the drain timeout"
         );
     }
@@ -276,7 +289,7 @@ pub async fn run(
     Ok(PhaseResult::new(
         "e2e",
         measured - missing,
-        missing + poster.errors.load(Ordering::Relaxed),
+        missing,
         elapsed,
         (measured - missing) * body_size as u64,
         Some(&h),

@@ -1,20 +1,29 @@
-//! Delivery-id claims in the `{prefix}_dedup` bucket.
+//! Delivery ids: JetStream's own deduplication, plus the claims `migrate` imports.
 //!
-//! JetStream's own `Nats-Msg-Id` dedup cannot be the relay's: its window is
-//! wall-clock time on the server and fixed per stream, while the relay's window is per
-//! append and counts from the event's received-at (and `expire_dedup` drives expiry).
-//! So the channel's writer looks the id up here (on any node: the bucket is shared)
-//! and, for a new event, writes a claim (offset, received-at, event id) durably
-//! *before* publishing the event. A crash in between leaves a claim whose offset holds
-//! another event or nothing: a lookup therefore checks the stored event's id before
-//! answering "duplicate" (reading the record even above this node's head, since
-//! another node may have just stored it).
+//! Every append with a delivery id is published with `Nats-Msg-Id` (a digest of the
+//! id), and each channel's stream has its duplicate window set to the channel's
+//! `dedup_window_secs` (`streams::ensure`). JetStream then answers a second publish of
+//! the id within the window with the first one's sequence, atomically, whichever node
+//! sends it: the writer answers that as the duplicate, with the original's offset and
+//! event id (`publish`).
 //!
-//! Two nodes that look an id up at the same moment both miss; for that race the
-//! publish also carries `Nats-Msg-Id` (sha256 of the id), with the stream's duplicate
-//! window [`super::streams::DUPLICATE_WINDOW_SECS`]: JetStream stores only the first
-//! and answers the second with its sequence, which the writer answers as the duplicate
-//! (unless the relay's own window says otherwise) and puts the claim back to.
+//! An earlier design also wrote a claim to the `{prefix}_dedup` bucket before each
+//! publish. That was a second replicated, synced write on every append's path: it
+//! halved R1 ingest and added an R3 commit to each event's latency. JetStream's window
+//! counts from when the server stored the message, the relay's from received-at: the
+//! two differ by the append's own latency, and the writer still checks the relay's
+//! window on a duplicate answer.
+//!
+//! What the window cannot know is what was deduplicated before the move from sled:
+//! `hookrelay migrate` writes those delivery ids as claims (offset, received-at, event
+//! id) in `{prefix}_dedup`. A channel's writer looks its appends' ids up there, all of
+//! a batch at once, only when the channel has any claim ([`DedupStore::any`]);
+//! `expire_dedup` deletes claims whose window has passed.
+//!
+//! Limits, said plainly: the server holds every id of the window in memory (about
+//! 100 bytes each: a 24 h window at 10 events/s is some 90 MB per replica), and after
+//! a server restart it rebuilds the window from the stored messages, so the ids of
+//! events that retention already removed are forgotten early.
 
 use std::collections::HashMap;
 
@@ -51,6 +60,29 @@ impl DedupStore {
     pub async fn lookup(&self, channel: &str, id: &str) -> Result<Option<Claim>, StorageError> {
         let bytes = kv::get(&self.kv, &dedup_key(channel, id)).await?;
         Ok(bytes.and_then(|b| kv::decode(&b)))
+    }
+
+    /// Whether the bucket holds any key of `channel` (a claim, or a deleted one).
+    pub async fn any(&self, channel: &str) -> Result<bool, StorageError> {
+        let subject = format!("{}{}.>", self.kv.prefix, super::names::token(channel));
+        match self
+            .kv
+            .stream
+            .get_first_raw_message_by_subject(subject, 1)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.kind()
+                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(super::connect::fail(format!(
+                "reading {}: {e}",
+                self.kv.name
+            ))),
+        }
     }
 
     /// Records a claim durably.

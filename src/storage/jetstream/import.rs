@@ -68,9 +68,29 @@ impl JetStreamStorage {
         Ok(streams::record(&stream, offset).await?.map(|r| r.id))
     }
 
-    /// Creates the channel's stream (which must not exist) so that its first message
-    /// gets sequence `first`; the relay's later create-or-update keeps that.
+    /// Makes the channel's stream give its first message sequence `first`: creates it,
+    /// or, when a relay started on this prefix already created it and nothing was ever
+    /// stored in it, moves its first sequence there (a purge below `first`). The
+    /// relay's later create-or-update keeps that.
     pub async fn create_stream_at(&self, channel: &str, first: u64) -> Result<(), StorageError> {
+        let (js, names) = (&self.shared.js, &self.shared.names);
+        if let Some(stream) = streams::existing(js, names, channel).await? {
+            let last = stream
+                .get_info()
+                .await
+                .map_err(|e| fail(format!("stream info of {channel}: {e}")))?
+                .state
+                .last_sequence;
+            if last > 0 {
+                return Err(fail(format!("stream of {channel} already holds events")));
+            }
+            if first > 1 {
+                streams::purge_below(&stream, first).await?;
+            }
+            self.shared.remember(channel, stream);
+            self.shared.heads.load(channel, first - 1, first);
+            return Ok(());
+        }
         let names = &self.shared.names;
         let config = Config {
             name: names.stream(channel),

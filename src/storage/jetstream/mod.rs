@@ -27,8 +27,10 @@
 //! relay node on the same prefix appended first, the server refuses (error 10071)
 //! instead of storing the record under a wrong offset, and the writer encodes it again
 //! after the real last sequence and publishes again (bounded rounds, random waits;
-//! see `publish`). Cursors, dead letters, redrive marks and delivery-id claims live in
-//! the buckets `{prefix}_cursors`, `_deadletters`, `_redrives`, `_dedup`; first
+//! see `publish`). Delivery ids are deduplicated by JetStream itself (`Nats-Msg-Id`,
+//! the stream's duplicate window = the channel's dedup window; see `dedup`). Cursors,
+//! dead letters, redrive marks and the delivery ids `migrate` imported live in the
+//! buckets `{prefix}_cursors`, `_deadletters`, `_redrives`, `_dedup`; first
 //! retained offsets in `_firsts`; values the relay learns per channel (Asana's hook
 //! secret) in `_settings`.
 //!
@@ -37,9 +39,9 @@
 //! Any number of nodes may serve one `stream_prefix` (behind a load balancer). Nothing
 //! is owned by a node: every offset comes from the stream (expected last sequence,
 //! placed again on a conflict), every cursor write is a compare-and-set on the key's
-//! revision that never lowers a cursor, a delivery id is claimed in the shared
-//! `_dedup` bucket and also sent as `Nats-Msg-Id` (two nodes taking one id at the same
-//! moment: JetStream stores one), and a purge below a sequence is idempotent, so
+//! revision that never lowers a cursor, a delivery id is sent as `Nats-Msg-Id` (two
+//! nodes taking one id at the same moment: JetStream stores one and answers the other
+//! with its sequence), and a purge below a sequence is idempotent, so
 //! nodes enforcing the same retention purge each event once and offsets stay.
 //!
 //! # What a 2xx means here
@@ -69,7 +71,8 @@
 //! were). A reader on this node may therefore be that much behind another node, never
 //! ahead of the stream. A channel is followed from the first `head`/`watch`/`earliest`
 //! or append on it (creating its stream if needed: one ephemeral consumer per channel
-//! per node).
+//! per node). The configured channels' streams are created (or updated) when the
+//! relay starts (`JetStreamStorage::prepare`), not on a first webhook.
 //!
 //! # Consumer groups across nodes
 //!
@@ -105,6 +108,8 @@ mod retention;
 mod settings;
 mod shared;
 mod streams;
+#[cfg(test)]
+mod test_server;
 mod writer;
 
 pub use connect::MIN_SERVER_VERSION;

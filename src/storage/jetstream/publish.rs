@@ -2,8 +2,7 @@
 //! stream.
 //!
 //! Each round places the pending events after the writer's head (offset = head + 1,
-//! head + 2, …), encodes each record with its offset, writes the delivery-id claims,
-//! then sends every publish with `Nats-Expected-Last-Sequence` = offset − 1 and reads
+//! head + 2, …), encodes each record with its offset, then sends every publish with `Nats-Expected-Last-Sequence` = offset − 1 and reads
 //! the acks in order. A publish the stream refuses for a wrong last sequence (error
 //! 10071: another node appended first) was NOT stored, so it is safe to place again:
 //! the next round starts after the real last sequence (from the error's text, else the
@@ -21,10 +20,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::HeaderMap;
-use futures_util::future::join_all;
 use sha2::{Digest, Sha256};
 
-use super::dedup::Claim;
 use super::names::RECEIVED_AT_HEADER;
 use super::writer::{Staged, Writer};
 use crate::common::event::RecordRef;
@@ -130,7 +127,7 @@ impl Writer {
         answers
     }
 
-    /// One round: offsets after the head, claims, every publish, then the acks.
+    /// One round: offsets after the head, every publish, then the acks.
     async fn round(&mut self, staged: &[Staged], pending: &[usize]) -> Vec<(u64, Outcome)> {
         let placed: Vec<(u64, Vec<u8>, u64)> = pending
             .iter()
@@ -141,25 +138,6 @@ impl Writer {
                 (offset, bytes, self.last_ms)
             })
             .collect();
-        let (shared, channel) = (&self.shared, &self.channel);
-        let claims = pending
-            .iter()
-            .zip(&placed)
-            .filter_map(|(&i, (offset, _, _))| {
-                let s = &staged[i];
-                let d = s.dedup.as_ref()?;
-                let claim = Claim {
-                    offset: *offset,
-                    at_ms: s.event.received_at_ms,
-                    id: s.id.clone(),
-                };
-                Some(async move { shared.dedup.claim(channel, &d.id, &claim).await })
-            });
-        if let Some(Err(e)) = join_all(claims).await.into_iter().find(|r| r.is_err()) {
-            let failed =
-                |(offset, _, _): &(u64, Vec<u8>, u64)| (*offset, Outcome::Failed(e.to_string()));
-            return placed.iter().map(failed).collect();
-        }
         let subject = self.shared.names.subject(&self.channel);
         let mut sent = Vec::with_capacity(placed.len());
         for (&i, (offset, bytes, ms)) in pending.iter().zip(placed) {
@@ -168,8 +146,7 @@ impl Writer {
             headers.insert("Nats-Expected-Last-Sequence", expected.as_str());
             headers.insert(RECEIVED_AT_HEADER, ms.to_string().as_str());
             if let Some(d) = staged[i].dedup.as_ref().filter(|_| staged[i].msg_id) {
-                let id = hex::encode(Sha256::digest(&d.id));
-                headers.insert("Nats-Msg-Id", id.as_str());
+                headers.insert("Nats-Msg-Id", msg_id(&d.id).as_str());
             }
             let published = self
                 .shared
@@ -247,10 +224,10 @@ impl Writer {
         }
     }
 
-    /// JetStream found `s`'s delivery id in its window, stored at `at` (another node
-    /// took the id at the same time): the answer, unless the original is older than
-    /// the relay's own window, when `s` is a new event after all (`None`). The claim
-    /// `s` wrote is put back to the original.
+    /// JetStream found `s`'s delivery id in its window (the channel's dedup window),
+    /// stored at `at`: the answer, with the original's event id, unless the original
+    /// is older than the relay's own window (the two clocks differ by the time between
+    /// receiving and storing), when `s` is a new event after all (`None`).
     async fn duplicate_of(&mut self, s: &Staged, at: u64) -> Option<Appended> {
         let d = s.dedup.as_ref()?;
         let original = super::streams::record(&self.stream, at)
@@ -259,25 +236,27 @@ impl Writer {
             .flatten();
         let (id, at_ms) = match original {
             Some(r) => (r.id, r.received_at_ms),
-            // Trimmed already: its time is unknown, trust JetStream's window.
-            None => (String::new(), s.event.received_at_ms),
+            // Removed by retention already: its time is unknown, trust JetStream's
+            // window; its id only an imported claim may still know.
+            None => (self.claimed_id(&d.id, at).await, s.event.received_at_ms),
         };
         if s.event.received_at_ms.saturating_sub(at_ms) >= d.window_ms {
             return None;
-        }
-        let claim = Claim {
-            offset: at,
-            at_ms,
-            id: id.clone(),
-        };
-        if let Err(e) = self.shared.dedup.claim(&self.channel, &d.id, &claim).await {
-            tracing::warn!(channel = %self.channel, error = %e, "restoring a claim failed");
         }
         Some(Appended {
             offset: at,
             id,
             duplicate: true,
         })
+    }
+
+    /// The event id a claim records for delivery id `delivery` at `offset`; empty
+    /// when no claim says.
+    async fn claimed_id(&self, delivery: &str, offset: u64) -> String {
+        match self.shared.dedup.lookup(&self.channel, delivery).await {
+            Ok(Some(c)) if c.offset == offset => c.id,
+            _ => String::new(),
+        }
     }
 
     /// After a failure, the next offset comes from the stream itself.
@@ -288,6 +267,12 @@ impl Writer {
             Err(e) => tracing::warn!(channel = %self.channel, error = %e, "stream info failed"),
         }
     }
+}
+
+/// The `Nats-Msg-Id` of delivery id `id`: a fixed-length digest, since JetStream keeps
+/// every id of the window in memory and a provider's id can be long.
+fn msg_id(id: &str) -> String {
+    hex::encode(Sha256::digest(id))
 }
 
 /// The stream's real last sequence, from a 10071 error's text

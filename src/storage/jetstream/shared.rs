@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_nats::jetstream::stream::Stream;
 use async_nats::jetstream::Context;
@@ -38,6 +39,9 @@ pub struct Shared {
     pub runtime: tokio::runtime::Handle,
     /// The follower task of each channel this node follows (see `follow`).
     pub followers: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Each configured channel's dedup window, which its stream's `Nats-Msg-Id` window
+    /// is set to (see `dedup`); set by `prepare`.
+    pub windows: Mutex<HashMap<String, Duration>>,
 }
 
 impl Shared {
@@ -55,7 +59,12 @@ impl Shared {
 
     /// Creates the channel's stream, or updates it to this node's config.
     pub async fn ensure(&self, channel: &str) -> Result<Stream, StorageError> {
-        streams::ensure(&self.js, &self.names, channel, self.replicas).await
+        let window = {
+            let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+            windows.get(channel).copied()
+        };
+        let window = window.unwrap_or(streams::DEFAULT_DUPLICATE_WINDOW);
+        streams::ensure(&self.js, &self.names, channel, self.replicas, window).await
     }
 
     /// Keeps a stream handle for later reads.

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use async_nats::jetstream::stream::Stream;
+use futures_util::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 
 use super::shared::Shared;
@@ -91,6 +92,9 @@ pub(super) struct Writer {
     pub(super) head: u64,
     /// Received-at of the newest event, so received-at never goes backwards.
     pub(super) last_ms: u64,
+    /// Whether `_dedup` may hold claims for this channel (`hookrelay migrate` wrote
+    /// them): only then does an append look its delivery id up there first.
+    claims: bool,
 }
 
 impl Writer {
@@ -112,12 +116,14 @@ impl Writer {
         };
         shared.remember(channel, stream.clone());
         super::follow::start(&shared, channel);
+        let claims = shared.dedup.any(channel).await?;
         Ok(Writer {
             shared,
             channel: channel.to_string(),
             stream,
             head,
             last_ms,
+            claims,
         })
     }
 
@@ -130,7 +136,8 @@ impl Writer {
         // Duplicates of an event staged in this same batch: answered with its result.
         let mut in_batch: Vec<(Reply, usize)> = Vec::new();
         let mut ids: HashMap<String, (usize, u64)> = HashMap::new();
-        for op in batch {
+        let found = self.originals(&batch).await;
+        for (op, found) in batch.into_iter().zip(found) {
             let now = op.event.received_at_ms;
             if self.shared.closed.load(Ordering::Acquire) {
                 let _ = op.reply.send(Err(StorageError::Closed));
@@ -143,7 +150,7 @@ impl Writer {
                         continue;
                     }
                 }
-                match self.original(d, now).await {
+                match found {
                     Ok(Some(a)) => {
                         let _ = op.reply.send(Ok(a));
                         continue;
@@ -176,19 +183,34 @@ impl Writer {
         }
     }
 
+    /// For each op of `batch`, the original it duplicates according to the claims
+    /// that `migrate` imported, all looked up at once; nothing is looked up when the
+    /// channel has none (JetStream's `Nats-Msg-Id` window does the rest, see `dedup`).
+    async fn originals(&self, batch: &[AppendOp]) -> Vec<Result<Option<Appended>, StorageError>> {
+        if !self.claims {
+            return batch.iter().map(|_| Ok(None)).collect();
+        }
+        let lookups = batch.iter().map(|op| async move {
+            match &op.dedup {
+                Some(d) => self.original(d, op.event.received_at_ms).await,
+                None => Ok(None),
+            }
+        });
+        join_all(lookups).await
+    }
+
     /// The original append when `d`'s id was claimed within its window by an event
-    /// that is really stored (a claim left by a crash before its publish is not).
-    async fn original(&mut self, d: &Dedup, now: u64) -> Result<Option<Appended>, StorageError> {
+    /// that is really stored.
+    async fn original(&self, d: &Dedup, now: u64) -> Result<Option<Appended>, StorageError> {
         let Some(claim) = self.shared.dedup.lookup(&self.channel, &d.id).await? else {
             return Ok(None);
         };
         if now.saturating_sub(claim.at_ms) >= d.window_ms {
             return Ok(None);
         }
-        // Claimed by another node above what this one knows: the record tells whether
-        // it is stored (a stored message is an acknowledged one).
-        self.rebase_quick(self.shared.heads.head(&self.channel));
-        if claim.offset > self.head {
+        // Above what this node knows: the record tells whether it is stored.
+        let head = self.head.max(self.shared.heads.head(&self.channel));
+        if claim.offset > head {
             let stored = streams::record(&self.stream, claim.offset).await?;
             return Ok(stored.filter(|r| r.id == claim.id).map(|r| Appended {
                 offset: r.offset,

@@ -49,10 +49,13 @@ pub async fn plan(
 ) -> Result<ChannelPlan, MigrateError> {
     let earliest = src.earliest(channel).map_err(MigrateError::Source)?;
     let head = src.head(channel);
+    // A stream a relay created at start and never wrote to counts as missing: it is
+    // made to start at `earliest` as a missing one is created to.
     let span = dst
         .stream_span(channel)
         .await
-        .map_err(MigrateError::Target)?;
+        .map_err(MigrateError::Target)?
+        .filter(|s| s.last > 0);
     let from = match span {
         Some(span) => check_events(src, dst, channel, (earliest, head), span).await?,
         None => earliest,
