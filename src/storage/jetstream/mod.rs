@@ -7,7 +7,8 @@
 //! - `writer`: one append writer per channel (offsets, dedup); `publish`: its
 //!   pipelined publish in rounds, placing again what another node's append refused;
 //! - `streams`: creating, listing, reading and purging streams; `retention`;
-//! - `heads`: heads, first offsets and watchers in memory; `follow`: every node's
+//! - `recent`: the newest records this node appended, which live reads take from
+//!   memory; `heads`: heads, first offsets and watchers in memory; `follow`: every node's
 //!   appends move them; `firsts`: every node's purges move them;
 //! - `kv`, `cursors`, `letters`, `dedup`, `settings`, `firsts`: the key-value buckets;
 //! - `lease`: one active member per (channel, group) across nodes (`{prefix}_leases`,
@@ -104,6 +105,7 @@ mod lease;
 mod letters;
 mod names;
 mod publish;
+mod recent;
 mod retention;
 mod settings;
 mod shared;

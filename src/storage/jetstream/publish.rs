@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::HeaderMap;
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::names::RECEIVED_AT_HEADER;
@@ -38,7 +39,8 @@ const JITTER_MAX_MS: u64 = 20;
 
 /// How the stream answered one publish.
 enum Outcome {
-    Stored,
+    /// Stored at its offset, with these bytes.
+    Stored(Bytes),
     /// JetStream's `Nats-Msg-Id` window already holds the delivery id, at this offset.
     Duplicate(u64),
     /// Refused for a wrong last sequence; the real one when the error said it.
@@ -75,7 +77,9 @@ impl Writer {
             let mut learned = None;
             for (i, (offset, outcome)) in pending.iter().copied().zip(outcomes) {
                 match outcome {
-                    Outcome::Stored => answers[i] = Some(Ok(self.acked(offset, &staged[i]))),
+                    Outcome::Stored(bytes) => {
+                        answers[i] = Some(Ok(self.acked(offset, &staged[i], bytes)))
+                    }
                     Outcome::Duplicate(at) => match self.duplicate_of(&staged[i], at).await {
                         Some(a) => answers[i] = Some(Ok(a)),
                         None => {
@@ -141,6 +145,7 @@ impl Writer {
         let subject = self.shared.names.subject(&self.channel);
         let mut sent = Vec::with_capacity(placed.len());
         for (&i, (offset, bytes, ms)) in pending.iter().zip(placed) {
+            let bytes = Bytes::from(bytes);
             let mut headers = HeaderMap::new();
             let expected = (offset - 1).to_string();
             headers.insert("Nats-Expected-Last-Sequence", expected.as_str());
@@ -151,12 +156,12 @@ impl Writer {
             let published = self
                 .shared
                 .js
-                .publish_with_headers(subject.clone(), headers, bytes.into())
+                .publish_with_headers(subject.clone(), headers, bytes.clone())
                 .await;
-            sent.push((offset, published));
+            sent.push((offset, bytes, published));
         }
         let mut outcomes = Vec::with_capacity(sent.len());
-        for (offset, published) in sent {
+        for (offset, bytes, published) in sent {
             let acked = match published {
                 Ok(ack) => ack.await,
                 Err(e) => Err(e),
@@ -165,7 +170,7 @@ impl Writer {
                 offset,
                 match acked {
                     Ok(ack) if ack.duplicate => Outcome::Duplicate(ack.sequence),
-                    Ok(ack) if ack.sequence == offset => Outcome::Stored,
+                    Ok(ack) if ack.sequence == offset => Outcome::Stored(bytes),
                     Ok(ack) => {
                         Outcome::Failed(format!("stored at {} instead of {offset}", ack.sequence))
                     }
@@ -212,8 +217,10 @@ impl Writer {
         self.last_ms = self.last_ms.max(self.shared.heads.last_ms(&self.channel));
     }
 
-    /// One event acknowledged: the head moves and watchers wake.
-    fn acked(&mut self, offset: u64, s: &Staged) -> Appended {
+    /// One event acknowledged as `bytes`: kept for live reads, then the head moves
+    /// and watchers wake.
+    fn acked(&mut self, offset: u64, s: &Staged, bytes: Bytes) -> Appended {
+        self.shared.recent.put(&self.channel, offset, bytes);
         self.head = self.head.max(offset);
         self.shared.heads.acked(&self.channel, offset);
         self.shared.stats.appended.fetch_add(1, Ordering::Relaxed);

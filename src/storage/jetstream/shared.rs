@@ -25,6 +25,8 @@ pub struct Shared {
     pub replicas: usize,
     /// Heads, first retained offsets and watchers.
     pub heads: Heads,
+    /// The newest records this node appended (see `recent`).
+    pub recent: super::recent::Recent,
     /// Delivery-id claims.
     pub dedup: DedupStore,
     /// First retained offsets, as every node's retention left them (see `firsts`).

@@ -95,6 +95,9 @@ impl Storage for SledStorage {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        if self.near_head(channel, from) {
+            return self.reader.read_raw(channel, from, limit, max_bytes);
+        }
         let channel = channel.to_string();
         self.blocking(move |r| r.read_raw(&channel, from, limit, max_bytes))
             .await

@@ -54,6 +54,9 @@ const QUEUE_DEPTH: usize = 16 * 1024;
 pub const APPEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// sled page cache, in bytes. Small, because the hot data is the tail of each channel.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// Reads that start fewer than this many events below the head run inline (see
+/// `near_head`): recent enough to be in the page cache above even at large bodies.
+const NEAR_HEAD_EVENTS: u64 = 64;
 /// How often sled's own thread wakes to flush and clean segments (see `open_with_reserve`).
 const SEGMENT_GC_INTERVAL_MS: u64 = 1000;
 
@@ -128,6 +131,16 @@ impl SledStorage {
     ) -> Result<T, StorageError> {
         self.tx.send(op).await.map_err(|_| StorageError::Closed)?;
         rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    /// Whether a read from `from` stays among the channel's newest events, which the
+    /// committer has just written and sled still holds in its page cache: such a read
+    /// is a few microseconds of memory work, done on the caller's worker. A live
+    /// subscription reads there for every event; sending each of those reads to the
+    /// blocking pool cost two thread wake-ups per delivered batch, which at a trickle
+    /// is a large part of the relay's CPU per event (issue 17's profile).
+    fn near_head(&self, channel: &str, from: u64) -> bool {
+        self.reader.shared.head(channel).saturating_sub(from) < NEAR_HEAD_EVENTS
     }
 
     /// Runs a read on the blocking pool: sled may touch the disk for older events, and
