@@ -46,7 +46,8 @@ async fn concurrent_writers_on_one_stream_keep_offsets_dense_and_exact() {
     let store = tempfile::tempdir().expect("tempdir");
     let server = NatsServer::single(store.path());
     let (a, b) = two_nodes(&server, "w").await;
-    // Each node's writer is started (stream, head) before either begins in earnest.
+    // Each node's writer is started (stream, head) before either begins in earnest,
+    // and the nodes meet again before each chunk.
     let started = Arc::new(tokio::sync::Barrier::new(2));
     let write = |node: Arc<dyn Storage>, name: &'static str| {
         let started = started.clone();
@@ -56,8 +57,10 @@ async fn concurrent_writers_on_one_stream_keep_offsets_dense_and_exact() {
             let warm = format!("{name}-warm-up");
             let a = node.append("c", event(warm.as_bytes(), 1), None).await;
             acked.push((a.expect("warm-up append").offset, warm));
-            started.wait().await;
             for chunk in 0..PER_NODE / IN_FLIGHT + 1 {
+                // Both nodes send each chunk at the same moment, whatever the load on
+                // the machine: a node that ran ahead would write alone.
+                started.wait().await;
                 let bodies: Vec<String> = (0..IN_FLIGHT)
                     .map(|k| chunk * IN_FLIGHT + k)
                     .filter(|i| *i < PER_NODE)
@@ -90,7 +93,8 @@ async fn concurrent_writers_on_one_stream_keep_offsets_dense_and_exact() {
         (1..=n).collect::<Vec<_>>(),
         "dense offsets"
     );
-    // The two nodes really wrote at the same time: their events interleave.
+    // The two nodes really wrote at the same time: their events interleave (at least
+    // once per chunk, since neither starts a chunk before the other finished one).
     let switches = by_offset
         .values()
         .zip(by_offset.values().skip(1))
@@ -312,6 +316,21 @@ fn post(relay: &RelayProc, body: &str, delivery: Option<&str>) -> (u64, bool) {
     (offset, json["duplicate"].as_bool().expect("duplicate"))
 }
 
+/// An agent on channel `c` through `ws`, forwarding to `forward`.
+fn start_agent(ws: &str, forward: &str) -> AgentProc {
+    let args = [
+        "--relay",
+        ws,
+        "--channel",
+        "c",
+        "--forward",
+        forward,
+        "--token",
+        TOKEN,
+    ];
+    AgentProc::start(&args)
+}
+
 fn offset_of(r: &Received) -> u64 {
     r.header("x-hookrelay-offset")
         .and_then(|v| v.parse().ok())
@@ -345,16 +364,7 @@ fn two_relay_nodes_share_one_log() {
     let b = node(dir_b.path(), &cluster);
     let target = Target::ok();
     let (ws_b, forward) = (b.ws_url(), target.url());
-    let mut agent = AgentProc::start(&[
-        "--relay",
-        &ws_b,
-        "--channel",
-        "c",
-        "--forward",
-        &forward,
-        "--token",
-        TOKEN,
-    ]);
+    let mut agent = start_agent(&ws_b, &forward);
     for i in 1..=20u64 {
         let relay = if i % 4 == 0 { &b } else { &a };
         assert_eq!(post(relay, &format!("e{i}"), None), (i, false));
@@ -593,16 +603,7 @@ fn an_agent_gets_every_acknowledged_event_from_a_replicated_stream_under_load() 
     let a = node(dir.path(), &cluster);
     let target = Target::ok();
     let (ws, forward) = (a.ws_url(), target.url());
-    let mut agent = AgentProc::start(&[
-        "--relay",
-        &ws,
-        "--channel",
-        "c",
-        "--forward",
-        &forward,
-        "--token",
-        TOKEN,
-    ]);
+    let mut agent = start_agent(&ws, &forward);
     let acks = Arc::new(Mutex::new(Acks::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let threads: Vec<_> = (1..=4)

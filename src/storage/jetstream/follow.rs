@@ -58,7 +58,13 @@ async fn run(shared: Arc<Shared>, channel: String) {
 
 /// Loads the stream's state, then moves the head with every stored message.
 async fn follow(shared: &Shared, channel: &str) -> Result<(), StorageError> {
-    let mut stream = shared.ensure(channel).await?;
+    // Found, never created or updated here: a follower does not know the channel's
+    // dedup window, and an update from it would reset the stream's. The relay creates
+    // its channels' streams at start (`prepare`); until one exists, retry.
+    let mut stream = shared
+        .stream(channel)
+        .await?
+        .ok_or_else(|| fail(format!("no stream for {channel} yet")))?;
     let state = stream
         .info()
         .await

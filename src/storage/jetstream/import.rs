@@ -84,9 +84,14 @@ impl JetStreamStorage {
             if last > 0 {
                 return Err(fail(format!("stream of {channel} already holds events")));
             }
-            if first > 1 {
-                streams::purge_below(&stream, first).await?;
+            // A relay appending meanwhile would make the purge remove an acknowledged
+            // event: refuse loudly (migrate is run with the relays stopped).
+            if first > 1 && streams::purge_below(&stream, first).await? > 0 {
+                return Err(fail(format!(
+                    "stream of {channel} received events while migrating: stop the relays"
+                )));
             }
+            super::firsts::raise(&self.shared.firsts, channel, first).await?;
             self.shared.remember(channel, stream);
             self.shared.heads.load(channel, first - 1, first);
             return Ok(());

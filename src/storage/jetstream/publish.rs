@@ -23,6 +23,7 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use super::dedup::Claim;
 use super::names::RECEIVED_AT_HEADER;
 use super::writer::{Staged, Writer};
 use crate::common::event::RecordRef;
@@ -62,6 +63,9 @@ impl Writer {
             self.shared.stats.record_batch(staged.len());
         }
         let mut failed = false;
+        // Stored without `Nats-Msg-Id` (JetStream still held the id of an original
+        // older than the relay's window): their ids get a claim instead.
+        let mut unregistered: Vec<(usize, u64)> = Vec::new();
         for round in 0..MAX_ROUNDS {
             if pending.is_empty() {
                 break;
@@ -78,13 +82,21 @@ impl Writer {
             for (i, (offset, outcome)) in pending.iter().copied().zip(outcomes) {
                 match outcome {
                     Outcome::Stored(bytes) => {
+                        if !staged[i].msg_id {
+                            unregistered.push((i, offset));
+                        }
                         answers[i] = Some(Ok(self.acked(offset, &staged[i], bytes)))
                     }
                     Outcome::Duplicate(at) => match self.duplicate_of(&staged[i], at).await {
-                        Some(a) => answers[i] = Some(Ok(a)),
-                        None => {
+                        Ok(Some(a)) => answers[i] = Some(Ok(a)),
+                        Ok(None) => {
                             staged[i].msg_id = false;
                             retry.push(i);
+                        }
+                        Err(e) => {
+                            failed = true;
+                            let e = format!("append to {} failed: {e}", self.channel);
+                            answers[i] = Some(Err(StorageError::Failed(e)));
                         }
                     },
                     Outcome::Conflict(real) => {
@@ -112,6 +124,7 @@ impl Writer {
             answers[i] = Some(Err(StorageError::Failed(e)));
             failed = true;
         }
+        self.claim(&staged, &unregistered).await;
         let stats = &self.shared.stats;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         stats.flush_micros.fetch_add(micros, Ordering::Relaxed);
@@ -235,12 +248,16 @@ impl Writer {
     /// stored at `at`: the answer, with the original's event id, unless the original
     /// is older than the relay's own window (the two clocks differ by the time between
     /// receiving and storing), when `s` is a new event after all (`None`).
-    async fn duplicate_of(&mut self, s: &Staged, at: u64) -> Option<Appended> {
-        let d = s.dedup.as_ref()?;
-        let original = super::streams::record(&self.stream, at)
-            .await
-            .ok()
-            .flatten();
+    async fn duplicate_of(
+        &mut self,
+        s: &Staged,
+        at: u64,
+    ) -> Result<Option<Appended>, StorageError> {
+        let Some(d) = s.dedup.as_ref() else {
+            return Ok(None);
+        };
+        // A failed read is a failed append (retried by the provider), never "removed".
+        let original = super::streams::record(&self.stream, at).await?;
         let (id, at_ms) = match original {
             Some(r) => (r.id, r.received_at_ms),
             // Removed by retention already: its time is unknown, trust JetStream's
@@ -248,13 +265,35 @@ impl Writer {
             None => (self.claimed_id(&d.id, at).await, s.event.received_at_ms),
         };
         if s.event.received_at_ms.saturating_sub(at_ms) >= d.window_ms {
-            return None;
+            return Ok(None);
         }
-        Some(Appended {
+        Ok(Some(Appended {
             offset: at,
             id,
             duplicate: true,
-        })
+        }))
+    }
+
+    /// Claims in `_dedup` for the delivery ids of `stored` (index, offset), which
+    /// JetStream's window does not hold; from then on the writer looks ids up there.
+    /// A failed claim weakens deduplication of that id only: the event is stored.
+    async fn claim(&mut self, staged: &[Staged], stored: &[(usize, u64)]) {
+        for &(i, offset) in stored {
+            let Some(d) = staged[i].dedup.as_ref() else {
+                continue;
+            };
+            let claim = Claim {
+                offset,
+                at_ms: staged[i].event.received_at_ms,
+                id: staged[i].id.clone(),
+            };
+            match self.shared.dedup.claim(&self.channel, &d.id, &claim).await {
+                Ok(()) => self.claims = true,
+                Err(e) => {
+                    tracing::warn!(channel = %self.channel, error = %e, "claiming a delivery id failed")
+                }
+            }
+        }
     }
 
     /// The event id a claim records for delivery id `delivery` at `offset`; empty

@@ -65,7 +65,14 @@ impl Shared {
             let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
             windows.get(channel).copied()
         };
-        let window = window.unwrap_or(streams::DEFAULT_DUPLICATE_WINDOW);
+        let window = match window {
+            Some(w) => w,
+            // Not a channel configured here: an existing stream keeps its settings.
+            None => match self.stream(channel).await? {
+                Some(s) => return Ok(s),
+                None => streams::DEFAULT_DUPLICATE_WINDOW,
+            },
+        };
         streams::ensure(&self.js, &self.names, channel, self.replicas, window).await
     }
 

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::stream::Stream;
 use futures_util::future::join_all;
@@ -25,6 +26,8 @@ use crate::storage::types::{Appended, Dedup, NewEvent};
 
 /// Appends one writer publishes in one pipelined batch.
 const MAX_BATCH: usize = 256;
+/// How often a writer whose channel had no claims looks again.
+const CLAIMS_RECHECK: Duration = Duration::from_secs(5);
 /// Depth of a channel's append queue; when full, appends wait (backpressure).
 pub const QUEUE_DEPTH: usize = 4096;
 
@@ -93,8 +96,11 @@ pub(super) struct Writer {
     /// Received-at of the newest event, so received-at never goes backwards.
     pub(super) last_ms: u64,
     /// Whether `_dedup` may hold claims for this channel (`hookrelay migrate` wrote
-    /// them): only then does an append look its delivery id up there first.
-    claims: bool,
+    /// them, or `publish` did for an id JetStream's window could not take): only then
+    /// does an append look its delivery id up there first.
+    pub(super) claims: bool,
+    /// When `claims` was last read from the bucket (a migrate may run after start).
+    claims_checked: Instant,
 }
 
 impl Writer {
@@ -124,6 +130,7 @@ impl Writer {
             head,
             last_ms,
             claims,
+            claims_checked: Instant::now(),
         })
     }
 
@@ -136,6 +143,7 @@ impl Writer {
         // Duplicates of an event staged in this same batch: answered with its result.
         let mut in_batch: Vec<(Reply, usize)> = Vec::new();
         let mut ids: HashMap<String, (usize, u64)> = HashMap::new();
+        self.recheck_claims().await;
         let found = self.originals(&batch).await;
         for (op, found) in batch.into_iter().zip(found) {
             let now = op.event.received_at_ms;
@@ -180,6 +188,18 @@ impl Writer {
                 a
             });
             let _ = reply.send(answer);
+        }
+    }
+
+    /// Reads again, at most every [`CLAIMS_RECHECK`], whether the channel has claims.
+    async fn recheck_claims(&mut self) {
+        if self.claims || self.claims_checked.elapsed() < CLAIMS_RECHECK {
+            return;
+        }
+        self.claims_checked = Instant::now();
+        match self.shared.dedup.any(&self.channel).await {
+            Ok(any) => self.claims = any,
+            Err(e) => tracing::warn!(channel = %self.channel, error = %e, "reading claims failed"),
         }
     }
 
