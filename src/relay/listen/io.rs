@@ -28,7 +28,8 @@ pub struct WatchedIo<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> {
     pending: Vec<u8>,
     pending_sent: usize,
     /// Where HTTP/1 heads are read in small pieces (see `poll_read`); allocated on the
-    /// first head read and kept, so no read zeroes a fresh buffer.
+    /// first head read and kept, so no read zeroes a fresh buffer, until the connection
+    /// becomes a WebSocket (which reads no head again: 8 KiB per idle agent otherwise).
     head_chunk: Vec<u8>,
 }
 
@@ -89,6 +90,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncRead for WatchedIo
             this.head_chunk = chunk;
             return r?;
         }
+        if this.head_chunk.capacity() > 0 && this.state.upgraded() {
+            this.head_chunk = Vec::new();
+        }
         let before = buf.filled().len();
         let r = this.io()?.poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {
@@ -148,5 +152,63 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Drop for WatchedIo<T> {
         let linger =
             crate::relay::listen::linger::linger(io, self.linger_bytes, self.state.clone());
         rt.spawn(linger);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::relay::listen::limits::ConnLimits;
+
+    fn state() -> Arc<ConnState> {
+        let limits = ConnLimits {
+            first_byte: Duration::from_secs(10),
+            body: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+            max_connections: 10,
+            max_inflight_body_bytes: 1,
+            max_body_bytes: 1,
+            linger_bytes: 1,
+        };
+        Arc::new(ConnState::new(Instant::now(), &limits, None))
+    }
+
+    /// Reads into a buffer larger than a head chunk, as hyper does.
+    async fn read_some(io: &mut WatchedIo<tokio::io::DuplexStream>) -> Vec<u8> {
+        let mut buf = vec![0u8; 4 * HEAD_READ_CHUNK_BYTES];
+        let n = io.read(&mut buf).await.expect("read");
+        buf.truncate(n);
+        buf
+    }
+
+    /// The head buffer serves every head of a keep-alive connection and is handed
+    /// back once the connection is upgraded (10,000 idle agents held 80 MB of them).
+    #[tokio::test]
+    async fn the_head_buffer_is_released_when_the_connection_is_upgraded() {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let state = state();
+        let mut io = WatchedIo::new(server, state.clone(), 0);
+        client
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        assert_eq!(read_some(&mut io).await, b"GET / HTTP/1.1\r\n");
+        client.write_all(b"Host: x\r\n\r\n").await.expect("write");
+        assert_eq!(read_some(&mut io).await, b"Host: x\r\n\r\n");
+        assert_eq!(
+            io.head_chunk.capacity(),
+            HEAD_READ_CHUNK_BYTES,
+            "kept for heads"
+        );
+        state.request_started();
+        state.mark_upgraded();
+        client.write_all(b"frame").await.expect("write");
+        assert_eq!(read_some(&mut io).await, b"frame");
+        assert_eq!(io.head_chunk.capacity(), 0, "released after the upgrade");
     }
 }

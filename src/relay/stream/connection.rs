@@ -29,7 +29,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use super::budget::Budget;
 use super::frames::{self, Inbound};
 use super::grant::Grant;
-use super::subscription::{self, Kind, SubCtrl, Subscription};
+use super::subscription::{self, Kind, Nacked, SubCtrl, Subscription};
 use super::writer::{self, Control, SubFrame, CONTROL_QUEUE_FRAMES, SUBSCRIPTION_QUEUE_FRAMES};
 use crate::common::protocol::Refusal;
 use crate::common::protocol::{
@@ -76,7 +76,7 @@ struct Connection {
     grant: Grant,
     peer: String,
     control: mpsc::Sender<Control>,
-    frames: mpsc::Sender<SubFrame>,
+    frames: mpsc::Sender<Box<SubFrame>>,
     subs: HashMap<u32, SubHandle>,
     tasks: JoinSet<()>,
     /// The agent's name once `Hello` was accepted.
@@ -114,7 +114,7 @@ impl Connection {
         grant: Grant,
         peer: String,
         control: mpsc::Sender<Control>,
-        frames: mpsc::Sender<SubFrame>,
+        frames: mpsc::Sender<Box<SubFrame>>,
         budget: Budget,
     ) -> Connection {
         Connection {
@@ -331,9 +331,11 @@ impl Connection {
                 offset,
                 SubCtrl::Nack {
                     offset,
-                    reason,
-                    attempts,
-                    last_status,
+                    nacked: Box::new(Nacked {
+                        reason,
+                        attempts,
+                        last_status,
+                    }),
                 },
             ),
             ClientMsg::Unsubscribe { sub } => {

@@ -79,19 +79,19 @@ pub(crate) enum SubCtrl {
         first: u64,
         last: u64,
     },
+    /// Boxed: nacks are rare, and every connection's ack queue allocates its first
+    /// block of slots up front at the size of the largest variant.
     Nack {
         offset: u64,
-        reason: String,
-        attempts: u32,
-        last_status: Option<u16>,
+        nacked: Box<Nacked>,
     },
 }
 
 /// What a nack says about the event given up.
-struct Nacked {
-    reason: String,
-    attempts: u32,
-    last_status: Option<u16>,
+pub(crate) struct Nacked {
+    pub reason: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
 }
 
 /// Group member or group-less reader.
@@ -115,7 +115,7 @@ pub(crate) struct Subscription {
     pub window: u32,
     pub kind: Kind,
     pub ctrl: mpsc::Receiver<SubCtrl>,
-    pub out: mpsc::Sender<SubFrame>,
+    pub out: mpsc::Sender<Box<SubFrame>>,
     /// Cleared when the subscription ends; the writer drops its queued frames then.
     pub live: Arc<AtomicBool>,
     /// The agent's address, for logs.
@@ -169,7 +169,7 @@ async fn conclude(
     mut d: Delivery,
     outcome: Result<(), Stop>,
     sub: u32,
-    out: &mpsc::Sender<SubFrame>,
+    out: &mpsc::Sender<Box<SubFrame>>,
     live: &AtomicBool,
 ) {
     let completed_read = outcome.is_ok() && d.group.is_none();
@@ -194,7 +194,7 @@ struct Delivery {
     channel: String,
     window: Window,
     ctrl: mpsc::Receiver<SubCtrl>,
-    out: mpsc::Sender<SubFrame>,
+    out: mpsc::Sender<Box<SubFrame>>,
     live: Arc<AtomicBool>,
     peer: String,
     group: Option<String>,
@@ -712,19 +712,7 @@ impl Delivery {
         match c {
             SubCtrl::AckRange { first, last } => self.ack_range(first, last).await,
             SubCtrl::Ack(offset) => self.handle_one(offset, None).await,
-            SubCtrl::Nack {
-                offset,
-                reason,
-                attempts,
-                last_status,
-            } => {
-                let nack = Nacked {
-                    reason,
-                    attempts,
-                    last_status,
-                };
-                self.handle_one(offset, Some(nack)).await
-            }
+            SubCtrl::Nack { offset, nacked } => self.handle_one(offset, Some(*nacked)).await,
         }
     }
 
@@ -942,11 +930,11 @@ impl Delivery {
         if !self.live.load(Ordering::Acquire) {
             return Err(Stop::Quiet);
         }
-        let frame = SubFrame {
+        let frame = Box::new(SubFrame {
             frames,
             live: Some(self.live.clone()),
             held,
-        };
+        });
         self.out.send(frame).await.map_err(|_| Stop::Quiet)
     }
 }

@@ -43,7 +43,9 @@ pub(crate) enum Control {
 }
 
 /// Encoded frames from a subscription: one, or a whole read chunk of events, so that a
-/// replay burst costs one queue hand-over per chunk instead of one per event.
+/// replay burst costs one queue hand-over per chunk instead of one per event. Queued
+/// boxed: a queue allocates its first block of slots when it is made, and at 8 bytes a
+/// slot instead of 64 that is ~1.8 KiB less for every connected agent, idle or not.
 pub(crate) struct SubFrame {
     pub frames: Vec<Vec<u8>>,
     /// While the subscription lives; a frame whose subscription was closed meanwhile is
@@ -55,12 +57,12 @@ pub(crate) struct SubFrame {
 }
 
 impl SubFrame {
-    pub fn one(bytes: Vec<u8>, live: Option<Arc<AtomicBool>>) -> SubFrame {
-        SubFrame {
+    pub fn one(bytes: Vec<u8>, live: Option<Arc<AtomicBool>>) -> Box<SubFrame> {
+        Box::new(SubFrame {
             frames: vec![bytes],
             live,
             held: None,
-        }
+        })
     }
 }
 
@@ -73,7 +75,7 @@ impl SubFrame {
 pub(crate) async fn run(
     mut sink: SplitSink<Socket, Message>,
     mut control: mpsc::Receiver<Control>,
-    mut frames: mpsc::Receiver<SubFrame>,
+    mut frames: mpsc::Receiver<Box<SubFrame>>,
     stall: Duration,
 ) {
     let mut frames_open = true;
@@ -156,7 +158,7 @@ enum Next {
 /// The next frame, control first; with `wait` false, `Idle` when nothing is queued.
 async fn next(
     control: &mut mpsc::Receiver<Control>,
-    frames: &mut mpsc::Receiver<SubFrame>,
+    frames: &mut mpsc::Receiver<Box<SubFrame>>,
     frames_open: &mut bool,
     wait: bool,
 ) -> Next {
@@ -170,6 +172,7 @@ async fn next(
             },
             f = frames.recv(), if *frames_open => match f {
                 Some(f) if f.live.as_ref().is_none_or(|l| l.load(Ordering::Acquire)) => {
+                    let f = *f;
                     let msgs = f.frames.into_iter().map(|b| Message::Binary(b.into())).collect();
                     Next::Frames(msgs, f.held)
                 }
