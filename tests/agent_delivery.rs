@@ -28,17 +28,8 @@ fn post(relay: &RelayProc, body: &str) {
 
 /// `hookrelay agent` on channel `c` to `forward`, logging at `level`, subscribed.
 fn agent(relay: &RelayProc, forward: &str, level: &str, extra: &[&str]) -> AgentProc {
-    let mut args = vec![
-        "agent",
-        "--relay",
-        relay.base.as_str(),
-        "--channel",
-        "c",
-        "--forward",
-        forward,
-        "--token",
-        TOKEN,
-    ];
+    let mut args = vec!["agent"];
+    args.extend(common::forward_args(&relay.base, "c", forward, TOKEN));
     args.extend_from_slice(extra);
     let a = AgentProc::spawn_env(&args, &[("HOOKRELAY_LOG", level)]);
     a.wait_lines("hookrelay agent subscribed ", 1);

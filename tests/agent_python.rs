@@ -35,17 +35,8 @@ fn backlog(relay: &RelayProc, n: usize) {
 }
 
 fn agent(relay: &RelayProc, forward: &str, extra: &[&str]) -> AgentProc {
-    let mut args = vec![
-        "--relay",
-        relay.base.as_str(),
-        "--channel",
-        "c",
-        "--forward",
-        forward,
-        "--token",
-        TOKEN,
-        "--quiet",
-    ];
+    let mut args = common::forward_args(&relay.base, "c", forward, TOKEN);
+    args.push("--quiet");
     args.extend_from_slice(extra);
     AgentProc::start(&args)
 }

@@ -318,17 +318,7 @@ fn post(relay: &RelayProc, body: &str, delivery: Option<&str>) -> (u64, bool) {
 
 /// An agent on channel `c` through `ws`, forwarding to `forward`.
 fn start_agent(ws: &str, forward: &str) -> AgentProc {
-    let args = [
-        "--relay",
-        ws,
-        "--channel",
-        "c",
-        "--forward",
-        forward,
-        "--token",
-        TOKEN,
-    ];
-    AgentProc::start(&args)
+    AgentProc::start(&common::forward_args(ws, "c", forward, TOKEN))
 }
 
 fn offset_of(r: &Received) -> u64 {
@@ -416,6 +406,26 @@ struct Acks {
 }
 
 /// Posts fresh events to `url` until `stop`, recording each acknowledged one.
+/// Lets the posting threads run until `count()` reaches `n` (panicking with `what`
+/// past `deadline`), then stops them and waits for them to end.
+fn post_until(
+    n: usize,
+    count: impl Fn() -> usize,
+    deadline: Instant,
+    what: &str,
+    stop: &AtomicBool,
+    threads: Vec<std::thread::JoinHandle<()>>,
+) {
+    while count() < n {
+        assert!(Instant::now() < deadline, "{what}: {} of {n}", count());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    threads
+        .into_iter()
+        .for_each(|t| t.join().expect("ingest thread"));
+}
+
 fn ingest(url: String, name: String, acks: Arc<Mutex<Acks>>, stop: Arc<AtomicBool>) {
     let http = hooks::Http::new();
     for seq in 0.. {
@@ -488,14 +498,8 @@ fn killing_one_node_during_ingest_loses_nothing_acknowledged() {
     let delivered_at_kill = target.received().iter().map(offset_of).max().unwrap_or(0);
     let at_kill = count();
     let deadline = Instant::now() + common::DEADLINE;
-    while count() < at_kill + EVENTS_AFTER_KILL {
-        assert!(Instant::now() < deadline, "ingest on B stalled");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    stop.store(true, Ordering::Relaxed);
-    threads
-        .into_iter()
-        .for_each(|t| t.join().expect("ingest thread"));
+    let n = at_kill + EVENTS_AFTER_KILL;
+    post_until(n, count, deadline, "ingest on B stalled", &stop, threads);
 
     let acks = acks.lock().expect("lock");
     assert!(
@@ -614,14 +618,14 @@ fn an_agent_gets_every_acknowledged_event_from_a_replicated_stream_under_load() 
         .collect();
     let count = || acks.lock().expect("lock").by_offset.len();
     let deadline = Instant::now() + common::DEADLINE * 4;
-    while count() < R3_EVENTS {
-        assert!(Instant::now() < deadline, "ingest too slow: {}", count());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    stop.store(true, Ordering::Relaxed);
-    threads
-        .into_iter()
-        .for_each(|t| t.join().expect("ingest thread"));
+    post_until(
+        R3_EVENTS,
+        count,
+        deadline,
+        "ingest too slow",
+        &stop,
+        threads,
+    );
     let acks = acks.lock().expect("lock");
     let head = acks.by_offset.keys().max().copied().expect("acknowledged");
     let got = wait_for_offsets(&target, head, &|| a.stderr_text());

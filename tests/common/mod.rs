@@ -511,6 +511,25 @@ pub struct AgentProc {
     stderr_done: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// The arguments of an agent that forwards `channel` from `relay` to `forward`.
+pub fn forward_args<'a>(
+    relay: &'a str,
+    channel: &'a str,
+    forward: &'a str,
+    token: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "--relay",
+        relay,
+        "--channel",
+        channel,
+        "--forward",
+        forward,
+        "--token",
+        token,
+    ]
+}
+
 impl AgentProc {
     /// Spawns `hookrelay <args...>` (the first argument is the subcommand) without
     /// waiting for anything.

@@ -157,8 +157,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Drop for WatchedIo<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::time::Instant;
 
@@ -166,15 +164,7 @@ mod tests {
     use crate::relay::listen::limits::ConnLimits;
 
     fn state() -> Arc<ConnState> {
-        let limits = ConnLimits {
-            first_byte: Duration::from_secs(10),
-            body: Duration::from_secs(60),
-            idle: Duration::from_secs(60),
-            max_connections: 10,
-            max_inflight_body_bytes: 1,
-            max_body_bytes: 1,
-            linger_bytes: 1,
-        };
+        let limits = ConnLimits::for_tests();
         Arc::new(ConnState::new(Instant::now(), &limits, None))
     }
 

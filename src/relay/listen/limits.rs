@@ -50,6 +50,22 @@ impl ConnLimits {
 }
 
 #[cfg(test)]
+impl ConnLimits {
+    /// Limits for unit tests of a connection's pieces: generous timeouts, tiny budgets.
+    pub(crate) fn for_tests() -> ConnLimits {
+        ConnLimits {
+            first_byte: Duration::from_secs(10),
+            body: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+            max_connections: 10,
+            max_inflight_body_bytes: 1,
+            max_body_bytes: 1,
+            linger_bytes: 1,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::common::config::Config;

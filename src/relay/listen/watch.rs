@@ -275,15 +275,7 @@ mod tests {
     use super::*;
 
     fn limits() -> ConnLimits {
-        ConnLimits {
-            first_byte: Duration::from_secs(10),
-            body: Duration::from_secs(60),
-            idle: Duration::from_secs(60),
-            max_connections: 10,
-            max_inflight_body_bytes: 1,
-            max_body_bytes: 1,
-            linger_bytes: 1,
-        }
+        ConnLimits::for_tests()
     }
 
     #[test]
