@@ -195,8 +195,10 @@ mod tests {
             HEAD_READ_CHUNK_BYTES,
             "kept for heads"
         );
+        // As in service.rs: the upgrade request starts, switches protocols and ends.
         state.request_started();
         state.mark_upgraded();
+        state.request_finished();
         client.write_all(b"frame").await.expect("write");
         assert_eq!(read_some(&mut io).await, b"frame");
         assert_eq!(io.head_chunk.capacity(), 0, "released after the upgrade");

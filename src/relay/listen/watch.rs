@@ -195,10 +195,11 @@ impl ConnState {
         self.timing().upgraded
     }
 
-    /// HTTP/1 with no request in progress: what arrives now is a request head.
+    /// HTTP/1 with no request in progress: what arrives now is a request head (never
+    /// on a WebSocket, whose upgrade request has finished too).
     pub fn reading_http1_head(&self) -> bool {
         let t = self.timing();
-        t.protocol == Protocol::Http1 && t.active == 0
+        t.protocol == Protocol::Http1 && t.active == 0 && !t.upgraded
     }
 
     /// The connection speaks HTTP/1 (not yet known to be HTTP/2).

@@ -8,10 +8,16 @@ use async_nats::{Client, ConnectOptions, ServerAddr};
 use crate::common::config::{JetStreamConfig, NatsAuth};
 use crate::storage::error::StorageError;
 
-/// The oldest server this backend runs on: 2.10 is the release async-nats is built
-/// against here (`server_2_10`); expected-last-sequence publishes, KV compare-and-set
-/// and purge-by-sequence all predate it.
-pub const MIN_SERVER_VERSION: (u64, u64) = (2, 10);
+/// The oldest server this backend runs on. Expected-last-sequence publishes, KV
+/// compare-and-set and purge-by-sequence all predate 2.10, but before 2.12 a replicated
+/// stream records a publish's `Nats-Msg-Id` when it proposes the message and checks
+/// `Nats-Expected-Last-Sequence` only when applying it (`processClusteredInboundMsg` in
+/// 2.10.29). A publish refused for a wrong last sequence — two writers, or a batch
+/// behind a duplicate — then leaves its id in the duplicate window: 2.10 answers the
+/// event's next publish as a duplicate at sequence 0, 2.11 as a conflict, so the event
+/// would be acknowledged and not stored, or refused for the whole window. 2.12 checks
+/// the expected sequence before proposing (`checkMsgHeadersPreClusteredProposal`).
+pub const MIN_SERVER_VERSION: (u64, u64) = (2, 12);
 /// How long the first connection may take before the relay refuses to start.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one JetStream request (publish ack, KV write) may take.
@@ -97,7 +103,9 @@ mod tests {
     #[test]
     fn versions_below_the_minimum_are_refused() {
         assert!(check_version("2.15.1").is_ok());
-        assert!(check_version("2.10.0-beta").is_ok());
+        assert!(check_version("2.12.0-beta").is_ok());
+        assert!(check_version("2.11.9").is_err());
+        assert!(check_version("2.10.29").is_err());
         assert!(check_version("3.0.0").is_ok());
         assert!(check_version("2.9.25").is_err());
         assert!(check_version("garbage").is_err());

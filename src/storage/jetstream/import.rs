@@ -3,7 +3,7 @@
 //!
 //! A log moved from another backend keeps its offsets even when retention trimmed its
 //! front (first retained offset N > 1): the stream is created with JetStream's
-//! `first_seq` = N (stream config, nats-server 2.10+, which is also
+//! `first_seq` = N (stream config, nats-server 2.10+; the backend needs 2.12, see
 //! [`super::MIN_SERVER_VERSION`]). An empty stream created so reports
 //! `last_seq` = N − 1, so the first record is published, like every append, with
 //! `Nats-Expected-Last-Sequence` = offset − 1 and lands at sequence N: the server

@@ -8,7 +8,7 @@
 //! directly by sequence (the sequence is the offset), keeps its own window and writes
 //! the cursor itself. Pinning would mean a consumer per group used only as a token,
 //! whose pin follows pull requests rather than our subscriptions, and a server floor of
-//! 2.11. A KV key with a time to live is the token itself, works on 2.10, and the
+//! 2.11. A KV key with a time to live is the token itself, and the
 //! holder knows exactly when it stops being the holder.
 //!
 //! # The lease

@@ -182,6 +182,11 @@ impl Writer {
             outcomes.push((
                 offset,
                 match acked {
+                    // A duplicate without its sequence is not an answer to trust (see
+                    // `MIN_SERVER_VERSION`): refused, the provider retries.
+                    Ok(ack) if ack.duplicate && ack.sequence == 0 => {
+                        Outcome::Failed("a duplicate answered without its offset".to_string())
+                    }
                     Ok(ack) if ack.duplicate => Outcome::Duplicate(ack.sequence),
                     Ok(ack) if ack.sequence == offset => Outcome::Stored(bytes),
                     Ok(ack) => {
