@@ -227,11 +227,10 @@ impl Writer {
     /// `last` (a read per round is what would let the other node in again); the
     /// follower may not have seen `last` yet, so across nodes received-at can go back
     /// by the nodes' clock difference while they contend (not within one node).
+    /// Only this writer's head moves: a refusal's number counts what the stream leader
+    /// has *proposed*, which readers must not be told about before it is stored.
     pub(super) fn rebase_quick(&mut self, last: u64) {
-        if last > self.head {
-            self.head = last;
-            self.shared.heads.acked(&self.channel, last);
-        }
+        self.head = self.head.max(last);
         self.last_ms = self.last_ms.max(self.shared.heads.last_ms(&self.channel));
     }
 
@@ -310,11 +309,17 @@ impl Writer {
         }
     }
 
-    /// After a failure, the next offset comes from the stream itself.
+    /// After a failure, the next offset comes from the stream itself — also downwards:
+    /// a head learned from a refusal counted proposals that a leader change may have
+    /// dropped, and publishing after it would be refused for good. Nothing this writer
+    /// had acknowledged is above the stream's last sequence.
     pub(super) async fn resync(&mut self) {
         let info = self.stream.info().await.map(|i| i.state.last_sequence);
         match info {
-            Ok(last) => self.rebase(last).await,
+            Ok(last) => {
+                self.head = self.head.min(last);
+                self.rebase(last).await
+            }
             Err(e) => tracing::warn!(channel = %self.channel, error = %e, "stream info failed"),
         }
     }
