@@ -17,27 +17,45 @@ use bytes::Bytes;
 
 /// Records kept per channel.
 const RECENT_EVENTS: usize = 256;
-/// Bytes kept per channel (the run is cut from its old end past this): with many
-/// channels this is the bound that matters.
+/// Bytes kept per channel (the run is cut from its old end past this).
 const RECENT_BYTES: usize = 1024 * 1024;
+/// Bytes kept across all channels: past it, the runs written longest ago go whole
+/// (their subscribers are caught up, or read from the stream as before), so memory does
+/// not grow with the number of channels.
+const RECENT_TOTAL_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Default)]
 struct Run {
     records: VecDeque<(u64, Bytes)>,
     bytes: usize,
+    /// When the run was last written, on [`Runs::clock`].
+    written: u64,
+}
+
+#[derive(Default)]
+struct Runs {
+    by_channel: HashMap<String, Run>,
+    /// Bytes in all runs.
+    total: usize,
+    /// Counts writes; orders runs by their last one.
+    clock: u64,
 }
 
 /// Each channel's newest contiguous run of this node's acknowledged records.
 #[derive(Default)]
 pub struct Recent {
-    runs: Mutex<HashMap<String, Run>>,
+    runs: Mutex<Runs>,
 }
 
 impl Recent {
     /// `offset` of `channel` was acknowledged as stored with `bytes`.
     pub fn put(&self, channel: &str, offset: u64, bytes: Bytes) {
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        let run = runs.entry(channel.to_string()).or_default();
+        let mut guard = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let runs = &mut *guard;
+        runs.clock += 1;
+        let run = runs.by_channel.entry(channel.to_string()).or_default();
+        run.written = runs.clock;
+        let before = run.bytes;
         if run
             .records
             .back()
@@ -55,12 +73,14 @@ impl Recent {
                 run.bytes -= b.len();
             }
         }
+        runs.total = runs.total - before + run.bytes;
+        runs.evict_beyond(RECENT_TOTAL_BYTES, channel);
     }
 
     /// The kept records with offsets in `from..=to`, in order (one contiguous run).
     pub fn slice(&self, channel: &str, from: u64, to: u64) -> Vec<(u64, Bytes)> {
         let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(run) = runs.get(channel) else {
+        let Some(run) = runs.by_channel.get(channel) else {
             return Vec::new();
         };
         let Some(&(first, _)) = run.records.front() else {
@@ -73,6 +93,25 @@ impl Recent {
             .take_while(|(o, _)| *o <= to)
             .cloned()
             .collect()
+    }
+}
+
+impl Runs {
+    /// Drops whole runs, written longest ago first, until `total` is within `cap`;
+    /// `keep`'s run (just written, and within its own bound) stays.
+    fn evict_beyond(&mut self, cap: usize, keep: &str) {
+        while self.total > cap {
+            let oldest = self
+                .by_channel
+                .iter()
+                .filter(|(c, _)| c.as_str() != keep)
+                .min_by_key(|(_, r)| r.written)
+                .map(|(c, _)| c.clone());
+            let Some(run) = oldest.and_then(|c| self.by_channel.remove(&c)) else {
+                return;
+            };
+            self.total -= run.bytes;
+        }
     }
 }
 
@@ -108,5 +147,30 @@ mod tests {
             vec![304],
             "bounded in bytes"
         );
+    }
+
+    #[test]
+    fn all_channels_together_are_bounded_dropping_the_runs_written_longest_ago() {
+        let r = Recent::default();
+        let half = || Bytes::from(vec![0u8; RECENT_BYTES / 2]);
+        // Twice what fits: c0..c31 go, c32..c63 stay.
+        let fit = 2 * RECENT_TOTAL_BYTES / RECENT_BYTES;
+        for c in 0..2 * fit {
+            r.put(&format!("c{c}"), 1, half());
+        }
+        let total = r.runs.lock().expect("lock").total;
+        assert_eq!(total, RECENT_TOTAL_BYTES, "every run kept fits exactly");
+        assert!(
+            r.slice("c0", 1, 1).is_empty(),
+            "written first, dropped first"
+        );
+        assert!(r.slice(&format!("c{}", fit - 1), 1, 1).is_empty());
+        assert_eq!(offsets(&r.slice(&format!("c{fit}"), 1, 1)), vec![1]);
+        // Written again, an old run outlives the runs written since.
+        r.put(&format!("c{fit}"), 2, half());
+        r.put("new", 1, half());
+        assert_eq!(offsets(&r.slice(&format!("c{fit}"), 1, 2)), vec![1, 2]);
+        assert!(r.slice(&format!("c{}", fit + 1), 1, 1).is_empty());
+        assert_eq!(r.runs.lock().expect("lock").total, RECENT_TOTAL_BYTES);
     }
 }
