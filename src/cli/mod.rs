@@ -22,6 +22,7 @@ pub mod migrate;
 pub mod secret;
 pub mod send;
 pub mod syslog;
+mod workers;
 
 use exit::{Failure, EXIT_FAILURE, EXIT_USAGE};
 
@@ -155,6 +156,11 @@ pub fn main() -> ExitCode {
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
+    if let Command::Serve(args) = &cli.command {
+        if let Some(n) = workers::serve_workers(args) {
+            builder.worker_threads(n);
+        }
+    }
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::commit::{Op, STORAGE_FAILED};
+use super::linger::Holding;
 use super::{dir_bytes, SledCursorSlot, SledStorage, APPEND_TIMEOUT};
 use crate::common::event::Record;
 use crate::storage::api::{CursorSlot, Storage};
@@ -116,16 +117,26 @@ impl Storage for SledStorage {
         self.reader.groups(channel)
     }
 
+    /// Held for the committer's next batch (see `linger`): nobody waits on it.
     fn advance_cursor(&self, channel: &str, group: &str, offset: u64) -> Result<(), StorageError> {
-        self.tx
-            .try_send(Op::Cursor {
+        let op = match self.linger.hold(channel, group, offset) {
+            Holding::Held => return Ok(()),
+            Holding::HeldNudge => Op::Nudge,
+            Holding::Queue => Op::Cursor {
                 channel: channel.to_string(),
                 group: group.to_string(),
                 offset,
                 force: false,
                 reply: None,
-            })
-            .map_err(|_| StorageError::Closed)
+            },
+        };
+        match self.tx.try_send(op) {
+            // A full queue: the committer is busy and takes a held move with its next
+            // batch anyway. A queued move is dropped like any ack's cursor move that
+            // cannot be written: its group only sees those events again after a crash.
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(StorageError::Closed),
+        }
     }
 
     async fn set_cursor(
@@ -135,6 +146,9 @@ impl Storage for SledStorage {
         offset: u64,
         force: bool,
     ) -> Result<(), StorageError> {
+        if force {
+            self.linger.reset_queued(channel, group);
+        }
         let (reply, rx) = oneshot::channel();
         let op = Op::Cursor {
             channel: channel.to_string(),
@@ -153,7 +167,10 @@ impl Storage for SledStorage {
             .reserve_owned()
             .await
             .map_err(|_| StorageError::Closed)?;
-        Ok(Box::new(SledCursorSlot { permit }))
+        Ok(Box::new(SledCursorSlot {
+            permit,
+            linger: self.linger.clone(),
+        }))
     }
 
     async fn add_dead_letter(

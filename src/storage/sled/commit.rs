@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,7 +31,7 @@ use super::disk::DiskGuard;
 use super::fsync::LogFile;
 use super::heads::Shared;
 use super::keys;
-use super::linger::{recv_until, Linger, Received};
+use super::linger::{recv_until, Received, SharedLinger, CURSOR_LINGER_MS};
 use crate::common::event::RecordRef;
 use crate::storage::error::StorageError;
 use crate::storage::types::{Appended, DeadLetter, Dedup, NewEvent};
@@ -76,6 +76,9 @@ pub(crate) enum Op {
     },
     /// Answer once everything queued before it is durable.
     Sync(UnitReply),
+    /// A cursor move was held while the committer slept without a deadline (see
+    /// [`super::linger::SharedLinger`]): look at the linger.
+    Nudge,
     /// Mark dead letters for redelivery (an operator's redrive); offsets that are not
     /// dead letters (any more) are skipped, so a mark never outlives its dead letter.
     Redrive {
@@ -115,21 +118,8 @@ impl Op {
             | Op::RedriveDone { reply, .. } => {
                 let _ = reply.send(Err(err));
             }
-            Op::Cursor { reply: None, .. } | Op::DeadLetter { reply: None, .. } => {}
+            Op::Cursor { reply: None, .. } | Op::DeadLetter { reply: None, .. } | Op::Nudge => {}
         }
-    }
-
-    /// Whether the op may wait for a later batch's flush: a cursor move from an ack,
-    /// which nobody waits on (see [`super::linger`]).
-    fn can_linger(&self) -> bool {
-        matches!(
-            self,
-            Op::Cursor {
-                force: false,
-                reply: None,
-                ..
-            }
-        )
     }
 
     /// Bytes an append adds to the disk, roughly; 0 for other ops.
@@ -192,6 +182,18 @@ impl Batch {
     }
 }
 
+/// What the committer does after a wait (see [`Committer::run`]).
+enum Next {
+    /// Write a batch starting with this op.
+    Op(Op),
+    /// Write the held cursor moves: they are due.
+    Write,
+    /// Nothing to write yet: wait again.
+    Wait,
+    /// Every sender is gone.
+    Closed,
+}
+
 pub(crate) struct Committer {
     db: ::sled::Db,
     tree: ::sled::Tree,
@@ -205,7 +207,7 @@ pub(crate) struct Committer {
     /// sled's log file, `fdatasync`ed after each flush (see [`super::fsync`]).
     log_file: LogFile,
     /// Cursor moves from acks waiting for the next batch (see [`super::linger`]).
-    linger: Linger,
+    linger: Arc<SharedLinger>,
 }
 
 impl Committer {
@@ -217,6 +219,7 @@ impl Committer {
         last_ms: HashMap<String, u64>,
         disk: DiskGuard,
         log_file: LogFile,
+        linger: Arc<SharedLinger>,
     ) -> Committer {
         Committer {
             db,
@@ -226,22 +229,43 @@ impl Committer {
             last_ms,
             disk,
             log_file,
-            linger: Linger::default(),
+            linger,
         }
     }
 
     /// Takes batches off the queue until every sender is gone.
+    ///
+    /// After each batch the committer waits at most [`CURSOR_LINGER_MS`] for the next
+    /// op, so that acks' cursor moves held meanwhile are written in time without
+    /// waking it (see [`super::linger::SharedLinger`]); once such a wait ends with
+    /// nothing held, it sleeps until the next op.
     pub fn run(mut self, mut rx: mpsc::Receiver<Op>) {
         let mut ops = Vec::with_capacity(MAX_BATCH_OPS);
-        while let Some(first) = self.next_op(&mut rx) {
-            ops.extend(first);
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let first = match self.next_op(&mut rx, &mut deadline) {
+                Next::Op(op) => Some(op),
+                Next::Write => None,
+                Next::Wait => continue,
+                Next::Closed => break,
+            };
+            // Held moves are taken before the queue is drained: an op that a held move
+            // must follow was queued before the move was held (see `SharedLinger::reset_queued`).
+            let held = self.linger.take();
+            ops.extend(first.map(|op| self.taken(op)));
             while ops.len() < MAX_BATCH_OPS {
                 match rx.try_recv() {
-                    Ok(op) => ops.push(op),
+                    Ok(Op::Nudge) => {}
+                    Ok(op) => ops.push(self.taken(op)),
                     Err(_) => break,
                 }
             }
-            self.commit_or_linger(&mut ops);
+            if ops.is_empty() && held.is_empty() {
+                continue;
+            }
+            self.commit(held, &mut ops);
+            self.linger.committer_will_look();
+            deadline = Some(Instant::now() + Duration::from_millis(CURSOR_LINGER_MS));
         }
         // Every sender is gone: a last flush so nothing applied stays only in memory
         // (held cursor moves included). Not after a failure: sled could block on the
@@ -249,52 +273,54 @@ impl Committer {
         if self.failed() {
             return;
         }
-        if self.linger.deadline().is_some() {
-            self.commit(&mut ops);
+        let held = self.linger.take();
+        if !held.is_empty() {
+            self.commit(held, &mut ops);
         }
         if let Err(e) = self.db.flush() {
             tracing::error!(error = %e, "final log flush failed");
+        } else if let Err(e) = self.log_file.sync() {
+            tracing::error!(error = %e, "final fdatasync of the log failed");
         }
     }
 
-    /// The next op, waiting at most until held cursor moves are due: `Some(None)` when
-    /// they are (an empty batch writes them), `None` once every sender is gone.
-    fn next_op(&mut self, rx: &mut mpsc::Receiver<Op>) -> Option<Option<Op>> {
-        let Some(deadline) = self.linger.deadline() else {
-            return rx.blocking_recv().map(Some);
+    /// An op just taken off the queue; a reset tells the linger it is no longer queued.
+    fn taken(&self, op: Op) -> Op {
+        if matches!(op, Op::Cursor { force: true, .. }) {
+            self.linger.reset_taken();
+        }
+        op
+    }
+
+    /// Waits for the next op: until `deadline` if one is set, else for good. A nudge
+    /// moves the deadline to when the held moves are due; a deadline passed with
+    /// nothing held clears it.
+    fn next_op(&mut self, rx: &mut mpsc::Receiver<Op>, deadline: &mut Option<Instant>) -> Next {
+        let received = match *deadline {
+            None => match rx.blocking_recv() {
+                Some(op) => Received::Op(op),
+                None => Received::Closed,
+            },
+            Some(d) => recv_until(rx, d),
         };
-        match recv_until(rx, deadline) {
-            Received::Op(op) => Some(Some(op)),
-            Received::TimedOut => Some(None),
-            Received::Closed => None,
-        }
-    }
-
-    /// Commits `ops` with the held cursor moves, or holds them too when they are all
-    /// cursor moves that may wait and none is due yet.
-    fn commit_or_linger(&mut self, ops: &mut Vec<Op>) {
-        if !self.linger_due() && !ops.is_empty() && ops.iter().all(Op::can_linger) {
-            for op in ops.drain(..) {
-                if let Op::Cursor {
-                    channel,
-                    group,
-                    offset,
-                    ..
-                } = op
-                {
-                    self.linger.hold(channel, group, offset);
+        match received {
+            Received::Op(Op::Nudge) => match self.linger.deadline() {
+                None => Next::Wait,
+                Some(due) if due > Instant::now() => {
+                    self.linger.committer_will_look();
+                    *deadline = Some(deadline.map_or(due, |d| d.min(due)));
+                    Next::Wait
                 }
+                Some(_) => Next::Write,
+            },
+            Received::Op(op) => Next::Op(op),
+            Received::Closed => Next::Closed,
+            Received::TimedOut if self.linger.committer_may_sleep() => {
+                *deadline = None;
+                Next::Wait
             }
-            if !self.linger_due() {
-                return;
-            }
+            Received::TimedOut => Next::Write,
         }
-        self.commit(ops);
-    }
-
-    /// Whether held cursor moves must be written now.
-    fn linger_due(&self) -> bool {
-        self.linger.deadline().is_some_and(|d| d <= Instant::now())
     }
 
     fn failed(&self) -> bool {
@@ -312,23 +338,22 @@ impl Committer {
         self.disk.check(total, largest).err()
     }
 
-    /// Stages, writes and flushes one batch, then answers its ops.
-    pub(crate) fn commit(&mut self, ops: &mut Vec<Op>) {
+    /// Stages, writes and flushes one batch — the `held` cursor moves, then `ops` —
+    /// then answers its ops.
+    pub(crate) fn commit(&mut self, held: Vec<(String, String, u64)>, ops: &mut Vec<Op>) {
         if self.failed() {
-            drop(self.linger.take());
             for op in ops.drain(..) {
                 op.refuse(StorageError::Failed(STORAGE_FAILED.to_string()));
             }
             return;
         }
         let heads_before = self.heads.clone();
-        let held = self.linger.take();
         let size = ops.len() + held.len();
         let mut batch = Batch {
             disk_full: self.check_disk(ops),
             ..Batch::default()
         };
-        // Held cursor moves were queued before every op of this batch: staged first.
+        // Held cursor moves first: see `SharedLinger::reset_queued` for why.
         for (channel, group, offset) in held {
             self.stage_cursor(&channel, &group, offset, false, &mut batch, None);
         }
@@ -381,6 +406,7 @@ impl Committer {
                 batch.replies.extend(reply.map(Reply::Unit));
             }
             Op::Sync(reply) => batch.replies.push(Reply::Unit(reply)),
+            Op::Nudge => {}
             Op::Redrive {
                 channel,
                 group,

@@ -31,6 +31,7 @@ fn fixture() -> Fixture {
         HashMap::new(),
         crate::storage::sled::disk::DiskGuard::new(dir.path(), 0),
         crate::storage::sled::fsync::LogFile::open(dir.path()).expect("sled log file"),
+        Arc::default(),
     );
     Fixture {
         _dir: dir,
@@ -91,7 +92,7 @@ fn one_batch_assigns_dense_offsets_and_publishes_after_the_flush() {
     let (a, ra) = append("c", 10, None);
     let (b, rb) = append("c", 5, None);
     let (c, rc) = append("d", 7, None);
-    f.committer.commit(&mut vec![a, b, c]);
+    f.committer.commit(vec![], &mut vec![a, b, c]);
     assert_eq!(answer(ra).expect("ok").offset, 1);
     let second = answer(rb).expect("ok");
     assert_eq!(second.offset, 2);
@@ -109,7 +110,7 @@ fn a_duplicate_in_the_same_batch_gets_the_first_offset() {
     let mut f = fixture();
     let (a, ra) = append("c", 1, Some("x"));
     let (b, rb) = append("c", 2, Some("x"));
-    f.committer.commit(&mut vec![a, b]);
+    f.committer.commit(vec![], &mut vec![a, b]);
     let (first, again) = (answer(ra).expect("ok"), answer(rb).expect("ok"));
     assert!(!first.duplicate && again.duplicate);
     assert_eq!((again.offset, &again.id), (first.offset, &first.id));
@@ -120,13 +121,13 @@ fn a_duplicate_in_the_same_batch_gets_the_first_offset() {
 fn cursors_move_forward_within_a_batch_unless_forced() {
     let mut f = fixture();
     f.committer
-        .commit(&mut vec![cursor(5, false), cursor(3, false)]);
+        .commit(vec![], &mut vec![cursor(5, false), cursor(3, false)]);
     let read = |t: &::sled::Tree| {
         keys::decode_u64(&t.get(keys::cursor("c", "g")).expect("get").expect("some"))
     };
     assert_eq!(read(&f.tree), Some(5));
     f.committer
-        .commit(&mut vec![cursor(2, true), cursor(4, false)]);
+        .commit(vec![], &mut vec![cursor(2, true), cursor(4, false)]);
     assert_eq!(
         read(&f.tree),
         Some(4),
@@ -160,7 +161,7 @@ fn a_redrive_sees_a_dead_letter_staged_earlier_in_its_batch() {
             reply,
         },
     ];
-    f.committer.commit(&mut ops.into_iter().collect());
+    f.committer.commit(vec![], &mut ops.into_iter().collect());
     assert_eq!(rx.try_recv().expect("answered"), Ok(()));
     assert!(f
         .tree
@@ -180,7 +181,7 @@ fn after_a_failure_every_write_is_refused_without_touching_sled() {
     f.shared.stats.storage_failed.store(true, Ordering::Release);
     let (a, ra) = append("c", 1, None);
     let (reply, mut rs) = oneshot::channel();
-    f.committer.commit(&mut vec![a, Op::Sync(reply)]);
+    f.committer.commit(vec![], &mut vec![a, Op::Sync(reply)]);
     let refused = StorageError::Failed(STORAGE_FAILED.to_string());
     assert_eq!(answer(ra), Err(refused.clone()));
     assert_eq!(rs.try_recv().expect("answered"), Err(refused));

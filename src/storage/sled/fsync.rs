@@ -1,14 +1,14 @@
 //! The fsync sled leaves out.
 //!
-//! On Linux, sled 0.34's flush writes the log with `sync_file_range` (WAIT_BEFORE |
-//! WRITE | WAIT_AFTER) and never calls `fsync`/`fdatasync` (only its timer thread
-//! does, once a second, unrelated to any acknowledgement). `sync_file_range` writes
-//! the pages but neither the file's metadata (its new size, when the write grew it)
-//! nor the disk's volatile write cache, so an acknowledged event could be lost in a
-//! power cut. After each flush the committer therefore `fdatasync`s the log file
-//! itself: through any descriptor of the same inode it makes the file's data and size
-//! durable and flushes the device cache. The pages are already written by then, so it
-//! costs the metadata commit and the cache flush, not a second write.
+//! sled 0.34 on Linux never calls `fsync`/`fdatasync` on a flush (only its timer thread
+//! does, once a second, unrelated to any acknowledgement). Upstream, its flush ends
+//! with `sync_file_range` (WAIT_BEFORE | WRITE | WAIT_AFTER), which writes the pages but
+//! neither the file's metadata (its new size, when the write grew it) nor the disk's
+//! volatile write cache; hookrelay's patched sled (`vendor/sled/PATCH.md`) leaves even
+//! that out for the buffers a flush seals, so after sled's flush they sit in the page
+//! cache. After each flush the committer therefore `fdatasync`s the log file itself:
+//! through any descriptor of the same inode it writes the file's data and size and
+//! flushes the device cache, in one pass for everything the batch wrote.
 //! `tests/power_cut.rs` fails without it: a power cut then loses the events
 //! acknowledged since the timer's last tick.
 

@@ -15,7 +15,7 @@
 //! write with an answer are never held back, and a sync makes held writes durable too.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -33,28 +33,51 @@ struct Held {
     largest: u64,
 }
 
-/// Cursor moves held back, per (channel, group), and since when.
+/// Cursor moves held back, per channel and group, and since when.
 #[derive(Default)]
 pub(crate) struct Linger {
-    held: HashMap<(String, String), Held>,
+    held: HashMap<String, HashMap<String, Held>>,
     since: Option<Instant>,
     /// A group reached [`CURSOR_LINGER_EVENTS`]: write at once.
     full: bool,
 }
 
 impl Linger {
-    /// Holds back a forward move of a group's cursor to `offset`.
-    pub fn hold(&mut self, channel: String, group: String, offset: u64) {
-        let h = self.held.entry((channel, group)).or_insert(Held {
-            first: offset,
-            largest: offset,
-        });
+    /// Holds back a forward move of a group's cursor to `offset`. Allocates only for a
+    /// group not held yet: at a trickle every ack lands here.
+    pub fn hold(&mut self, channel: &str, group: &str, offset: u64) {
+        if !self.held.contains_key(channel) {
+            self.held.insert(channel.to_string(), HashMap::new());
+        }
+        let groups = self.held.get_mut(channel).expect("inserted above");
+        if !groups.contains_key(group) {
+            let h = Held {
+                first: offset,
+                largest: offset,
+            };
+            groups.insert(group.to_string(), h);
+        }
+        let h = groups.get_mut(group).expect("inserted above");
         h.first = h.first.min(offset);
         h.largest = h.largest.max(offset);
         if h.largest - h.first + 1 >= CURSOR_LINGER_EVENTS {
             self.full = true;
         }
         self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Drops what is held for one group.
+    pub fn forget(&mut self, channel: &str, group: &str) {
+        if let Some(groups) = self.held.get_mut(channel) {
+            groups.remove(group);
+            if groups.is_empty() {
+                self.held.remove(channel);
+            }
+        }
+        if self.held.is_empty() {
+            self.since = None;
+            self.full = false;
+        }
     }
 
     /// When the held writes must be written at the latest (`None`: nothing held).
@@ -70,10 +93,116 @@ impl Linger {
     pub fn take(&mut self) -> Vec<(String, String, u64)> {
         self.since = None;
         self.full = false;
-        self.held
-            .drain()
-            .map(|((channel, group), h)| (channel, group, h.largest))
-            .collect()
+        let mut out = Vec::new();
+        for (channel, groups) in self.held.drain() {
+            for (group, h) in groups {
+                out.push((channel.clone(), group, h.largest));
+            }
+        }
+        out
+    }
+}
+
+/// The linger, shared by every storage handle (which hold acks' cursor moves in it
+/// directly) and the committer (which writes them with its next batch).
+///
+/// Why not the committer's queue: a send on it wakes the committer's thread. At a
+/// trickle each ack then cost a wake-up, a look at the queue and a timed park of the
+/// committer, only to hold the move for the next event's batch — two futex calls and
+/// two context switches per event (issue 17's profile). Holding it here wakes nobody
+/// while the committer is anyway due to look again within [`CURSOR_LINGER_MS`]: after
+/// each batch it waits with that deadline. Only a move held while it sleeps without a
+/// deadline (the relay went quiet) nudges it through the queue.
+#[derive(Default)]
+pub(crate) struct SharedLinger(Mutex<State>);
+
+#[derive(Default)]
+struct State {
+    linger: Linger,
+    /// The committer will look at the linger by itself within [`CURSOR_LINGER_MS`].
+    committer_will_look: bool,
+    /// Forced cursor writes (resets) queued and not yet taken off the queue: while
+    /// there are any, acks' moves go through the queue too (see [`SharedLinger::hold`]).
+    resets_queued: usize,
+}
+
+/// What [`SharedLinger::hold`] did with a cursor move.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Holding {
+    /// Held; the committer writes it in time by itself.
+    Held,
+    /// Held; the committer sleeps without a deadline and must be nudged.
+    HeldNudge,
+    /// Not held: a reset is queued, so the move must be queued behind it.
+    Queue,
+}
+
+impl SharedLinger {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves at worst an extra or a missing held
+        // move; cursors only bound redelivery, so the state stays usable.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds an ack's cursor move, unless a reset is queued: then the move must keep
+    /// its place behind the reset, in the queue.
+    pub fn hold(&self, channel: &str, group: &str, offset: u64) -> Holding {
+        let mut s = self.lock();
+        if s.resets_queued > 0 {
+            return Holding::Queue;
+        }
+        s.linger.hold(channel, group, offset);
+        if !s.committer_will_look || s.linger.full {
+            Holding::HeldNudge
+        } else {
+            Holding::Held
+        }
+    }
+
+    /// A forced cursor write (a reset) for this group is being queued.
+    ///
+    /// The order this keeps is the queue's: what is held for the group was
+    /// acknowledged before the reset and must not be written after it, so it is
+    /// dropped; and until the committer takes the reset off the queue
+    /// ([`SharedLinger::reset_taken`]), acks' moves are queued behind it instead of
+    /// held. The committer takes the held moves before it drains the queue and stages
+    /// them first, so nothing held is ever staged after a reset that came before it.
+    pub fn reset_queued(&self, channel: &str, group: &str) {
+        let mut s = self.lock();
+        s.linger.forget(channel, group);
+        s.resets_queued += 1;
+    }
+
+    /// The committer took a reset off its queue.
+    pub fn reset_taken(&self) {
+        let mut s = self.lock();
+        s.resets_queued = s.resets_queued.saturating_sub(1);
+    }
+
+    /// Takes everything held (the committer, for the batch it is about to write).
+    pub fn take(&self) -> Vec<(String, String, u64)> {
+        self.lock().linger.take()
+    }
+
+    /// When the held moves are due (`None`: nothing held).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.lock().linger.deadline()
+    }
+
+    /// The committer will look again by itself within [`CURSOR_LINGER_MS`].
+    pub fn committer_will_look(&self) {
+        self.lock().committer_will_look = true;
+    }
+
+    /// The committer is about to sleep without a deadline: `true` if it may (nothing is
+    /// held), and from then on every hold nudges it; `false` if moves are held.
+    pub fn committer_may_sleep(&self) -> bool {
+        let mut s = self.lock();
+        if s.linger.since.is_some() {
+            return false;
+        }
+        s.committer_will_look = false;
+        true
     }
 }
 
@@ -125,9 +254,9 @@ mod tests {
     fn the_largest_held_offset_per_group_is_written() {
         let mut l = Linger::default();
         assert!(l.deadline().is_none());
-        l.hold("c".into(), "g".into(), 5);
-        l.hold("c".into(), "g".into(), 4);
-        l.hold("c".into(), "h".into(), 1);
+        l.hold("c", "g", 5);
+        l.hold("c", "g", 4);
+        l.hold("c", "h", 1);
         let mut taken = l.take();
         taken.sort();
         assert_eq!(
@@ -140,14 +269,36 @@ mod tests {
     #[test]
     fn the_deadline_is_the_linger_unless_a_group_holds_too_many_events() {
         let mut l = Linger::default();
-        l.hold("c".into(), "g".into(), 1);
+        l.hold("c", "g", 1);
         let since = l.since.expect("held since");
         assert_eq!(
             l.deadline(),
             Some(since + Duration::from_millis(CURSOR_LINGER_MS))
         );
-        l.hold("c".into(), "g".into(), CURSOR_LINGER_EVENTS);
+        l.hold("c", "g", CURSOR_LINGER_EVENTS);
         assert_eq!(l.deadline(), Some(since), "full: write at once");
+    }
+
+    #[test]
+    fn a_hold_nudges_only_a_sleeping_committer_or_a_full_group_and_queues_behind_a_reset() {
+        let l = SharedLinger::default();
+        assert_eq!(l.hold("c", "g", 1), Holding::HeldNudge, "asleep: nudge");
+        l.committer_will_look();
+        assert_eq!(l.hold("c", "g", 2), Holding::Held, "it looks by itself");
+        assert_eq!(
+            l.hold("c", "g", CURSOR_LINGER_EVENTS),
+            Holding::HeldNudge,
+            "a full group is due at once"
+        );
+        assert!(!l.committer_may_sleep(), "moves are held");
+        l.reset_queued("c", "g");
+        assert!(l.take().is_empty(), "a reset drops what it overrides");
+        assert_eq!(l.hold("c", "g", 5), Holding::Queue, "behind the reset");
+        l.reset_taken();
+        assert_eq!(l.hold("c", "g", 6), Holding::Held);
+        assert_eq!(l.take(), vec![("c".into(), "g".into(), 6)]);
+        assert!(l.committer_may_sleep(), "nothing held");
+        assert_eq!(l.hold("c", "g", 7), Holding::HeldNudge, "asleep again");
     }
 
     #[test]

@@ -65,6 +65,8 @@ const SEGMENT_GC_INTERVAL_MS: u64 = 1000;
 pub struct SledStorage {
     reader: Reader,
     tx: mpsc::Sender<Op>,
+    /// Acks' cursor moves, held for the committer's next batch without waking it.
+    linger: Arc<linger::SharedLinger>,
     dir: PathBuf,
     /// The configured free-space reserve (appends are refused below it).
     reserve_bytes: u64,
@@ -93,14 +95,19 @@ impl SledStorage {
             .open()
             .map_err(failed)?;
         let tree = db.open_tree("log").map_err(failed)?;
-        let settings = settings::Settings::new(db.open_tree(settings::TREE).map_err(failed)?);
         let (heads, last_ms) = load_heads(&tree)?;
         let shared = Arc::new(Shared::new(heads.clone()));
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let disk = disk::DiskGuard::new(dir, reserve_bytes);
-        let log_file = fsync::LogFile::open(dir).map_err(|e| {
-            StorageError::Failed(format!("opening sled's log file for fdatasync: {e}"))
-        })?;
+        let open_log = || {
+            fsync::LogFile::open(dir).map_err(|e| {
+                StorageError::Failed(format!("opening sled's log file for fdatasync: {e}"))
+            })
+        };
+        let log_file = open_log()?;
+        let settings_tree = db.open_tree(settings::TREE).map_err(failed)?;
+        let settings = settings::Settings::new(settings_tree, Arc::new(open_log()?));
+        let linger = Arc::new(linger::SharedLinger::default());
         let committer = Committer::new(
             db,
             tree.clone(),
@@ -109,6 +116,7 @@ impl SledStorage {
             last_ms,
             disk,
             log_file,
+            linger.clone(),
         );
         std::thread::Builder::new()
             .name("log-committer".into())
@@ -117,6 +125,7 @@ impl SledStorage {
         Ok(SledStorage {
             reader: Reader { tree, shared },
             tx,
+            linger,
             dir: dir.to_path_buf(),
             reserve_bytes,
             settings,
@@ -181,6 +190,7 @@ fn load_heads(tree: &::sled::Tree) -> Result<LoadedHeads, StorageError> {
 /// A reserved place in the committer's queue for one cursor write.
 struct SledCursorSlot {
     permit: mpsc::OwnedPermit<Op>,
+    linger: Arc<linger::SharedLinger>,
 }
 
 impl CursorSlot for SledCursorSlot {
@@ -191,6 +201,9 @@ impl CursorSlot for SledCursorSlot {
         offset: u64,
         force: bool,
     ) -> BoxFuture<'static, Result<(), StorageError>> {
+        if force {
+            self.linger.reset_queued(channel, group);
+        }
         let (reply, rx) = oneshot::channel();
         self.permit.send(Op::Cursor {
             channel: channel.to_string(),

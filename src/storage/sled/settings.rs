@@ -1,9 +1,14 @@
 //! Per-channel settings the relay learns at run time (Asana's `X-Hook-Secret`), in
 //! their own tree so that no event, cursor or dedup scan ever meets them.
 //!
-//! Writes are rare (a provider's handshake), so each one is flushed on its own before
-//! it returns: the handshake is answered only once its secret survives a crash.
+//! Writes are rare (a provider's handshake), so each one is flushed and `fdatasync`ed
+//! on its own before it returns: the handshake is answered only once its secret
+//! survives a crash or a power cut (sled's flush alone leaves it in the page cache, see
+//! [`super::fsync`]).
 
+use std::sync::Arc;
+
+use super::fsync::LogFile;
 use super::read::failed;
 use crate::storage::error::StorageError;
 
@@ -14,6 +19,7 @@ pub(super) const TREE: &str = "settings";
 #[derive(Clone)]
 pub(super) struct Settings {
     tree: ::sled::Tree,
+    log_file: Arc<LogFile>,
 }
 
 /// `{channel}\0{name}`: channel names never hold a NUL byte.
@@ -27,8 +33,8 @@ fn key(channel: &str, name: &str) -> Vec<u8> {
 
 impl Settings {
     /// Wraps the opened tree.
-    pub(super) fn new(tree: ::sled::Tree) -> Settings {
-        Settings { tree }
+    pub(super) fn new(tree: ::sled::Tree, log_file: Arc<LogFile>) -> Settings {
+        Settings { tree, log_file }
     }
 
     /// The stored value, if any.
@@ -85,6 +91,9 @@ impl Settings {
         };
         if written {
             self.tree.flush().map_err(failed)?;
+            self.log_file
+                .sync()
+                .map_err(|e| StorageError::Failed(format!("fdatasync of the log file: {e}")))?;
         }
         Ok(written)
     }

@@ -139,3 +139,37 @@ async fn the_migration_reads_groups_claims_and_redrive_times() {
     );
     assert!(log.delivery_claims("other").await.expect("none").is_empty());
 }
+
+/// Polls a group's stored cursor until it reads `want` (bounded): a held move is
+/// written by the committer on its own schedule, with nothing to wait on.
+async fn cursor_becomes(log: &SledStorage, want: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while log.cursor("c", "g").expect("cursor") != Some(want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held cursor move to {want} was never written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_acks_cursor_move_is_written_whether_the_committer_sleeps_or_waits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = SledStorage::open(dir.path()).expect("open");
+    // A fresh committer sleeps without a deadline: the hold must nudge it.
+    log.advance_cursor("c", "g", 1).expect("advance");
+    cursor_becomes(&log, 1).await;
+    // Right after a batch it waits with a deadline: the hold wakes nobody, and the
+    // move is written when that wait ends, with no other op coming.
+    log.append("c", event(b"x", 1), None).await.expect("append");
+    log.advance_cursor("c", "g", 2).expect("advance");
+    cursor_becomes(&log, 2).await;
+    // Once that wait has ended with nothing held, it sleeps again, and a hold nudges.
+    tokio::time::sleep(std::time::Duration::from_millis(
+        5 * linger::CURSOR_LINGER_MS,
+    ))
+    .await;
+    log.advance_cursor("c", "g", 3).expect("advance");
+    cursor_becomes(&log, 3).await;
+}

@@ -731,24 +731,17 @@ impl IoBufs {
             if !self.config.temporary {
                 #[cfg(target_os = "linux")]
                 {
-                    use std::os::unix::io::AsRawFd;
-                    let ret = unsafe {
-                        libc::sync_file_range(
-                            f.as_raw_fd(),
-                            i64::try_from(log_offset).unwrap(),
-                            i64::try_from(total_len).unwrap(),
-                            libc::SYNC_FILE_RANGE_WAIT_BEFORE
-                                | libc::SYNC_FILE_RANGE_WRITE
-                                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-                        )
-                    };
-                    if ret < 0 {
-                        let err = std::io::Error::last_os_error();
-                        if let Some(libc::ENOSYS) = err.raw_os_error() {
-                            f.sync_all()?;
-                        } else {
-                            return Err(err.into());
-                        }
+                    // hookrelay's patch (see PATCH.md): no `sync_file_range` for a
+                    // buffer sealed before it was full. Such a write comes from a
+                    // flush (or a batch's manifest just before one), and hookrelay's
+                    // committer `fdatasync`s the file after every flush: one device
+                    // write and one flush for both buffers, instead of two waited-for
+                    // writes and then the flush. A full buffer ends a segment, and a
+                    // segment's space is only ever freed or reused once the log is a
+                    // whole segment past it: `fdatasync` it, which makes every earlier
+                    // write of the file durable first.
+                    if maxed {
+                        f.sync_data()?;
                     }
                 }
 

@@ -1,0 +1,58 @@
+//! How many async worker threads `serve` runs with.
+//!
+//! With the embedded log, one core belongs to the committer: the thread that writes and
+//! flushes every batch (`storage/sled/commit.rs`), nearly a whole core at full speed.
+//! tokio's default, one worker per core, puts a second worker beside it on that core,
+//! and at a webhook trickle that worker costs more than it brings: whenever the other
+//! worker schedules a task, tokio wakes an idle sibling to steal it (`notify_parked`),
+//! so every event paid for futex and eventfd wake-ups of a thread that mostly found
+//! nothing to do. Measured on 2 cores at 400 events/s (docs/benchmarks.md, "Cost per
+//! event"): one worker instead of two cut the relay's CPU per event by 17 % and its
+//! context switches by a third, with the same p50 and p99; full-speed ingest did not
+//! change, since the committer keeps its core. So `serve` on sled runs one worker fewer
+//! than there are cores, and at least one. JetStream has no committer thread: there
+//! tokio's default stays. `TOKIO_WORKER_THREADS`, when set, wins (tokio reads it).
+
+use std::path::Path;
+
+use super::ServeArgs;
+use crate::common::config::{Config, StorageConfig};
+
+/// The worker count for `serve`, or `None` to keep tokio's default.
+pub(super) fn serve_workers(args: &ServeArgs) -> Option<usize> {
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        return None;
+    }
+    let cores = std::thread::available_parallelism().ok()?.get();
+    uses_sled(args).then_some(workers_beside_committer(cores))
+}
+
+/// One core for the committer, the rest for the workers, and at least one worker.
+fn workers_beside_committer(cores: usize) -> usize {
+    cores.saturating_sub(1).max(1)
+}
+
+/// Whether the config `serve` will load keeps the log in sled. A config that does not
+/// load counts as sled (the development defaults are sled); `serve` reports the error.
+fn uses_sled(args: &ServeArgs) -> bool {
+    let path = match &args.config {
+        Some(path) => path.as_path(),
+        None => Path::new("config.toml"),
+    };
+    match Config::load(path) {
+        Ok(config) => config.storage == StorageConfig::Sled,
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_core_is_left_to_the_committer_and_one_worker_always_runs() {
+        assert_eq!(workers_beside_committer(1), 1);
+        assert_eq!(workers_beside_committer(2), 1);
+        assert_eq!(workers_beside_committer(8), 7);
+    }
+}
