@@ -1,4 +1,4 @@
-//! The committer: the one thread that writes to the log.
+//! The committer: the one writer of the log.
 //!
 //! Every write (an append, a cursor move, a dead letter) is an [`Op`] on a queue. The
 //! committer takes everything queued — up to [`MAX_BATCH_OPS`] — stages each op into
@@ -7,7 +7,8 @@
 //! the cost of an fsync (~270 µs here) is shared by every request that arrived
 //! meanwhile: group commit. One writer also makes offset assignment and dedup checks
 //! race-free without locks. Cursor moves from acks, which nobody waits on, ride along
-//! with the next batch instead of forcing one of their own (see [`super::linger`]).
+//! with the next batch instead of forcing one of their own (see [`super::linger`]). The
+//! thread's loop is in [`super::thread`].
 //!
 //! A failed write is final until a restart (fail-stop). sled 0.34 cannot recover from a
 //! write error in-process: it latches the error for every later flush, and a failed
@@ -22,16 +23,15 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::codec::{decode_dedup, encode_dead_letter, encode_dedup};
 use super::disk::DiskGuard;
 use super::fsync::LogFile;
 use super::heads::Shared;
 use super::keys;
-use super::linger::{recv_until, Received, SharedLinger, CURSOR_LINGER_MS};
 use crate::common::event::RecordRef;
 use crate::storage::error::StorageError;
 use crate::storage::types::{Appended, DeadLetter, Dedup, NewEvent};
@@ -182,18 +182,6 @@ impl Batch {
     }
 }
 
-/// What the committer does after a wait (see [`Committer::run`]).
-enum Next {
-    /// Write a batch starting with this op.
-    Op(Op),
-    /// Write the held cursor moves: they are due.
-    Write,
-    /// Nothing to write yet: wait again.
-    Wait,
-    /// Every sender is gone.
-    Closed,
-}
-
 pub(crate) struct Committer {
     db: ::sled::Db,
     tree: ::sled::Tree,
@@ -206,8 +194,6 @@ pub(crate) struct Committer {
     disk: DiskGuard,
     /// sled's log file, `fdatasync`ed after each flush (see [`super::fsync`]).
     log_file: LogFile,
-    /// Cursor moves from acks waiting for the next batch (see [`super::linger`]).
-    linger: Arc<SharedLinger>,
 }
 
 impl Committer {
@@ -219,7 +205,6 @@ impl Committer {
         last_ms: HashMap<String, u64>,
         disk: DiskGuard,
         log_file: LogFile,
-        linger: Arc<SharedLinger>,
     ) -> Committer {
         Committer {
             db,
@@ -229,97 +214,22 @@ impl Committer {
             last_ms,
             disk,
             log_file,
-            linger,
         }
     }
 
-    /// Takes batches off the queue until every sender is gone.
-    ///
-    /// After each batch the committer waits at most [`CURSOR_LINGER_MS`] for the next
-    /// op, so that acks' cursor moves held meanwhile are written in time without
-    /// waking it (see [`super::linger::SharedLinger`]); once such a wait ends with
-    /// nothing held, it sleeps until the next op.
-    pub fn run(mut self, mut rx: mpsc::Receiver<Op>) {
-        let mut ops = Vec::with_capacity(MAX_BATCH_OPS);
-        let mut deadline: Option<Instant> = None;
-        loop {
-            let first = match self.next_op(&mut rx, &mut deadline) {
-                Next::Op(op) => Some(op),
-                Next::Write => None,
-                Next::Wait => continue,
-                Next::Closed => break,
-            };
-            // Held moves are taken before the queue is drained: an op that a held move
-            // must follow was queued before the move was held (see `SharedLinger::reset_queued`).
-            let held = self.linger.take();
-            ops.extend(first.map(|op| self.taken(op)));
-            while ops.len() < MAX_BATCH_OPS {
-                match rx.try_recv() {
-                    Ok(Op::Nudge) => {}
-                    Ok(op) => ops.push(self.taken(op)),
-                    Err(_) => break,
-                }
-            }
-            if ops.is_empty() && held.is_empty() {
-                continue;
-            }
-            self.commit(held, &mut ops);
-            self.linger.committer_will_look();
-            deadline = Some(Instant::now() + Duration::from_millis(CURSOR_LINGER_MS));
-        }
-        // Every sender is gone: a last flush so nothing applied stays only in memory
-        // (held cursor moves included). Not after a failure: sled could block on the
-        // write that failed.
+    /// The last flush before the thread ends: nothing applied stays only in memory.
+    /// Not after a failure: sled could block on the write that failed.
+    pub(crate) fn finish(&mut self, held: Vec<(String, String, u64)>) {
         if self.failed() {
             return;
         }
-        let held = self.linger.take();
         if !held.is_empty() {
-            self.commit(held, &mut ops);
+            self.commit(held, &mut Vec::new());
         }
         if let Err(e) = self.db.flush() {
             tracing::error!(error = %e, "final log flush failed");
         } else if let Err(e) = self.log_file.sync() {
             tracing::error!(error = %e, "final fdatasync of the log failed");
-        }
-    }
-
-    /// An op just taken off the queue; a reset tells the linger it is no longer queued.
-    fn taken(&self, op: Op) -> Op {
-        if matches!(op, Op::Cursor { force: true, .. }) {
-            self.linger.reset_taken();
-        }
-        op
-    }
-
-    /// Waits for the next op: until `deadline` if one is set, else for good. A nudge
-    /// moves the deadline to when the held moves are due; a deadline passed with
-    /// nothing held clears it.
-    fn next_op(&mut self, rx: &mut mpsc::Receiver<Op>, deadline: &mut Option<Instant>) -> Next {
-        let received = match *deadline {
-            None => match rx.blocking_recv() {
-                Some(op) => Received::Op(op),
-                None => Received::Closed,
-            },
-            Some(d) => recv_until(rx, d),
-        };
-        match received {
-            Received::Op(Op::Nudge) => match self.linger.deadline() {
-                None => Next::Wait,
-                Some(due) if due > Instant::now() => {
-                    self.linger.committer_will_look();
-                    *deadline = Some(deadline.map_or(due, |d| d.min(due)));
-                    Next::Wait
-                }
-                Some(_) => Next::Write,
-            },
-            Received::Op(op) => Next::Op(op),
-            Received::Closed => Next::Closed,
-            Received::TimedOut if self.linger.committer_may_sleep() => {
-                *deadline = None;
-                Next::Wait
-            }
-            Received::TimedOut => Next::Write,
         }
     }
 
@@ -362,11 +272,12 @@ impl Committer {
         }
         let started = Instant::now();
         let result = self.write(&mut batch);
+        let took = started.elapsed();
         let stats = &self.shared.stats;
         stats.record_batch(size);
         stats
             .flush_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
         match result {
             Ok(()) => self.publish(batch),
             Err(e) => {

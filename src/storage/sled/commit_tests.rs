@@ -31,7 +31,6 @@ fn fixture() -> Fixture {
         HashMap::new(),
         crate::storage::sled::disk::DiskGuard::new(dir.path(), 0),
         crate::storage::sled::fsync::LogFile::open(dir.path()).expect("sled log file"),
-        Arc::default(),
     );
     Fixture {
         _dir: dir,

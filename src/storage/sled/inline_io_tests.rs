@@ -1,9 +1,15 @@
-//! The vendored sled's one change (`vendor/sled/PATCH.md`): its log writes run on the
-//! thread that asks for them, not on sled's I/O thread pool. Unpatched sled 0.34.7 hands
-//! every buffer write to that pool and wakes all its idle threads for each; at a
-//! webhook trickle that was most of the relay's CPU per event. Both checks below fail
-//! with the crates.io sled: the pool's threads are named `sled-io-N`, and the caller's
-//! own write counter stays put because another thread did the `pwrite`.
+//! The vendored sled's two changes (`vendor/sled/PATCH.md`).
+//!
+//! 1. Its log writes run on the thread that asks for them, not on sled's I/O thread
+//!    pool. Unpatched sled 0.34.7 hands every buffer write to that pool and wakes all
+//!    its idle threads for each; at a webhook trickle that was most of the relay's CPU
+//!    per event. Both checks of the first test fail with the crates.io sled: the pool's
+//!    threads are named `sled-io-N`, and the caller's own write counter stays put
+//!    because another thread did the `pwrite`.
+//! 2. A flush leaves the device write to the committer's `fdatasync`: no
+//!    `sync_file_range`, which waits for the device. The second test fails with the
+//!    crates.io sled when the directory is on a block device: each flush then sleeps
+//!    until its write completes.
 
 use std::path::Path;
 
@@ -68,4 +74,46 @@ fn a_flush_writes_the_log_on_the_calling_thread_without_a_pool() {
         let value = tree.get([round]).expect("get").expect("flushed value");
         assert_eq!(&value[..], &vec![round; VALUE_BYTES][..]);
     }
+}
+
+/// Times the calling thread gave up the CPU of its own accord (`voluntary_ctxt_switches`
+/// of `/proc/thread-self/status`): a thread waiting for a device write sleeps.
+fn thread_voluntary_switches() -> u64 {
+    let status =
+        std::fs::read_to_string("/proc/thread-self/status").expect("/proc/thread-self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a voluntary_ctxt_switches line")
+}
+
+#[test]
+fn a_flush_does_not_wait_for_the_device() {
+    const FLUSHES: u64 = 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    let tree = db.open_tree("log").expect("tree");
+    let before = thread_voluntary_switches();
+    for round in 0..FLUSHES {
+        tree.insert(round.to_be_bytes(), vec![1u8; 1024])
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let slept = thread_voluntary_switches() - before;
+    // A pwrite into the page cache rarely sleeps; sync_file_range(WAIT_AFTER) on a
+    // block device sleeps once per flush at least.
+    assert!(
+        slept < FLUSHES / 2,
+        "{slept} sleeps in {FLUSHES} flushes: sled's flush waited for the device \
+         (is sled patched? see vendor/sled/PATCH.md, change 2)"
+    );
+    // What the fdatasync then makes durable reads back after a reopen.
+    std::fs::File::open(dir.path().join("db"))
+        .and_then(|f| f.sync_data())
+        .expect("fdatasync");
+    drop((tree, db));
+    let db = open(dir.path());
+    let tree = db.open_tree("log").expect("tree");
+    assert_eq!(tree.len(), FLUSHES as usize);
 }

@@ -44,23 +44,26 @@ pub(crate) struct Linger {
 
 impl Linger {
     /// Holds back a forward move of a group's cursor to `offset`. Allocates only for a
-    /// group not held yet: at a trickle every ack lands here.
+    /// group not held yet: under load, a group's acks between two batches share one
+    /// entry.
     pub fn hold(&mut self, channel: &str, group: &str, offset: u64) {
-        if !self.held.contains_key(channel) {
-            self.held.insert(channel.to_string(), HashMap::new());
-        }
-        let groups = self.held.get_mut(channel).expect("inserted above");
-        if !groups.contains_key(group) {
-            let h = Held {
-                first: offset,
-                largest: offset,
-            };
-            groups.insert(group.to_string(), h);
-        }
-        let h = groups.get_mut(group).expect("inserted above");
-        h.first = h.first.min(offset);
-        h.largest = h.largest.max(offset);
-        if h.largest - h.first + 1 >= CURSOR_LINGER_EVENTS {
+        let span = match self.held.get_mut(channel).and_then(|g| g.get_mut(group)) {
+            Some(h) => {
+                h.first = h.first.min(offset);
+                h.largest = h.largest.max(offset);
+                h.largest - h.first + 1
+            }
+            None => {
+                let h = Held {
+                    first: offset,
+                    largest: offset,
+                };
+                let groups = self.held.entry(channel.to_string()).or_default();
+                groups.insert(group.to_string(), h);
+                1
+            }
+        };
+        if span >= CURSOR_LINGER_EVENTS {
             self.full = true;
         }
         self.since.get_or_insert_with(Instant::now);
@@ -173,7 +176,7 @@ impl SharedLinger {
         s.resets_queued += 1;
     }
 
-    /// The committer took a reset off its queue.
+    /// The committer has committed a reset it took off its queue.
     pub fn reset_taken(&self) {
         let mut s = self.lock();
         s.resets_queued = s.resets_queued.saturating_sub(1);

@@ -3,7 +3,8 @@
 //! This folder is the only place that names sled. Layout:
 //! - [`keys`]: the key layout of the single tree (events, heads, dedup, cursors, dead
 //!   letters, redrive marks);
-//! - `commit`: the one writer thread — group commit, offsets, dedup, fail-stop;
+//! - `commit`: the one writer — group commit, offsets, dedup, fail-stop; `thread`: the
+//!   loop of its thread;
 //!   `linger`: ack cursor moves that wait for the next batch instead of flushing alone;
 //! - `read`: reads, capped at the durable head; `heads`: that head, with watchers;
 //! - `retention`: deleting old events; `disk`: the free-space reserve;
@@ -32,6 +33,7 @@ mod probe;
 mod read;
 mod retention;
 mod settings;
+mod thread;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -116,11 +118,11 @@ impl SledStorage {
             last_ms,
             disk,
             log_file,
-            linger.clone(),
         );
+        let thread_linger = linger.clone();
         std::thread::Builder::new()
             .name("log-committer".into())
-            .spawn(move || committer.run(rx))
+            .spawn(move || thread::run(committer, thread_linger, rx))
             .map_err(|e| StorageError::Failed(format!("cannot start the committer: {e}")))?;
         Ok(SledStorage {
             reader: Reader { tree, shared },
