@@ -157,7 +157,7 @@ pub fn main() -> ExitCode {
         tokio::runtime::Builder::new_multi_thread()
     };
     if let Command::Serve(args) = &cli.command {
-        if let Some(n) = workers::serve_workers(args) {
+        if let Some(n) = workers::serve_workers(args.config.as_deref()) {
             builder.worker_threads(n);
         }
     }

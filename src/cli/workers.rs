@@ -15,16 +15,16 @@
 
 use std::path::Path;
 
-use super::ServeArgs;
 use crate::common::config::{Config, StorageConfig};
 
-/// The worker count for `serve`, or `None` to keep tokio's default.
-pub(super) fn serve_workers(args: &ServeArgs) -> Option<usize> {
+/// The worker count for `serve` with the config at `config` (`--config`, else
+/// `./config.toml`), or `None` to keep tokio's default.
+pub(super) fn serve_workers(config: Option<&Path>) -> Option<usize> {
     if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
         return None;
     }
     let cores = std::thread::available_parallelism().ok()?.get();
-    uses_sled(args).then_some(workers_beside_committer(cores))
+    uses_sled(config).then_some(workers_beside_committer(cores))
 }
 
 /// One core for the committer, the rest for the workers, and at least one worker.
@@ -34,11 +34,8 @@ fn workers_beside_committer(cores: usize) -> usize {
 
 /// Whether the config `serve` will load keeps the log in sled. A config that does not
 /// load counts as sled (the development defaults are sled); `serve` reports the error.
-fn uses_sled(args: &ServeArgs) -> bool {
-    let path = match &args.config {
-        Some(path) => path.as_path(),
-        None => Path::new("config.toml"),
-    };
+fn uses_sled(config: Option<&Path>) -> bool {
+    let path = config.unwrap_or(Path::new("config.toml"));
     match Config::load(path) {
         Ok(config) => config.storage == StorageConfig::Sled,
         Err(_) => true,
@@ -54,5 +51,22 @@ mod tests {
         assert_eq!(workers_beside_committer(1), 1);
         assert_eq!(workers_beside_committer(2), 1);
         assert_eq!(workers_beside_committer(8), 7);
+    }
+
+    #[test]
+    fn only_a_sled_config_leaves_a_core_to_the_committer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sled = dir.path().join("sled.toml");
+        std::fs::write(&sled, "[server]\nlisten = \"127.0.0.1:0\"\n").expect("write");
+        assert!(uses_sled(Some(&sled)));
+        let js = dir.path().join("js.toml");
+        std::fs::write(
+            &js,
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\nbackend = \"jetstream\"\nservers = [\"nats://127.0.0.1:4222\"]\n",
+        )
+        .expect("write");
+        assert!(!uses_sled(Some(&js)));
+        // A config that does not load counts as sled: `serve` reports it.
+        assert!(uses_sled(Some(&dir.path().join("missing.toml"))));
     }
 }
