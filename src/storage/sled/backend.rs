@@ -131,11 +131,12 @@ impl Storage for SledStorage {
             },
         };
         match self.tx.try_send(op) {
-            // A full queue: the committer is busy and takes a held move with its next
-            // batch anyway. A queued move is dropped like any ack's cursor move that
-            // cannot be written: its group only sees those events again after a crash.
-            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(StorageError::Closed),
+            // A nudge that finds the queue full is not needed: the committer is busy and
+            // takes the held move with its next batch anyway.
+            Ok(()) | Err(mpsc::error::TrySendError::Full(Op::Nudge)) => Ok(()),
+            // A move queued behind a reset that does not fit: the caller writes it in
+            // the background once there is room (the hub's `advance_when_room`).
+            Err(_) => Err(StorageError::Closed),
         }
     }
 
