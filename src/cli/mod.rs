@@ -156,10 +156,23 @@ pub fn main() -> ExitCode {
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
-    if let Command::Serve(args) = &cli.command {
-        if let Some(n) = workers::serve_workers(args.config.as_deref()) {
-            builder.worker_threads(n);
-        }
+    // `serve` reads its config before the runtime exists: the config says how many
+    // workers it gets (see `workers`), and is read once.
+    let served = match &cli.command {
+        Command::Serve(args) => match serve_config(args) {
+            Ok(config) => Some(config),
+            Err(f) => {
+                report_failure(format, &f);
+                return ExitCode::from(f.code);
+            }
+        },
+        _ => None,
+    };
+    if let Some(n) = served
+        .as_ref()
+        .and_then(|c| workers::serve_workers(&c.storage))
+    {
+        builder.worker_threads(n);
     }
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
@@ -168,7 +181,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(async {
+        match served {
+            Some(config) => serve(config).await,
+            None => run(cli).await,
+        }
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             report_failure(format, &f);
@@ -214,7 +233,7 @@ fn init_logging(command: &Command) -> Result<LogFormat, syslog::SyslogError> {
 /// Runs one parsed command.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Serve(a) => serve(a).await,
+        Command::Serve(a) => serve(serve_config(&a)?).await,
         Command::Agent(a) => crate::agent::run_agent(a)
             .await
             .map_err(Failure::from_agent),
@@ -253,8 +272,7 @@ fn serve_config(args: &ServeArgs) -> Result<Config, Failure> {
     Ok(config)
 }
 
-async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    let config = serve_config(&args)?;
+async fn serve(config: Config) -> Result<(), Failure> {
     let shutdown = Shutdown::new();
     let server = Server::bind(config, shutdown.clone()).await.map_err(|e| {
         // Unusable TLS files are a configuration error (exit 2), like a bad key.

@@ -13,18 +13,15 @@
 //! than there are cores, and at least one. JetStream has no committer thread: there
 //! tokio's default stays. `TOKIO_WORKER_THREADS`, when set, wins (tokio reads it).
 
-use std::path::Path;
+use crate::common::config::StorageConfig;
 
-use crate::common::config::{Config, StorageConfig};
-
-/// The worker count for `serve` with the config at `config` (`--config`, else
-/// `./config.toml`), or `None` to keep tokio's default.
-pub(super) fn serve_workers(config: Option<&Path>) -> Option<usize> {
+/// The worker count for `serve` with this storage, or `None` to keep tokio's default.
+pub(super) fn serve_workers(storage: &StorageConfig) -> Option<usize> {
     if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
         return None;
     }
     let cores = std::thread::available_parallelism().ok()?.get();
-    uses_sled(config).then_some(workers_beside_committer(cores))
+    uses_committer(storage).then_some(workers_beside_committer(cores))
 }
 
 /// One core for the committer, the rest for the workers, and at least one worker.
@@ -32,14 +29,9 @@ fn workers_beside_committer(cores: usize) -> usize {
     cores.saturating_sub(1).max(1)
 }
 
-/// Whether the config `serve` will load keeps the log in sled. A config that does not
-/// load counts as sled (the development defaults are sled); `serve` reports the error.
-fn uses_sled(config: Option<&Path>) -> bool {
-    let path = config.unwrap_or(Path::new("config.toml"));
-    match Config::load(path) {
-        Ok(config) => config.storage == StorageConfig::Sled,
-        Err(_) => true,
-    }
+/// Whether the log is written by sled's committer thread.
+fn uses_committer(storage: &StorageConfig) -> bool {
+    *storage == StorageConfig::Sled
 }
 
 #[cfg(test)]
@@ -55,18 +47,19 @@ mod tests {
 
     #[test]
     fn only_a_sled_config_leaves_a_core_to_the_committer() {
+        use crate::common::config::Config;
         let dir = tempfile::tempdir().expect("tempdir");
         let sled = dir.path().join("sled.toml");
         std::fs::write(&sled, "[server]\nlisten = \"127.0.0.1:0\"\n").expect("write");
-        assert!(uses_sled(Some(&sled)));
+        let sled = Config::load(&sled).expect("sled config");
+        assert!(uses_committer(&sled.storage));
         let js = dir.path().join("js.toml");
         std::fs::write(
             &js,
             "[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\nbackend = \"jetstream\"\nservers = [\"nats://127.0.0.1:4222\"]\n",
         )
         .expect("write");
-        assert!(!uses_sled(Some(&js)));
-        // A config that does not load counts as sled: `serve` reports it.
-        assert!(uses_sled(Some(&dir.path().join("missing.toml"))));
+        let js = Config::load(&js).expect("jetstream config");
+        assert!(!uses_committer(&js.storage));
     }
 }
