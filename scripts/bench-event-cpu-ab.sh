@@ -7,12 +7,16 @@
 # = CPU delta / events posted (the measured ones plus the warm-up), so it includes
 # everything the relay process does meanwhile (its timers too). Medians of the rounds.
 #
-# usage: scripts/bench-event-cpu-ab.sh OLD_BIN NEW_BIN [rounds=3] [rate=400] [duration=10]
+# OTHER_CHANNELS=N adds N more channels (scheme none) and posts one event to each before
+# measuring: the log then holds N+1 channels with a head, as on a relay with many users.
+#
+# usage: [OTHER_CHANNELS=N] scripts/bench-event-cpu-ab.sh OLD_BIN NEW_BIN [rounds=3] [rate=400] [duration=10]
 # The bench client is NEW_BIN's for both sides, so that only the relay differs.
 set -euo pipefail
 old=${1:?usage: bench-event-cpu-ab.sh OLD_BIN NEW_BIN [rounds] [rate] [duration]}
 new=${2:?usage: bench-event-cpu-ab.sh OLD_BIN NEW_BIN [rounds] [rate] [duration]}
 rounds=${3:-3}; rate=${4:-400}; duration=${5:-10}
+other=${OTHER_CHANNELS:-0}
 # Events the e2e phase posts before it measures (src/cli/bench/e2e.rs WARMUP_EVENTS).
 warmup_events=20
 source "$(dirname "$0")/relay-lib.sh"
@@ -33,7 +37,8 @@ switches() {
 measure() {
   local bin=$1 dir url pid c0 c1 s0 s1 json events
   dir=$(mktemp -d "$work/rXXXX")
-  url=$(start_bench_relay "$bin" "$dir")
+  url=$(start_bench_relay "$bin" "$dir" "$(other_channels)")
+  [ "$other" -eq 0 ] || fill_other_channels "$url"
   pid=$(cat "$dir/pid")
   c0=$(cpu_ticks "$pid"); s0=$(switches "$pid")
   json=$("$new" bench --relay "$url" --phases e2e --rate "$rate" --duration "$duration" --json)
@@ -51,9 +56,31 @@ cpu_us = (c1 - c0) * 1e6 / hz / events
 print(f"{cpu_us:.0f} {r['latency_ms']['p50']:.3f} {r['latency_ms']['p99']:.3f} {(s1 - s0) / events:.1f}")
 PY
 }
+# The [[channel]] tables of the other channels.
+other_channels() {
+  local i
+  for i in $(seq 1 "$other"); do printf '\n[[channel]]\nname = "other%d"\nscheme = "none"\n' "$i"; done
+}
+
+# Posts one event to each other channel of the relay at URL.
+fill_other_channels() {
+  python3 - "$1" "$other" <<'PY'
+import sys, urllib.request, concurrent.futures as cf
+url, n = sys.argv[1], int(sys.argv[2])
+def post(i):
+    req = urllib.request.Request(f"{url}/hooks/other{i}", data=b"{}", method="POST",
+                                 headers={"content-type": "application/json"})
+    return urllib.request.urlopen(req).status
+with cf.ThreadPoolExecutor(16) as pool:
+    codes = set(pool.map(post, range(1, n + 1)))
+if codes - {200}:
+    sys.exit(f"filling the other channels answered {codes}")
+PY
+}
+
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
-echo "machine: $(nproc) cores, $(uname -r); e2e at $rate/s for ${duration}s, 1 KiB bodies, $rounds rounds"
+echo "machine: $(nproc) cores, $(uname -r); e2e at $rate/s for ${duration}s, 1 KiB bodies, $rounds rounds, $other other channels"
 echo "columns: relay CPU µs/event, e2e p50 ms, e2e p99 ms, relay context switches/event"
 : > "$work/old"; : > "$work/new"
 for i in $(seq 1 "$rounds"); do

@@ -375,6 +375,13 @@ pub async fn retention_keeps_offsets(h: &dyn Harness) {
         assert_eq!((pass.events, pass.earliest), (7, 8));
         assert_eq!(s.earliest("c").expect("earliest"), 8);
         assert_eq!(offsets(s.as_ref(), "c").await, vec![8, 9, 10]);
+        let raw = |from| s.read_raw("c", from, 10, usize::MAX);
+        let tail: Vec<u64> = raw(7).await.expect("raw").iter().map(|r| r.0).collect();
+        assert_eq!(
+            tail,
+            vec![8, 9, 10],
+            "a read from below the earliest starts there"
+        );
         assert!(s.dead_letters("c", "g").await.expect("list").is_empty());
         let age = Limits {
             max_age_ms: Some(1_500),
@@ -422,6 +429,19 @@ pub async fn raw_reads_respect_the_byte_budget(h: &dyn Harness) {
     assert_eq!(three.len(), 3);
     let all = s.read_raw("c", 1, 10, usize::MAX).await.expect("raw");
     assert_eq!(all.len(), 5);
+    // Near the head too (the sled store reads the last few offsets key by key).
+    let offsets_of = |raw: Vec<(u64, Vec<u8>)>| raw.into_iter().map(|r| r.0).collect::<Vec<_>>();
+    let two = s.read_raw("c", 3, 10, size * 2).await.expect("raw");
+    assert_eq!(offsets_of(two), vec![3, 4]);
+    let limited = s.read_raw("c", 3, 2, usize::MAX).await.expect("raw");
+    assert_eq!(offsets_of(limited), vec![3, 4]);
+    let tail = s.read_raw("c", 4, 10, usize::MAX).await.expect("raw");
+    assert_eq!(tail, all[3..].to_vec(), "the same bytes either way");
+    assert!(s
+        .read_raw("c", 6, 10, usize::MAX)
+        .await
+        .expect("raw")
+        .is_empty());
 }
 
 /// A channel setting survives a reopen; without `replace` only the first write wins,

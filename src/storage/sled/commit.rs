@@ -164,6 +164,11 @@ pub(crate) struct Batch {
     pub staged: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Events appended by this batch.
     pub appended: u64,
+    /// The channels whose head this batch moved, with their head before it (`None`: the
+    /// channel had none). Only these heads are published after the flush, and only
+    /// these are put back if the write fails: the work per batch follows what it
+    /// wrote, not how many channels the log holds.
+    pub moved: HashMap<String, Option<u64>>,
     /// A storage error met while building the batch; the batch is then not written.
     pub failure: Option<StorageError>,
     /// Why appends are refused in this batch (the disk is nearly full), if they are.
@@ -257,7 +262,6 @@ impl Committer {
             }
             return;
         }
-        let heads_before = self.heads.clone();
         let size = ops.len() + held.len();
         let mut batch = Batch {
             disk_full: self.check_disk(ops),
@@ -283,7 +287,7 @@ impl Committer {
             Err(e) => {
                 // Nothing of the batch is acknowledged or published: its offsets were never
                 // seen by anyone (and no later batch is written, see the module doc).
-                self.heads = heads_before;
+                self.roll_back_heads(&mut batch);
                 self.fail(batch, e);
             }
         }
@@ -391,7 +395,7 @@ impl Committer {
         batch: &mut Batch,
     ) -> Appended {
         let now = event.received_at_ms;
-        let (offset, received_at_ms) = self.assign(&channel, now);
+        let (offset, received_at_ms) = self.assign(&channel, now, batch);
         let record = RecordRef {
             id: &id,
             channel: &channel,
@@ -443,12 +447,34 @@ impl Committer {
     }
 
     /// The next offset of `channel`, and a received-at that never goes backwards.
-    fn assign(&mut self, channel: &str, now: u64) -> (u64, u64) {
-        let head = self.heads.entry(channel.to_string()).or_insert(0);
-        *head += 1;
-        let last = self.last_ms.entry(channel.to_string()).or_insert(0);
+    fn assign(&mut self, channel: &str, now: u64, batch: &mut Batch) -> (u64, u64) {
+        let before = self.heads.get(channel).copied();
+        if !batch.moved.contains_key(channel) {
+            batch.moved.insert(channel.to_string(), before);
+        }
+        let head = before.unwrap_or(0) + 1;
+        match self.heads.get_mut(channel) {
+            Some(h) => *h = head,
+            None => {
+                self.heads.insert(channel.to_string(), head);
+            }
+        }
+        let last = match self.last_ms.get_mut(channel) {
+            Some(last) => last,
+            None => self.last_ms.entry(channel.to_string()).or_insert(0),
+        };
         *last = (*last).max(now);
-        (*head, *last)
+        (head, *last)
+    }
+
+    /// Puts back the heads a failed batch moved.
+    fn roll_back_heads(&mut self, batch: &mut Batch) {
+        for (channel, before) in batch.moved.drain() {
+            match before {
+                Some(head) => self.heads.insert(channel, head),
+                None => self.heads.remove(&channel),
+            };
+        }
     }
 
     /// A cursor move: forward only, unless `force` (a reset).
@@ -523,10 +549,10 @@ impl Committer {
             .stats
             .appended
             .fetch_add(batch.appended, Ordering::Relaxed);
-        // Every head, not only the touched ones: unchanged heads cost nothing
-        // (`publish_head` sends only when a head moved).
-        for (channel, head) in &self.heads {
-            self.shared.publish_head(channel, *head);
+        for channel in batch.moved.keys() {
+            if let Some(&head) = self.heads.get(channel) {
+                self.shared.publish_head(channel, head);
+            }
         }
         for r in batch.replies {
             r.send(Ok(()));

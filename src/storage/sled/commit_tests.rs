@@ -187,3 +187,32 @@ fn after_a_failure_every_write_is_refused_without_touching_sled() {
     assert_eq!(f.shared.head("c"), 0);
     assert!(f.tree.get(keys::event("c", 1)).expect("get").is_none());
 }
+
+#[test]
+fn a_batch_records_the_heads_it_moves_and_a_roll_back_restores_only_those() {
+    let mut f = fixture();
+    let (a, ra) = append("a", 1, None);
+    let (b, rb) = append("b", 1, None);
+    f.committer.commit(vec![], &mut vec![a, b]);
+    assert!(answer(ra).is_ok() && answer(rb).is_ok());
+    let mut batch = Batch::default();
+    assert_eq!(f.committer.assign("a", 2, &mut batch), (2, 2));
+    assert_eq!(f.committer.assign("a", 3, &mut batch), (3, 3));
+    assert_eq!(f.committer.assign("new", 3, &mut batch), (1, 3));
+    let moved: HashMap<String, Option<u64>> =
+        [("a".to_string(), Some(1)), ("new".to_string(), None)].into();
+    assert_eq!(
+        batch.moved, moved,
+        "each channel once, with its head before the batch"
+    );
+    f.committer.roll_back_heads(&mut batch);
+    let heads: HashMap<String, u64> = [("a".to_string(), 1), ("b".to_string(), 1)].into();
+    assert_eq!(f.committer.heads, heads);
+    // The next batch of one channel publishes that channel's head.
+    let rx = f.shared.watch("a");
+    let (c, rc) = append("a", 4, None);
+    f.committer.commit(vec![], &mut vec![c]);
+    assert_eq!(answer(rc).expect("ok").offset, 2);
+    assert_eq!(*rx.borrow(), 2);
+    assert_eq!(f.shared.head("b"), 1);
+}

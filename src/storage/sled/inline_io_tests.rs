@@ -1,4 +1,5 @@
-//! The vendored sled's two changes (`vendor/sled/PATCH.md`).
+//! The vendored sled's first two changes (`vendor/sled/PATCH.md`; the third is checked by
+//! `space_freed_by_retention_is_written_again` in `tests.rs`).
 //!
 //! 1. Its log writes run on the thread that asks for them, not on sled's I/O thread
 //!    pool. Unpatched sled 0.34.7 hands every buffer write to that pool and wakes all
