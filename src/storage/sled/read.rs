@@ -23,6 +23,9 @@ use crate::storage::types::DeadLetter;
 /// the relay's instructions per event.
 const POINT_READS_MAX: u64 = 4;
 
+/// Events as stored, with their offsets: what [`Reader::read_raw`] returns.
+type RawEvents = Vec<(u64, Vec<u8>)>;
+
 /// A handle for reads; shares the tree and the published heads with the committer.
 #[derive(Clone)]
 pub(crate) struct Reader {
@@ -104,7 +107,7 @@ impl Reader {
         from: u64,
         limit: usize,
         max_bytes: usize,
-    ) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+    ) -> Result<RawEvents, StorageError> {
         let head = self.shared.head(channel);
         if limit > 0 && from >= 1 && from <= head && head - from < POINT_READS_MAX {
             if let Some(out) = self.read_raw_by_key(channel, from, head, limit, max_bytes)? {
@@ -139,7 +142,7 @@ impl Reader {
         head: u64,
         limit: usize,
         max_bytes: usize,
-    ) -> Result<Option<Vec<(u64, Vec<u8>)>>, StorageError> {
+    ) -> Result<Option<RawEvents>, StorageError> {
         let last = head.min(from.saturating_add(limit as u64 - 1));
         let mut out = Vec::with_capacity((last - from + 1) as usize);
         let mut bytes = 0usize;
