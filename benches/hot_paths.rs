@@ -1,5 +1,6 @@
 //! Microbenchmarks of the hot pieces: signature checks per preset (1 KiB and 25 KiB
-//! bodies), record encoding and decoding, and a group-commit append.
+//! bodies), record encoding and decoding, a group-commit append, and finding a channel's
+//! config among the most a config may hold.
 //! `cargo bench --bench hot_paths`.
 
 use std::time::Duration;
@@ -174,5 +175,27 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify, codec, append);
+/// What ingest does first on every request: find the channel's config by name, here the
+/// last of `MAX_CHANNELS`, and a name that is not configured.
+fn channel_lookup(c: &mut Criterion) {
+    use hookrelay::common::config::{Config, MAX_CHANNELS};
+    let mut text = String::from("[server]\n");
+    for i in 0..MAX_CHANNELS {
+        text.push_str(&format!(
+            "[[channel]]\nname = \"ch{i}\"\nscheme = \"none\"\n"
+        ));
+    }
+    let config = Config::parse(&text, "bench.toml").expect("valid config");
+    let last = format!("ch{}", MAX_CHANNELS - 1);
+    let mut group = c.benchmark_group("config");
+    group.bench_function("channel_last_of_max", |b| {
+        b.iter(|| config.channel(std::hint::black_box(&last)).is_some())
+    });
+    group.bench_function("channel_unknown", |b| {
+        b.iter(|| config.channel(std::hint::black_box("nope")).is_none())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify, codec, append, channel_lookup);
 criterion_main!(benches);

@@ -23,7 +23,7 @@ pub(crate) mod source;
 mod storage;
 mod tokens;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 
 use toml::Spanned;
@@ -54,6 +54,11 @@ pub struct Config {
     pub channels: Vec<ChannelConfig>,
     /// The `[storage]` table: the embedded log unless it names another backend.
     pub storage: StorageConfig,
+    /// Each channel's place in `channels`, by name, built with it at load (nothing
+    /// changes `channels` after that). Ingest looks its channel up on every request,
+    /// and a config may hold [`MAX_CHANNELS`]: a scan of the list cost every request,
+    /// and every request to an unknown name, up to that many comparisons.
+    by_name: HashMap<String, usize>,
 }
 
 impl Config {
@@ -92,7 +97,8 @@ impl Config {
 
     /// The channel called `name`, if one is configured.
     pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
-        self.channels.iter().find(|c| c.name == name)
+        let found = self.channels.get(*self.by_name.get(name)?)?;
+        (found.name == name).then_some(found)
     }
 }
 
@@ -114,24 +120,26 @@ fn validate(src: &Source) -> Result<(Config, Option<String>), FileError> {
     let raw: RawConfig = toml::from_str(src.text).map_err(|e| src.toml_error(&e))?;
     let literal_secret = raw.first_literal_secret();
     let server = server::server(src, raw.server)?;
-    let channels = channels(src, &raw.channels, server.public_url.as_deref())?;
+    let (channels, by_name) = channels(src, &raw.channels, server.public_url.as_deref())?;
     let storage = storage::storage(src, raw.storage.as_ref())?;
     Ok((
         Config {
             server,
             channels,
             storage,
+            by_name,
         },
         literal_secret,
     ))
 }
 
-/// Every `[[channel]]`: at most [`MAX_CHANNELS`] of them, with distinct names.
+/// Every `[[channel]]`: at most [`MAX_CHANNELS`] of them, with distinct names; and each
+/// one's place in the list, by name.
 fn channels(
     src: &Source,
     raw: &[Spanned<RawChannel>],
     public_base: Option<&str>,
-) -> Result<Vec<ChannelConfig>, FileError> {
+) -> Result<(Vec<ChannelConfig>, HashMap<String, usize>), FileError> {
     if let Some(extra) = raw.get(MAX_CHANNELS) {
         return Err(src.err(
             extra.span(),
@@ -142,12 +150,12 @@ fn channels(
             ),
         ));
     }
-    // A set: comparing each name with every earlier one is quadratic in the count.
-    let mut names = HashSet::with_capacity(raw.len());
+    // A map: comparing each name with every earlier one is quadratic in the count.
+    let mut names = HashMap::with_capacity(raw.len());
     let mut channels = Vec::with_capacity(raw.len());
     for (i, ch) in raw.iter().enumerate() {
         let channel = channel::channel(src, i, ch.get_ref(), ch.span(), public_base)?;
-        if !names.insert(channel.name.clone()) {
+        if names.insert(channel.name.clone(), i).is_some() {
             // At the second definition: the first one is where the name belongs.
             return Err(src.err(
                 ch.span(),
@@ -157,7 +165,7 @@ fn channels(
         }
         channels.push(channel);
     }
-    Ok(channels)
+    Ok((channels, names))
 }
 
 #[cfg(test)]

@@ -248,3 +248,21 @@ fn the_body_limit_defaults_to_25_mib() {
     let c = Config::parse("[server]\nmax_body_bytes = 1024\n", "c").expect("ok");
     assert_eq!(c.server.max_body_bytes, 1024);
 }
+
+#[test]
+fn every_channel_is_found_by_its_name_and_only_by_it() {
+    let text: String = (0..500)
+        .map(|i| format!("[[channel]]\nname = \"ch{i}\"\nscheme = \"none\"\n"))
+        .collect();
+    let c = Config::parse(&format!("[server]\n{text}"), "many.toml").expect("valid");
+    for i in [0, 1, 250, 499] {
+        let name = format!("ch{i}");
+        assert_eq!(
+            c.channel(&name).map(|ch| ch.name.as_str()),
+            Some(name.as_str())
+        );
+    }
+    assert!(c.channel("ch500").is_none());
+    assert!(c.channel("").is_none());
+    assert!(c.channel("CH1").is_none(), "names are compared exactly");
+}
