@@ -65,12 +65,15 @@ other_channels() {
 # Posts one event to each other channel of the relay at URL.
 fill_other_channels() {
   python3 - "$1" "$other" <<'PY'
-import sys, urllib.request, concurrent.futures as cf
+import sys, urllib.error, urllib.request, concurrent.futures as cf
 url, n = sys.argv[1], int(sys.argv[2])
 def post(i):
     req = urllib.request.Request(f"{url}/hooks/other{i}", data=b"{}", method="POST",
                                  headers={"content-type": "application/json"})
-    return urllib.request.urlopen(req).status
+    try:
+        return urllib.request.urlopen(req).status
+    except urllib.error.HTTPError as e:
+        return e.code
 with cf.ThreadPoolExecutor(16) as pool:
     codes = set(pool.map(post, range(1, n + 1)))
 if codes - {200}:

@@ -50,7 +50,8 @@ pub type ConfigError = FileError;
 pub struct Config {
     /// The `[server]` table: listen address, data directory, limits, TLS.
     pub server: ServerConfig,
-    /// The `[[channel]]` entries, in file order; names are unique.
+    /// The `[[channel]]` entries, in file order; names are unique. Not to be changed
+    /// after load: [`Config::channel`] finds them through an index built with them.
     pub channels: Vec<ChannelConfig>,
     /// The `[storage]` table: the embedded log unless it names another backend.
     pub storage: StorageConfig,

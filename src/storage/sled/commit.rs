@@ -459,12 +459,16 @@ impl Committer {
                 self.heads.insert(channel.to_string(), head);
             }
         }
-        let last = match self.last_ms.get_mut(channel) {
-            Some(last) => last,
-            None => self.last_ms.entry(channel.to_string()).or_insert(0),
+        let last = match self.last_ms.get(channel) {
+            Some(&last) => last.max(now),
+            None => now,
         };
-        *last = (*last).max(now);
-        (head, *last)
+        if let Some(l) = self.last_ms.get_mut(channel) {
+            *l = last;
+        } else {
+            self.last_ms.insert(channel.to_string(), last);
+        }
+        (head, last)
     }
 
     /// Puts back the heads a failed batch moved.

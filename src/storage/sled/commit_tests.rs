@@ -216,3 +216,34 @@ fn a_batch_records_the_heads_it_moves_and_a_roll_back_restores_only_those() {
     assert_eq!(*rx.borrow(), 2);
     assert_eq!(f.shared.head("b"), 1);
 }
+
+#[test]
+fn a_failed_write_answers_its_appends_with_an_error_and_puts_back_only_their_heads() {
+    let mut f = fixture();
+    let (a, ra) = append("a", 1, None);
+    let (b, rb) = append("b", 1, None);
+    f.committer.commit(vec![], &mut vec![a, b]);
+    assert!(answer(ra).is_ok() && answer(rb).is_ok());
+    // `fdatasync` of /dev/null fails (EINVAL): the next batch's write fails after sled
+    // has applied it.
+    let null = std::fs::File::open("/dev/null").expect("/dev/null");
+    f.committer.log_file = crate::storage::sled::fsync::LogFile::from_file(null);
+    let watch_a = f.shared.watch("a");
+    let (a2, ra2) = append("a", 2, None);
+    let (new, rnew) = append("new", 2, None);
+    f.committer.commit(vec![], &mut vec![a2, new]);
+    assert!(matches!(answer(ra2), Err(StorageError::Failed(_))));
+    assert!(matches!(answer(rnew), Err(StorageError::Failed(_))));
+    let heads: HashMap<String, u64> = [("a".to_string(), 1), ("b".to_string(), 1)].into();
+    assert_eq!(
+        f.committer.heads, heads,
+        "the failed batch's heads are put back"
+    );
+    assert_eq!(
+        *watch_a.borrow(),
+        1,
+        "nothing of the failed batch is published"
+    );
+    assert_eq!(f.shared.head("new"), 0);
+    assert!(f.shared.stats.storage_failed.load(Ordering::Acquire));
+}

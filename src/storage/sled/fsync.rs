@@ -28,6 +28,12 @@ impl LogFile {
         File::open(dir.join(SLED_LOG_FILE)).map(LogFile)
     }
 
+    /// Any file as the log file: tests give one whose `fdatasync` fails.
+    #[cfg(test)]
+    pub(super) fn from_file(file: File) -> LogFile {
+        LogFile(file)
+    }
+
     /// Makes everything sled has written (and flushed) durable.
     pub(super) fn sync(&self) -> std::io::Result<()> {
         self.0.sync_data()

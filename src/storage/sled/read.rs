@@ -15,7 +15,8 @@ use crate::common::event::Record;
 use crate::storage::error::StorageError;
 use crate::storage::types::DeadLetter;
 
-/// Reads that start at most this many offsets below the head are done key by key
+/// Reads that start fewer than this many offsets below the head (so they read at most
+/// this many events) are done key by key
 /// (`Tree::get`) instead of with a range scan. That is what a live subscriber does: at a
 /// webhook trickle it reads each event alone, right after its commit. sled's range
 /// iterator clones the whole leaf node it stands on (keys and values, up to 17 of each)

@@ -177,8 +177,10 @@ async fn an_acks_cursor_move_is_written_whether_the_committer_sleeps_or_waits() 
 /// Space that retention frees is written again: sled moves the live pages out of
 /// mostly-dead segments on its timer and reuses a segment once the log's stable point
 /// is past it. The vendored sled lets that point move later than upstream does
-/// (`vendor/sled/PATCH.md`, change 3); if it stopped moving, the log file would grow by
-/// everything ever written.
+/// (`vendor/sled/PATCH.md`, change 3). Upstream and the patch keep this log file at
+/// 12–14 MB; a first version of the patch, which pushed the point out only when the
+/// committer's deferred functions filled a bag, let it settle at ~20 MB; if the point
+/// stopped moving, the file would hold everything ever written (96 MiB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn space_freed_by_retention_is_written_again() {
     use crate::storage::types::Limits;
@@ -219,8 +221,9 @@ async fn space_freed_by_retention_is_written_again() {
         .len();
     eprintln!("wrote {written_bytes} bytes of events; the log file holds {file_bytes}");
     assert!(
-        file_bytes < written_bytes / 4,
+        file_bytes < written_bytes / 6,
         "the log file holds {file_bytes} bytes after {written_bytes} bytes of events, \
-         of which retention kept {KEEP}: freed segments are not reused"
+         of which retention kept {KEEP}: freed segments are reused late or not at all \
+         (see vendor/sled/PATCH.md, change 3)"
     );
 }
