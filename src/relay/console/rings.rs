@@ -79,10 +79,12 @@ pub struct Rings {
 impl Rings {
     /// Records one sample (a second's worth) for `channel`.
     pub fn record(&self, channel: &str, sample: Bucket) {
-        self.lock()
-            .entry(channel.to_string())
-            .or_default()
-            .add(sample);
+        let mut channels = self.lock();
+        // Known channels first: every channel records once a second.
+        match channels.get_mut(channel) {
+            Some(series) => series.add(sample),
+            None => channels.entry(channel.to_string()).or_default().add(sample),
+        }
     }
 
     /// A copy of `channel`'s rings (empty when nothing was recorded yet).

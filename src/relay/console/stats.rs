@@ -10,6 +10,14 @@
 //! durable cursors, and records what moved. Delivery latency is sampled on each
 //! cursor move as now − the received time of the event the cursor reached; it trails
 //! the real ack by at most one sample and one group commit.
+//!
+//! A quiet channel (its head did not move and every cursor is at it) has nothing to
+//! acknowledge, so its cursors are read again only every [`QUIET_READ_SECS`]: reading
+//! every channel's groups from the log each second was the relay's largest cost when
+//! idle with many channels (callgrind, 1,000 channels: 247 of 392 million instructions
+//! in 30 s at 20 events/s). What only those reads see on a quiet channel, an operator's
+//! reset or a new group, reaches the charts that much later; `/v1/overview` always
+//! reads afresh.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,6 +34,9 @@ use crate::relay::state::Relay;
 
 /// How often [`run`] samples.
 pub const SAMPLE_INTERVAL_SECS: u64 = 1;
+
+/// How often [`run`] reads the cursors of a quiet channel (see the module doc).
+pub const QUIET_READ_SECS: u64 = 10;
 
 #[derive(Debug, Serialize)]
 struct GroupOverview {
@@ -145,6 +156,19 @@ fn verification_failures(relay: &Relay) -> HashMap<String, u64> {
 struct Seen {
     head: u64,
     cursors: HashMap<String, u64>,
+    /// Samples taken since the cursors were last read.
+    since_read: u64,
+}
+
+impl Seen {
+    /// Whether the sample at `head` must read the channel's cursors: unless the head
+    /// stayed put and no cursor is behind it (nothing to acknowledge), and the last read
+    /// is less than [`QUIET_READ_SECS`] old.
+    fn must_read(&self, head: u64) -> bool {
+        head != self.head
+            || self.cursors.values().any(|&c| c < head)
+            || (self.since_read + 1) * SAMPLE_INTERVAL_SECS >= QUIET_READ_SECS
+    }
 }
 
 /// Samples every channel into the rings each second until the relay stops; does
@@ -162,7 +186,12 @@ pub async fn run(relay: Arc<Relay>) {
         }
         for c in &relay.config.channels {
             let first = !seen.contains_key(&c.name);
-            let s = seen.entry(c.name.clone()).or_default();
+            if first {
+                seen.insert(c.name.clone(), Seen::default());
+            }
+            let Some(s) = seen.get_mut(&c.name) else {
+                continue;
+            };
             let bucket = sample(&relay, &c.name, s, first).await;
             relay.rings.record(&c.name, bucket);
         }
@@ -172,6 +201,15 @@ pub async fn run(relay: Arc<Relay>) {
 async fn sample(relay: &Relay, channel: &str, seen: &mut Seen, first: bool) -> Bucket {
     let now_ms = crate::common::time::now_unix_ms();
     let head = relay.log.head(channel);
+    if !first && !seen.must_read(head) {
+        // Quiet: nothing ingested, nothing to deliver, every cursor at the head.
+        seen.since_read += 1;
+        return Bucket {
+            t: now_ms / 1000,
+            ..Bucket::default()
+        };
+    }
+    seen.since_read = 0;
     let mut b = Bucket {
         t: now_ms / 1000,
         ingested: if first {
@@ -195,4 +233,30 @@ async fn sample(relay: &Relay, channel: &str, seen: &mut Seen, first: bool) -> B
         }
     }
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_channel_is_read_again_only_after_a_while_and_a_moving_one_always() {
+        let mut seen = Seen {
+            head: 5,
+            cursors: [("g".to_string(), 5)].into(),
+            since_read: 0,
+        };
+        assert!(!seen.must_read(5), "head still, every cursor at it: quiet");
+        assert!(seen.must_read(6), "the head moved");
+        seen.since_read = QUIET_READ_SECS / SAMPLE_INTERVAL_SECS - 1;
+        assert!(seen.must_read(5), "quiet, but the last read is old enough");
+        seen.since_read = 0;
+        seen.cursors.insert("h".to_string(), 3);
+        assert!(seen.must_read(5), "a group is behind: its cursor may move");
+        let empty = Seen {
+            head: 5,
+            ..Seen::default()
+        };
+        assert!(!empty.must_read(5), "no groups and no new events");
+    }
 }
