@@ -188,13 +188,19 @@ fn after_a_failure_every_write_is_refused_without_touching_sled() {
     assert!(f.tree.get(keys::event("c", 1)).expect("get").is_none());
 }
 
-#[test]
-fn a_batch_records_the_heads_it_moves_and_a_roll_back_restores_only_those() {
+/// A committer whose channels `a` and `b` hold one event each.
+fn fixture_with_heads_a_and_b() -> Fixture {
     let mut f = fixture();
     let (a, ra) = append("a", 1, None);
     let (b, rb) = append("b", 1, None);
     f.committer.commit(vec![], &mut vec![a, b]);
     assert!(answer(ra).is_ok() && answer(rb).is_ok());
+    f
+}
+
+#[test]
+fn a_batch_records_the_heads_it_moves_and_a_roll_back_restores_only_those() {
+    let mut f = fixture_with_heads_a_and_b();
     let mut batch = Batch::default();
     assert_eq!(f.committer.assign("a", 2, &mut batch), (2, 2));
     assert_eq!(f.committer.assign("a", 3, &mut batch), (3, 3));
@@ -219,11 +225,7 @@ fn a_batch_records_the_heads_it_moves_and_a_roll_back_restores_only_those() {
 
 #[test]
 fn a_failed_write_answers_its_appends_with_an_error_and_puts_back_only_their_heads() {
-    let mut f = fixture();
-    let (a, ra) = append("a", 1, None);
-    let (b, rb) = append("b", 1, None);
-    f.committer.commit(vec![], &mut vec![a, b]);
-    assert!(answer(ra).is_ok() && answer(rb).is_ok());
+    let mut f = fixture_with_heads_a_and_b();
     // `fdatasync` of /dev/null fails (EINVAL): the next batch's write fails after sled
     // has applied it.
     let null = std::fs::File::open("/dev/null").expect("/dev/null");
