@@ -43,12 +43,18 @@ fn open(dir: &Path) -> ::sled::Db {
         .expect("sled")
 }
 
-#[test]
-fn a_flush_writes_the_log_on_the_calling_thread_without_a_pool() {
-    const VALUE_BYTES: usize = 1024;
+/// A new database in a temporary directory, and its `log` tree.
+fn open_fresh() -> (tempfile::TempDir, ::sled::Db, ::sled::Tree) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(dir.path());
     let tree = db.open_tree("log").expect("tree");
+    (dir, db, tree)
+}
+
+#[test]
+fn a_flush_writes_the_log_on_the_calling_thread_without_a_pool() {
+    const VALUE_BYTES: usize = 1024;
+    let (dir, db, tree) = open_fresh();
     for round in 0..3u8 {
         let mut batch = ::sled::Batch::default();
         batch.insert(&[round][..], vec![round; VALUE_BYTES]);
@@ -92,9 +98,7 @@ fn thread_voluntary_switches() -> u64 {
 #[test]
 fn a_flush_does_not_wait_for_the_device() {
     const FLUSHES: u64 = 20;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = open(dir.path());
-    let tree = db.open_tree("log").expect("tree");
+    let (dir, db, tree) = open_fresh();
     let before = thread_voluntary_switches();
     for round in 0..FLUSHES {
         tree.insert(round.to_be_bytes(), vec![1u8; 1024])
