@@ -16,12 +16,11 @@ use crate::storage::error::StorageError;
 use crate::storage::types::DeadLetter;
 
 /// Reads that start fewer than this many offsets below the head (so they read at most
-/// this many events) are done key by key
-/// (`Tree::get`) instead of with a range scan. That is what a live subscriber does: at a
-/// webhook trickle it reads each event alone, right after its commit. sled's range
-/// iterator clones the whole leaf node it stands on (keys and values, up to 17 of each)
-/// for every step, a point read does not; issue 17's profile showed the scan at ~4 % of
-/// the relay's instructions per event.
+/// this many events) are done key by key (`Tree::get`) instead of with a range scan.
+/// That is what a live subscriber does: at a webhook trickle it reads each event alone,
+/// right after its commit. sled's range iterator clones the whole leaf node it stands
+/// on (keys and values, up to 17 of each) at every step, a point read does not; the
+/// scan was ~4 % of the relay's instructions per event (issue 17's callgrind profile).
 const POINT_READS_MAX: u64 = 4;
 
 /// Events as stored, with their offsets: what [`Reader::read_raw`] returns.
