@@ -153,6 +153,22 @@ impl Reply {
     }
 }
 
+/// Sets `map[key]` to `f` of its value and returns it; the key is allocated only when it
+/// is new (this runs for every appended event).
+fn update(map: &mut HashMap<String, u64>, key: &str, f: impl FnOnce(Option<u64>) -> u64) -> u64 {
+    match map.get_mut(key) {
+        Some(v) => {
+            *v = f(Some(*v));
+            *v
+        }
+        None => {
+            let v = f(None);
+            map.insert(key.to_string(), v);
+            v
+        }
+    }
+}
+
 /// One batch being built: the sled batch, the answers it owes, and what later ops of
 /// the same batch must see of earlier ones.
 #[derive(Default)]
@@ -452,22 +468,10 @@ impl Committer {
         if !batch.moved.contains_key(channel) {
             batch.moved.insert(channel.to_string(), before);
         }
-        let head = before.unwrap_or(0) + 1;
-        match self.heads.get_mut(channel) {
-            Some(h) => *h = head,
-            None => {
-                self.heads.insert(channel.to_string(), head);
-            }
-        }
-        let last = match self.last_ms.get(channel) {
-            Some(&last) => last.max(now),
-            None => now,
-        };
-        if let Some(l) = self.last_ms.get_mut(channel) {
-            *l = last;
-        } else {
-            self.last_ms.insert(channel.to_string(), last);
-        }
+        let head = update(&mut self.heads, channel, |h| h.unwrap_or(0) + 1);
+        let last = update(&mut self.last_ms, channel, |l| {
+            l.map_or(now, |l| l.max(now))
+        });
         (head, last)
     }
 
