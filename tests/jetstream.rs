@@ -88,20 +88,13 @@ async fn more_replicas_than_servers_is_refused() {
 /// acknowledged event is there, at its offset, read through a fresh connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_keeps_acknowledged_events_when_a_server_dies() {
-    let dirs: Vec<_> = (0..3)
-        .map(|_| tempfile::tempdir().expect("tempdir"))
-        .collect();
-    let routes = [nats::free_port(), nats::free_port(), nats::free_port()];
-    let ports = [nats::free_port(), nats::free_port(), nats::free_port()];
-    let mut servers: Vec<NatsServer> = (0..3)
-        .map(|i| NatsServer::cluster_member(i, dirs[i].path(), ports[i], &routes))
-        .collect();
-    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    let mut cluster = nats::Cluster::start();
+    let urls = cluster.urls();
     let cfg = config(urls.clone(), "cl", 3);
     let s = open_when_the_cluster_is_up(&cfg).await;
     let mut acked = Vec::new();
     append_until(&s, &mut acked, 20).await;
-    servers[0].kill();
+    cluster.servers[0].kill();
     append_until(&s, &mut acked, 40).await;
     let offsets: std::collections::HashSet<u64> = acked.iter().map(|(o, _)| *o).collect();
     assert_eq!(
@@ -209,4 +202,21 @@ async fn another_nodes_cursor_writes_reach_the_cache() {
         Some(7),
         "never backwards"
     );
+}
+
+/// The test harness's own readiness signal: a cluster member whose route port is taken
+/// says "Server is ready" and then exits. Its start must report the taken port (which
+/// `Cluster::start` retries on fresh ports) rather than hand back a dead server.
+#[test]
+fn a_member_whose_route_port_is_taken_is_reported_and_not_ready() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let route = taken.local_addr().expect("addr").port();
+    let store = tempfile::tempdir().expect("tempdir");
+    let routes = [route, nats::free_port(), nats::free_port()];
+    let started = NatsServer::cluster_member("taken", 0, store.path(), nats::free_port(), &routes);
+    match started {
+        Err(nats::StartError::PortTaken(line)) => assert!(line.contains("router port"), "{line}"),
+        Err(other) => panic!("expected a taken route port, got {other:?}"),
+        Ok(_) => panic!("a member without its route port was handed back as ready"),
+    }
 }

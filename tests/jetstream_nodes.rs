@@ -259,27 +259,6 @@ const MAX_REPEATS: usize = 16;
 const EVENTS_BEFORE_KILL: usize = 60;
 const EVENTS_AFTER_KILL: usize = 60;
 
-/// Opens the backend once (replicas = 3) so that the cluster has its JetStream leader
-/// and the buckets exist before relays start; retries until a deadline.
-fn wait_for_the_cluster(cluster: &nats::Cluster) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let mut cfg = config(cluster.urls(), PREFIX);
-        cfg.replicas = 3;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match JetStreamStorage::open(&cfg).await {
-                Ok(s) => return s.close().await.expect("close"),
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("cluster not ready yet: {e}");
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                Err(e) => panic!("the cluster never came up: {e}"),
-            }
-        }
-    });
-}
-
 /// A relay node: the same config on every node but for its data directory.
 fn node(dir: &std::path::Path, cluster: &nats::Cluster) -> RelayProc {
     let servers: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
@@ -345,7 +324,7 @@ fn tail(relay: &RelayProc) -> Vec<serde_json::Value> {
 #[test]
 fn two_relay_nodes_share_one_log() {
     let cluster = nats::Cluster::start();
-    wait_for_the_cluster(&cluster);
+    cluster.wait_ready_under(PREFIX);
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("tmp"),
         tempfile::tempdir().expect("tmp"),
@@ -453,7 +432,7 @@ fn ingest(url: String, name: String, acks: Arc<Mutex<Acks>>, stop: Arc<AtomicBoo
 #[test]
 fn killing_one_node_during_ingest_loses_nothing_acknowledged() {
     let cluster = nats::Cluster::start();
-    wait_for_the_cluster(&cluster);
+    cluster.wait_ready_under(PREFIX);
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("tmp"),
         tempfile::tempdir().expect("tmp"),
@@ -602,7 +581,7 @@ const R3_EVENTS: usize = 1000;
 #[test]
 fn an_agent_gets_every_acknowledged_event_from_a_replicated_stream_under_load() {
     let cluster = nats::Cluster::start();
-    wait_for_the_cluster(&cluster);
+    cluster.wait_ready_under(PREFIX);
     let dir = tempfile::tempdir().expect("tmp");
     let a = node(dir.path(), &cluster);
     let target = Target::ok();
