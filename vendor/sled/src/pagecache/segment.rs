@@ -997,26 +997,7 @@ impl SegmentAccountant {
 
         trace!("advancing file tip from {} to {}", lid, self.tip);
 
-        self.preallocate(lid)?;
-
         Ok(lid)
-    }
-
-    /// hookrelay patch, change 4 (`PATCH.md`): a segment that starts at or past the end
-    /// of the file is written whole with zeros before its first use. Zeros are
-    /// `MessageKind::Corrupted`, what recovery itself writes over an unused segment.
-    /// The log's writes into the segment then overwrite blocks the file already has:
-    /// without this, each flush grew the file, and each `fdatasync` after it also
-    /// wrote the inode (new size, new blocks). Only space past the end is written, so
-    /// nothing sled wrote is ever touched.
-    fn preallocate(&self, lid: LogOffset) -> Result<()> {
-        let len = self.config.file.metadata()?.len();
-        if lid < len {
-            return Ok(());
-        }
-        let zeros = vec![MessageKind::Corrupted.into(); self.config.segment_size];
-        pwrite_all(&self.config.file, &zeros, lid)?;
-        Ok(())
     }
 
     /// Returns the next offset to write a new segment in.
