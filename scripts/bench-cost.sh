@@ -69,20 +69,15 @@ ingest() {
   dir=$(mktemp -d "$work/rXXXX")
   url=$(BENCH_SCHEME=github start_bench_relay "$1" "$dir")
   rate=$(wrk -t2 -c64 -d"${secs}s" -s "$work/post.lua" "$url/hooks/bench" | awk '/Requests\/sec/{printf "%.0f", $2}')
-  stop_bench_relays "$dir"
-  # The next run starts once this relay is gone (it is not our child: poll, bounded).
-  for _ in $(seq 1 100); do kill -0 "$(cat "$dir/pid")" 2>/dev/null || break; sleep 0.05; done
+  stop_bench_relay_and_wait "$dir"
   echo "$rate"
 }
 bare_ingest() {
-  local dir url rate pid
-  dir=$(mktemp -d "$work/bXXXX")
-  "$bare" "$dir/data" > "$dir/out" &
-  pid=$!
-  for _ in $(seq 1 200); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.05; done
-  url=$(sed -n 's/^listening on //p' "$dir/out")
+  local dir url rate
+  dir=$(mktemp -d "$work/rXXXX")
+  url=$(start_bare_ingest "$bare" "$dir")
   rate=$(wrk -t2 -c64 -d"${secs}s" -s "$work/post.lua" "$url/" | awk '/Requests\/sec/{printf "%.0f", $2}')
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_bench_relay_and_wait "$dir"
   echo "$rate"
 }
 declare -A rates

@@ -17,7 +17,7 @@ bare=${BARE_INGEST:-$here/../target/release/examples/bare_ingest}
 [ -x "$bare" ] || (cd "$here/.." && cargo build --release --example bare_ingest -q)
 source "$here/relay-lib.sh"
 work=$(mktemp -d)
-trap 'stop_bench_relays "$work"/r* || true; kill "${bare_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'stop_bench_relays "$work"/r* || true; rm -rf "$work"' EXIT
 write_post_lua "$work"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -32,18 +32,15 @@ measure() {
 }
 
 for r in $(seq 1 "$rounds"); do
-  dir=$(mktemp -d "$work/bXXXX")
-  "$bare" "$dir/data" > "$dir/out" &
-  bare_pid=$!
-  for _ in $(seq 1 200); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.05; done
-  line="round $r  bare: $(measure "$bare_pid" "$(sed -n 's/^listening on //p' "$dir/out")/")"
-  kill "$bare_pid"; wait "$bare_pid" 2>/dev/null || true
+  dir=$(mktemp -d "$work/rXXXX")
+  url=$(start_bare_ingest "$bare" "$dir")
+  line="round $r  bare: $(measure "$(cat "$dir/pid")" "$url/")"
+  stop_bench_relay_and_wait "$dir"
   for bin in "$@"; do
     dir=$(mktemp -d "$work/rXXXX")
     url=$(BENCH_SCHEME=github start_bench_relay "$bin" "$dir")
     line+="  $(basename "$bin"): $(measure "$(cat "$dir/pid")" "$url/hooks/bench")"
-    stop_bench_relays "$dir"
-    for _ in $(seq 1 100); do kill -0 "$(cat "$dir/pid")" 2>/dev/null || break; sleep 0.05; done
+    stop_bench_relay_and_wait "$dir"
   done
   echo "$line"
 done

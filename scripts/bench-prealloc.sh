@@ -67,8 +67,7 @@ one() {
   c0=$(awk '{print $14 + $15}' "/proc/$pid/stat"); w0=$(awk '{print $5}' "/sys/block/$dev/stat")
   out=$("$bin" bench --relay "$url" --phases e2e --rate 400 --duration 5 | awk '/^e2e/{print "p50 " $7 " ms, p99 " $9 " ms"}')
   c1=$(awk '{print $14 + $15}' "/proc/$pid/stat"); w1=$(awk '{print $5}' "/sys/block/$dev/stat")
-  stop_bench_relays "$dir"
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  stop_bench_relay_and_wait "$dir"
   python3 -c "print(f'$mode: {($c1 - $c0) * 10000 / 2000:.0f} us CPU, {($w1 - $w0) / 2000:.2f} writes per event, $out')"
 }
 for r in $(seq 1 "$rounds"); do

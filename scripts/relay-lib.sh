@@ -35,9 +35,34 @@ TOML
 stop_bench_relays() {
   local f
   for f in "$@"; do
-    [ -f "$f/pid" ] && kill "$(cat "$f/pid")" 2>/dev/null
+    # A relay already gone is fine (under `set -e` a failed kill would end a trap).
+    [ -f "$f/pid" ] && { kill "$(cat "$f/pid")" 2>/dev/null || true; }
   done
   return 0
+}
+
+# stop_bench_relay_and_wait DIR: stops the relay (or bare server) whose pid is in
+# DIR/pid and waits, bounded, until it is gone, so that the next run starts on a quiet
+# machine. It is usually not the caller's child (it was started in a command
+# substitution), so `wait` cannot be used: poll.
+stop_bench_relay_and_wait() {
+  local pid
+  pid=$(cat "$1/pid")
+  stop_bench_relays "$1"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+}
+
+# start_bare_ingest BIN DIR: starts examples/bare_ingest (BIN) on DIR/data with its pid
+# in DIR/pid, and prints its base URL once it listens (stop it like a relay).
+start_bare_ingest() {
+  local bin=$1 dir=$2 url
+  mkdir -p "$dir"
+  "$bin" "$dir/data" > "$dir/out" 2> "$dir/err" &
+  echo $! > "$dir/pid"
+  for _ in $(seq 1 200); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.05; done
+  url=$(sed -n 's/^listening on //p' "$dir/out")
+  [ -n "$url" ] || { echo "bare_ingest did not start:" >&2; cat "$dir/err" >&2; return 1; }
+  echo "$url"
 }
 
 # write_post_lua DIR: writes DIR/post.lua, a wrk script that POSTs one 1 KiB JSON body
