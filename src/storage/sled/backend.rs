@@ -1,5 +1,6 @@
 //! [`Storage`] for [`SledStorage`]: writes go to the committer as ops and wait for
-//! their flush; cheap reads run inline, the ones that may scan run on the blocking pool.
+//! their flush (an append to an idle log is committed by its own task instead, see
+//! `inline`); cheap reads run inline, the ones that may scan run on the blocking pool.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -40,6 +41,10 @@ impl Storage for SledStorage {
             event,
             dedup,
             reply,
+        };
+        // At a trickle the append is committed right here (see `inline`).
+        let Some(op) = self.commit_inline(op) else {
+            return rx.await.map_err(|_| StorageError::Closed)?;
         };
         // A storage that stopped answering must not hold providers' requests open
         // forever; a late commit only means an unacknowledged event was stored.

@@ -31,6 +31,7 @@ use super::codec::{decode_dedup, encode_dead_letter, encode_dedup};
 use super::disk::DiskGuard;
 use super::fsync::LogFile;
 use super::heads::Shared;
+use super::inline::Pace;
 use super::keys;
 use crate::common::event::RecordRef;
 use crate::storage::error::StorageError;
@@ -215,6 +216,8 @@ pub(crate) struct Committer {
     disk: DiskGuard,
     /// sled's log file, `fdatasync`ed after each flush (see [`super::fsync`]).
     log_file: LogFile,
+    /// When the last batch ended and how long it took (see [`super::inline`]).
+    pace: Pace,
 }
 
 impl Committer {
@@ -235,7 +238,13 @@ impl Committer {
             last_ms,
             disk,
             log_file,
+            pace: Pace::default(),
         }
+    }
+
+    /// When the last batch ended and how long its write took.
+    pub(crate) fn pace(&self) -> Pace {
+        self.pace
     }
 
     /// The last flush before the thread ends: nothing applied stays only in memory.
@@ -293,6 +302,10 @@ impl Committer {
         let started = Instant::now();
         let result = self.write(&mut batch);
         let took = started.elapsed();
+        self.pace = Pace {
+            ended: Some(Instant::now()),
+            took,
+        };
         let stats = &self.shared.stats;
         stats.record_batch(size);
         stats

@@ -4,7 +4,7 @@
 //! - [`keys`]: the key layout of the single tree (events, heads, dedup, cursors, dead
 //!   letters, redrive marks);
 //! - `commit`: the one writer — group commit, offsets, dedup, fail-stop; `thread`: the
-//!   loop of its thread;
+//!   loop of its thread; `inline`: at a trickle, the appending task commits instead;
 //!   `linger`: ack cursor moves that wait for the next batch instead of flushing alone;
 //! - `read`: reads, capped at the durable head; `heads`: that head, with watchers;
 //! - `retention`: deleting old events; `disk`: the free-space reserve;
@@ -27,6 +27,7 @@ pub(crate) mod disk;
 mod export;
 pub(crate) mod fsync;
 mod heads;
+mod inline;
 pub mod keys;
 mod linger;
 mod probe;
@@ -37,7 +38,7 @@ mod thread;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -67,6 +68,9 @@ const SEGMENT_GC_INTERVAL_MS: u64 = 1000;
 pub struct SledStorage {
     reader: Reader,
     tx: mpsc::Sender<Op>,
+    /// The one writer, taken in turns by its thread and, while the log is idle, by an
+    /// appending task (see `inline`).
+    committer: Arc<Mutex<Committer>>,
     /// Acks' cursor moves, held for the committer's next batch without waking it.
     linger: Arc<linger::SharedLinger>,
     dir: PathBuf,
@@ -110,7 +114,7 @@ impl SledStorage {
         let settings_tree = db.open_tree(settings::TREE).map_err(failed)?;
         let settings = settings::Settings::new(settings_tree, Arc::new(open_log()?));
         let linger = Arc::new(linger::SharedLinger::default());
-        let committer = Committer::new(
+        let committer = Arc::new(Mutex::new(Committer::new(
             db,
             tree.clone(),
             shared.clone(),
@@ -118,15 +122,17 @@ impl SledStorage {
             last_ms,
             disk,
             log_file,
-        );
+        )));
         let thread_linger = linger.clone();
+        let thread_committer = committer.clone();
         std::thread::Builder::new()
             .name("log-committer".into())
-            .spawn(move || thread::run(committer, thread_linger, rx))
+            .spawn(move || thread::run(thread_committer, thread_linger, rx))
             .map_err(|e| StorageError::Failed(format!("cannot start the committer: {e}")))?;
         Ok(SledStorage {
             reader: Reader { tree, shared },
             tx,
+            committer,
             linger,
             dir: dir.to_path_buf(),
             reserve_bytes,

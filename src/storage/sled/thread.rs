@@ -3,9 +3,11 @@
 //! After each batch it waits at most [`CURSOR_LINGER_MS`] for the next op, so that
 //! acks' cursor moves held meanwhile are written in time without waking it (see
 //! [`super::linger::SharedLinger`]); once such a wait ends with nothing held, it
-//! sleeps until the next op.
+//! sleeps until the next op. At a trickle appends are committed by their own tasks
+//! (see [`super::inline`]), which take the held moves along; the thread then only
+//! writes moves that nobody took within their linger.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -28,7 +30,11 @@ enum Next {
 }
 
 /// Takes batches off the queue until every sender is gone, then flushes a last time.
-pub(crate) fn run(mut committer: Committer, linger: Arc<SharedLinger>, mut rx: mpsc::Receiver<Op>) {
+pub(crate) fn run(
+    committer: Arc<Mutex<Committer>>,
+    linger: Arc<SharedLinger>,
+    mut rx: mpsc::Receiver<Op>,
+) {
     let mut ops = Vec::with_capacity(MAX_BATCH_OPS);
     let mut deadline: Option<Instant> = None;
     loop {
@@ -37,6 +43,11 @@ pub(crate) fn run(mut committer: Committer, linger: Arc<SharedLinger>, mut rx: m
             Next::Write => None,
             Next::Wait => continue,
             Next::Closed => break,
+        };
+        // A panic while committing leaves the heads in doubt: stop writing (the
+        // queue closes, and every later write is refused).
+        let Ok(mut committer) = committer.lock() else {
+            break;
         };
         // Held moves are taken before the queue is drained and staged first: no reset
         // queued before them is left behind (see `SharedLinger::reset_queued`).
@@ -59,7 +70,9 @@ pub(crate) fn run(mut committer: Committer, linger: Arc<SharedLinger>, mut rx: m
         linger.committer_will_look();
         deadline = Some(Instant::now() + Duration::from_millis(CURSOR_LINGER_MS));
     }
-    committer.finish(linger.take());
+    if let Ok(mut committer) = committer.lock() {
+        committer.finish(linger.take());
+    }
 }
 
 /// A forced cursor write: see `SharedLinger::reset_queued`.
@@ -98,6 +111,15 @@ fn next_op(
             *deadline = None;
             Next::Wait
         }
-        Received::TimedOut => Next::Write,
+        Received::TimedOut => match linger.deadline() {
+            // Held since an inline commit took the older ones (see `super::inline`):
+            // not due yet, so wait for them rather than write them alone.
+            Some(due) if due > Instant::now() => {
+                linger.committer_will_look();
+                *deadline = Some(due);
+                Next::Wait
+            }
+            _ => Next::Write,
+        },
     }
 }
