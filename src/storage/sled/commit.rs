@@ -31,8 +31,8 @@ use super::codec::{decode_dedup, encode_dead_letter, encode_dedup};
 use super::disk::DiskGuard;
 use super::fsync::LogFile;
 use super::heads::Shared;
-use super::inline::Pace;
 use super::keys;
+use super::pace::Pace;
 use crate::common::event::RecordRef;
 use crate::storage::error::StorageError;
 use crate::storage::types::{Appended, DeadLetter, Dedup, NewEvent};
@@ -216,7 +216,7 @@ pub(crate) struct Committer {
     disk: DiskGuard,
     /// sled's log file, `fdatasync`ed after each flush (see [`super::fsync`]).
     log_file: LogFile,
-    /// When the last batch ended and how long it took (see [`super::inline`]).
+    /// When the last batch ended and how long it took (see [`super::pace`]).
     pace: Pace,
 }
 

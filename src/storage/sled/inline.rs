@@ -13,7 +13,7 @@
 //!
 //! When: only while the log is idle — the lock is free, nothing is queued, and the
 //! last batch ended at least [`IDLE_BEFORE_INLINE`] ago — and the disk is fast (the
-//! last write took at most [`SLOWEST_INLINE_WRITE`]). The commit blocks the async
+//! last write took at most [`SLOWEST_INLINE_WRITE`]; both in [`super::pace`]). The commit blocks the async
 //! worker for one write and `fdatasync`; under load that would stop the worker from
 //! reading the very requests a group commit should gather (one prototype without the
 //! idle test fell from ~30,000 to ~4,500 events/s at full speed), and on a slow disk
@@ -26,38 +26,12 @@
 //! append that overtakes one the thread has just taken off the queue was concurrent
 //! with it: either order is an order the two requests could have arrived in.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::commit::Op;
+#[cfg(doc)]
+use super::pace::{IDLE_BEFORE_INLINE, SLOWEST_INLINE_WRITE};
 use super::SledStorage;
-
-/// How long the log must have been without a batch for an append to be committed by
-/// its own task. Under load batches follow each other with no gap; at 400 events/s
-/// the gap is about 2 ms.
-pub(crate) const IDLE_BEFORE_INLINE: Duration = Duration::from_millis(1);
-
-/// The slowest last batch write (flush and `fdatasync`) at which an append may still
-/// be committed inline: on a slower disk, blocking an async worker for a whole write
-/// holds up its other connections for longer than the hand-over costs.
-pub(crate) const SLOWEST_INLINE_WRITE: Duration = Duration::from_millis(2);
-
-/// When the committer's last batch ended, and how long its write took.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Pace {
-    /// `None` until the first batch.
-    pub ended: Option<Instant>,
-    pub took: Duration,
-}
-
-impl Pace {
-    /// Whether an append arriving at `now` may be committed by its own task.
-    pub fn allows_inline(&self, now: Instant) -> bool {
-        let idle = self
-            .ended
-            .is_none_or(|ended| now.saturating_duration_since(ended) >= IDLE_BEFORE_INLINE);
-        idle && self.took <= SLOWEST_INLINE_WRITE
-    }
-}
 
 impl SledStorage {
     /// Commits `op` on the calling thread if the log is idle (see the module doc), and
@@ -77,31 +51,5 @@ impl SledStorage {
     /// Nothing waits in the committer's queue (a nudge counts: the thread is due).
     pub(super) fn queue_is_empty(&self) -> bool {
         self.tx.capacity() == self.tx.max_capacity()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_append_is_inline_only_after_an_idle_gap_and_a_fast_write() {
-        let now = Instant::now();
-        let fast = Duration::from_micros(300);
-        assert!(Pace::default().allows_inline(now), "no batch yet");
-        let just_now = Pace {
-            ended: Some(now),
-            took: fast,
-        };
-        assert!(!just_now.allows_inline(now), "under load: queue");
-        assert!(just_now.allows_inline(now + IDLE_BEFORE_INLINE));
-        let slow = Pace {
-            ended: Some(now),
-            took: SLOWEST_INLINE_WRITE + Duration::from_micros(1),
-        };
-        assert!(
-            !slow.allows_inline(now + Duration::from_secs(1)),
-            "slow disk"
-        );
     }
 }
