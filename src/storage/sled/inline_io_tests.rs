@@ -16,7 +16,7 @@ use std::path::Path;
 
 /// Bytes the calling thread handed to write-type syscalls so far (`wchar` of
 /// `/proc/thread-self/io`).
-fn thread_written_bytes() -> u64 {
+pub(super) fn thread_written_bytes() -> u64 {
     let io = std::fs::read_to_string("/proc/thread-self/io").expect("/proc/thread-self/io");
     io.lines()
         .find_map(|l| l.strip_prefix("wchar:"))

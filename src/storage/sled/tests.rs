@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::inline_io_tests::thread_written_bytes;
 use super::*;
 use crate::storage::contract::{event, Harness};
 use crate::storage::Storage;
@@ -64,15 +65,6 @@ async fn concurrent_appends_share_flushes() {
         batches < 2000,
         "group commit must batch: {batches} flushes for 2000 events"
     );
-}
-
-/// Bytes the calling thread handed to write-type system calls so far.
-fn thread_written_bytes() -> u64 {
-    let io = std::fs::read_to_string("/proc/thread-self/io").expect("/proc/thread-self/io");
-    io.lines()
-        .find_map(|l| l.strip_prefix("wchar:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("a wchar line")
 }
 
 /// At a trickle the appending task commits (`inline.rs`): the log's `pwrite` is on
