@@ -8,17 +8,25 @@
 //! thread wake-ups per event (a futex wake of the thread, then an eventfd wake of the
 //! async worker), each with its context switches. When events arrive one at a time
 //! there is nothing to group, so that hand-over buys nothing. Measured on 2 cores at
-//! 400 events/s (docs/benchmarks.md, "Cost per event"): committing on the appending
-//! task cut the relay's CPU per event by about a sixth.
+//! 400 events/s (docs/benchmarks.md, "An idle log's append committed by its own
+//! task"): the relay's CPU per event fell by 12–17 %.
 //!
 //! When: only while the log is idle — the lock is free, nothing is queued, and the
 //! last batch ended at least [`IDLE_BEFORE_INLINE`] ago — and the disk is fast (the
-//! last write took at most [`SLOWEST_INLINE_WRITE`]; both in [`super::pace`]). The commit blocks the async
-//! worker for one write and `fdatasync`; under load that would stop the worker from
-//! reading the very requests a group commit should gather (one prototype without the
-//! idle test fell from ~30,000 to ~4,500 events/s at full speed), and on a slow disk
-//! it would hold up every other task of that worker. Under load the last batch always
-//! ended just now, so appends queue and are grouped as before.
+//! last write took at most [`SLOWEST_INLINE_WRITE`]; both in [`super::pace`]). The
+//! commit blocks the async worker for one write and `fdatasync`. Under load that would
+//! stop the worker from reading the very requests a group commit should gather (a
+//! prototype without the idle test fell from ~34,000 to ~4,500 events/s at full
+//! speed); but under load the last batch always ended just now, so appends queue and
+//! are grouped as before. On a slow disk it would hold up the worker's other tasks for
+//! longer than the hand-over costs, hence the second test.
+//!
+//! The price: a disk that hangs in the middle of an inline commit holds that worker
+//! (with one worker, the whole relay: health, metrics, console) until the write
+//! returns, where the thread would have let the append time out after
+//! [`super::APPEND_TIMEOUT`] with a 503 and kept the rest answering. A relay whose
+//! disk hangs cannot take events either way; the last write having been fast is the
+//! guard against a disk already known to be slow.
 //!
 //! Why the order of writes stays right: the inline commit takes the acks' held cursor
 //! moves (as the thread does, under the same lock) and only when the queue is empty, so

@@ -4,7 +4,8 @@
 //! - [`keys`]: the key layout of the single tree (events, heads, dedup, cursors, dead
 //!   letters, redrive marks);
 //! - `commit`: the one writer — group commit, offsets, dedup, fail-stop; `thread`: the
-//!   loop of its thread; `inline`: at a trickle, the appending task commits instead (`pace`: when);
+//!   loop of its thread; `inline`: at a trickle, the appending task commits instead
+//!   (`pace`: when);
 //!   `linger`: ack cursor moves that wait for the next batch instead of flushing alone;
 //! - `read`: reads, capped at the durable head; `heads`: that head, with watchers;
 //! - `retention`: deleting old events; `disk`: the free-space reserve;
