@@ -29,8 +29,8 @@
 //! guard against a disk already known to be slow.
 //!
 //! Why the order of writes stays right: the inline commit takes the acks' held cursor
-//! moves (as the thread does, under the same lock) and only when the queue is empty, so
-//! no queued reset is overtaken (see [`super::linger::SharedLinger::reset_queued`]). An
+//! moves (as the thread does, under the same lock) and only when the queue was empty,
+//! so no queued reset is overtaken (see [`super::linger::SharedLinger::reset_queued`]). An
 //! append that overtakes one the thread has just taken off the queue was concurrent
 //! with it: either order is an order the two requests could have arrived in.
 
@@ -45,10 +45,17 @@ impl SledStorage {
     /// Commits `op` on the calling thread if the log is idle (see the module doc), and
     /// answers it through its reply (`None`); gives it back to be queued otherwise.
     pub(super) fn commit_inline(&self, op: Op) -> Option<Op> {
+        // The queue first: under load it is rarely empty, and reading it does not
+        // contend for the lock the thread is about to take. A reset queued right after
+        // this look is committed after this append: what is held for its group was
+        // dropped when it was queued, and later moves queue behind it.
+        if !self.queue_is_empty() {
+            return Some(op);
+        }
         let Ok(mut committer) = self.committer.try_lock() else {
             return Some(op);
         };
-        if !self.queue_is_empty() || !committer.pace().allows_inline(Instant::now()) {
+        if !committer.pace().allows_inline(Instant::now()) {
             return Some(op);
         }
         let held = self.linger.take();
