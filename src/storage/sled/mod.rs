@@ -248,3 +248,7 @@ pub(crate) mod tests;
 #[cfg(test)]
 #[path = "inline_io_tests.rs"]
 mod inline_io_tests;
+
+#[cfg(test)]
+#[path = "tail_split_tests.rs"]
+mod tail_split_tests;

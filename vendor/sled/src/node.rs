@@ -2,6 +2,11 @@ use std::{num::NonZeroU64, ops::Bound};
 
 use super::*;
 
+/// hookrelay patch, change 4: keys left in the right half of a split at the tail.
+const TAIL_SPLIT_RIGHT_KEYS: usize = 4;
+/// hookrelay patch, change 4: keys that may sort after a key at the tail.
+const TAIL_KEYS_AFTER: usize = 2;
+
 #[derive(Default, Debug, Clone, PartialEq)]
 pub struct Node {
     pub(crate) prefix_len: u8,
@@ -163,18 +168,25 @@ impl Node {
         true
     }
 
-    pub(crate) fn split(mut self) -> (Node, Node) {
+    pub(crate) fn split(mut self, at_tail: bool) -> (Node, Node) {
         fn split_inner<T>(
             keys: &mut Vec<IVec>,
             values: &mut Vec<T>,
             old_prefix: &[u8],
             old_hi: &[u8],
             suffix_truncation: bool,
+            at_tail: bool,
         ) -> (IVec, u8, Vec<IVec>, Vec<T>)
         where
             T: Clone + Ord,
         {
-            let split_point = keys.len() / 2 + 1;
+            // hookrelay patch, change 4: see `Node::is_tail_key`.
+            let middle = keys.len() / 2 + 1;
+            let split_point = if at_tail {
+                keys.len().saturating_sub(TAIL_SPLIT_RIGHT_KEYS).max(middle)
+            } else {
+                middle
+            };
             let right_keys = keys.split_off(split_point);
             let right_values = values.split_off(split_point);
             let right_min = &right_keys[0];
@@ -252,6 +264,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         false,
+                        false,
                     );
 
                 (
@@ -271,6 +284,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         true,
+                        at_tail,
                     );
 
                 (
@@ -609,6 +623,21 @@ impl Node {
         let safety_checks = self.merging_child.is_none() && !self.merging;
 
         size_checks && safety_checks
+    }
+
+    /// hookrelay patch, change 4: whether `key` sorts after all but the last
+    /// `TAIL_KEYS_AFTER` keys of this leaf, i.e. whether the leaf is being filled near
+    /// its end, as a log's offsets fill the leaf that holds the newest ones.
+    pub(crate) fn is_tail_key(&self, key: &[u8]) -> bool {
+        match self.data {
+            Data::Leaf(ref leaf) => {
+                match leaf.keys.len().checked_sub(TAIL_KEYS_AFTER + 1) {
+                    Some(i) => *key > *self.prefix_decode(&leaf.keys[i]),
+                    None => false,
+                }
+            }
+            Data::Index(_) => false,
+        }
     }
 
     pub(crate) fn should_merge(&self) -> bool {
