@@ -26,11 +26,11 @@ const COUNTED_EVENTS: u64 = 256;
 /// splits, the head and the batch framing. See the module doc for the measured values.
 const MAX_WRITTEN_PER_EVENT_BYTES: u64 = 3_400;
 
-/// Appends `offset` to channel `bench` as one committed batch: the event and the head.
-fn append(db: &::sled::Db, tree: &::sled::Tree, offset: u64) {
+/// Appends `offset` to `channel` as one committed batch: the event and the head.
+fn append(db: &::sled::Db, tree: &::sled::Tree, channel: &str, offset: u64) {
     let mut batch = ::sled::Batch::default();
-    batch.insert(keys::event("bench", offset), vec![b'x'; RECORD_BYTES]);
-    batch.insert(keys::head("bench"), &offset.to_be_bytes());
+    batch.insert(keys::event(channel, offset), vec![b'x'; RECORD_BYTES]);
+    batch.insert(keys::head(channel), &offset.to_be_bytes());
     tree.apply_batch(batch).expect("apply");
     db.flush().expect("flush");
 }
@@ -80,12 +80,12 @@ fn trickle_of_appends() {
     let db = open();
     let tree = db.open_tree("log").expect("tree");
     for offset in 1..=WARM_UP_EVENTS {
-        append(&db, &tree, offset);
+        append(&db, &tree, "bench", offset);
     }
     let before = thread_written_bytes();
     let last = WARM_UP_EVENTS + COUNTED_EVENTS;
     for offset in WARM_UP_EVENTS + 1..=last {
-        append(&db, &tree, offset);
+        append(&db, &tree, "bench", offset);
     }
     let per_event = (thread_written_bytes() - before) / COUNTED_EVENTS;
     assert!(
@@ -123,15 +123,9 @@ fn appends_interleaved_with_retention() {
     let open = || ::sled::Config::new().path(dir.path()).open().expect("sled");
     let db = open();
     let tree = db.open_tree("log").expect("tree");
-    let put = |channel: &str, offset: u64| {
-        let mut batch = ::sled::Batch::default();
-        batch.insert(keys::event(channel, offset), vec![b'x'; RECORD_BYTES]);
-        batch.insert(keys::head(channel), &offset.to_be_bytes());
-        tree.apply_batch(batch).expect("apply");
-    };
     for offset in 1..=EVENTS {
-        put("a", offset);
-        put("b", offset);
+        append(&db, &tree, "a", offset);
+        append(&db, &tree, "b", offset);
     }
     for offset in 1..=EVENTS - RETAINED {
         for channel in ["a", "b"] {
@@ -139,10 +133,9 @@ fn appends_interleaved_with_retention() {
         }
     }
     for offset in EVENTS + 1..=EVENTS + RETAINED {
-        put("a", offset);
-        put("b", offset);
+        append(&db, &tree, "a", offset);
+        append(&db, &tree, "b", offset);
     }
-    db.flush().expect("flush");
     drop((tree, db));
     let db = open();
     let tree = db.open_tree("log").expect("tree");

@@ -2,7 +2,9 @@ use std::{num::NonZeroU64, ops::Bound};
 
 use super::*;
 
-/// hookrelay patch, change 4: keys left in the right half of a split at the tail.
+/// hookrelay patch, change 4: keys left in the right half of a split at the tail. Not
+/// fewer than `should_merge`'s leaf threshold (4), or the half is merged back into its
+/// left sibling and split again without end.
 const TAIL_SPLIT_RIGHT_KEYS: usize = 4;
 /// hookrelay patch, change 4: keys that may sort after a key at the tail.
 const TAIL_KEYS_AFTER: usize = 2;
