@@ -160,7 +160,11 @@ impl Connection {
                     let step = match msg {
                         None => Err(End::Gone("closed by the agent".into())),
                         Some(Err(e)) => Err(read_error(&e)),
-                        Some(Ok(m)) => self.on_message(m).await,
+                        // Boxed: handling a message (a subscribe joins a group) needs a
+                        // larger state than waiting does, and an idle agent's connection
+                        // would otherwise hold it for its whole life: 576 of the upgrade
+                        // task's 2,192 bytes (docs/benchmarks.md, "mimalloc").
+                        Some(Ok(m)) => Box::pin(self.on_message(m)).await,
                     };
                     if let Err(end) = step {
                         return end;
