@@ -163,7 +163,8 @@ impl Connection {
                         // Boxed: handling a message (a subscribe joins a group) needs a
                         // larger state than waiting does, and an idle agent's connection
                         // would otherwise hold it for its whole life: 576 of the upgrade
-                        // task's 2,192 bytes (docs/benchmarks.md, "mimalloc").
+                        // task's 2,192 bytes (docs/benchmarks.md, "An idle agent's
+                        // connection made smaller").
                         Some(Ok(m)) => Box::pin(self.on_message(m)).await,
                     };
                     if let Err(end) = step {
