@@ -147,19 +147,7 @@ impl From<Refusal> for Stop {
 /// docs/benchmarks.md, "mimalloc, landed".
 pub(crate) fn run(s: Subscription) -> impl std::future::Future<Output = ()> + Send {
     let (sub, out, live) = (s.sub, s.out.clone(), s.live.clone());
-    let (mut d, kind) = Delivery::new(s);
-    let start = match kind {
-        Kind::Group {
-            group,
-            member,
-            joined,
-        } => {
-            d.group = Some(group);
-            d.member = Some(member);
-            Start::Group(joined)
-        }
-        Kind::Read { next, stop } => Start::Read { next, stop },
-    };
+    let (mut d, start) = Delivery::new(s);
     async move {
         let outcome = match start {
             Start::Group(joined) => d.run_group(joined).await,
@@ -241,7 +229,7 @@ struct Progress {
 }
 
 impl Delivery {
-    fn new(s: Subscription) -> (Delivery, Kind) {
+    fn new(s: Subscription) -> (Delivery, Start) {
         let Subscription {
             relay,
             sub,
@@ -263,6 +251,14 @@ impl Delivery {
             gauges: relay.metrics.subscriptions.clone(),
             state: None,
         };
+        let (group, member, start) = match kind {
+            Kind::Group {
+                group,
+                member,
+                joined,
+            } => (Some(group), Some(member), Start::Group(joined)),
+            Kind::Read { next, stop } => (None, None, Start::Read { next, stop }),
+        };
         let d = Delivery {
             relay,
             sub,
@@ -272,15 +268,15 @@ impl Delivery {
             out,
             live,
             peer,
-            group: None,
-            member: None,
+            group,
+            member,
             gauge,
             generation: 0,
             lease: None,
             budget,
             record_bound,
         };
-        (d, kind)
+        (d, start)
     }
 
     fn log_end(&self, outcome: &Result<(), Stop>) {
