@@ -13,12 +13,15 @@
 #      the same with the budget out of the way (max_inflight_body_bytes = 4 GiB), for
 #      comparison.
 #
-# usage: scripts/bench-hardening.sh [events=200] [hold=10] [sockets=2000] [bodies=50]
+# usage: [BIN=path] scripts/bench-hardening.sh [events=200] [hold=10] [sockets=2000] [bodies=50]
+#   BIN: a hookrelay binary to measure instead of this tree's release build.
 set -euo pipefail
 events=${1:-200}; hold=${2:-10}; sockets=${3:-2000}; bodies=${4:-50}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=$PWD/target/release/hookrelay
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+bin=${BIN:-$PWD/target/release/hookrelay}
 work=$(mktemp -d)
 relay_pid=
 sampler_pid=
