@@ -14,7 +14,6 @@ rounds=${ROUNDS:-2}; conns=${CONNECTIONS:-10000}
 # Each agent is a socket in the client and one in the relay.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -gt $((conns + 100)) ] || { echo "ulimit -n $(ulimit -n) is too low for $conns connections" >&2; exit 2; }
-rss_mb() { awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 work=$(mktemp -d)
 trap 'stop_bench_relays "$work"/r* || true; rm -rf "$work"' EXIT
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%FT%TZ); $conns idle agents, $rounds rounds"

@@ -20,7 +20,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rss_mb() { awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
 start_relay() { start_bench_relay "$bin" "$work/$1"; } # $1 = name; prints the base URL

@@ -31,6 +31,9 @@ TOML
   echo "$url"
 }
 
+# rss_mb PID: the process's resident memory (VmRSS) in MB, one decimal.
+rss_mb() { awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
 # stop_bench_relays DIR...: kills the relays whose pid files are under the DIRs.
 stop_bench_relays() {
   local f
