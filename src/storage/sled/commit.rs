@@ -247,6 +247,13 @@ impl Committer {
         self.pace
     }
 
+    /// The database, unless a write has failed (then nothing may write to sled any
+    /// more: see the module doc). For the zeros written ahead of the log
+    /// ([`super::zero_ahead`]), which sled orders with the commits itself.
+    pub(crate) fn db_unless_failed(&self) -> Option<::sled::Db> {
+        (!self.failed()).then(|| self.db.clone())
+    }
+
     /// The last flush before the thread ends: nothing applied stays only in memory.
     /// Not after a failure: sled could block on the write that failed.
     pub(crate) fn finish(&mut self, held: Vec<(String, String, u64)>) {

@@ -8,7 +8,8 @@
 //!   (`pace`: when);
 //!   `linger`: ack cursor moves that wait for the next batch instead of flushing alone;
 //! - `read`: reads, capped at the durable head; `heads`: that head, with watchers;
-//! - `retention`: deleting old events; `disk`: the free-space reserve;
+//! - `retention`: deleting old events; `disk`: the free-space reserve; `zero_ahead`:
+//!   zeros written past the log's end while it is idle, so that commits do not grow it;
 //! - `codec`: byte forms of small values; `backend`: the [`crate::storage::Storage`]
 //!   impl that ties them together; `export`: the extra reads `hookrelay migrate` needs.
 //!
@@ -37,6 +38,7 @@ mod read;
 mod retention;
 mod settings;
 mod thread;
+mod zero_ahead;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -90,18 +92,7 @@ impl SledStorage {
     /// Opens (or creates) the log in `dir` and starts its committer thread; appends are
     /// refused while the disk has less than `reserve_bytes` free (see `disk`).
     pub fn open_with_reserve(dir: &Path, reserve_bytes: u64) -> Result<SledStorage, StorageError> {
-        let db = ::sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .mode(::sled::Mode::HighThroughput)
-            // We flush explicitly after every batch, but sled 0.34 cleans segments (moves
-            // live pages out of mostly-dead segments so they can be reused) only on its
-            // timer thread (`flusher.rs` calls `attempt_gc`). With the timer off, space
-            // freed by retention was never reclaimed: the soak's data dir grew ~1.4 KB per
-            // event ingested whatever `max_events` said. One tick a second costs one wake-up.
-            .flush_every_ms(Some(SEGMENT_GC_INTERVAL_MS))
-            .open()
-            .map_err(failed)?;
+        let db = open_db(dir)?;
         let tree = db.open_tree("log").map_err(failed)?;
         let (heads, last_ms) = load_heads(&tree)?;
         let shared = Arc::new(Shared::new(heads.clone()));
@@ -131,6 +122,15 @@ impl SledStorage {
             .name("log-committer".into())
             .spawn(move || thread::run(thread_committer, thread_linger, rx))
             .map_err(|e| StorageError::Failed(format!("cannot start the committer: {e}")))?;
+        let zeros = zero_ahead::ZeroAhead {
+            committer: Arc::downgrade(&committer),
+            log_file: open_log()?,
+            dir: dir.to_path_buf(),
+            reserve_bytes,
+        };
+        zeros
+            .spawn()
+            .map_err(|e| StorageError::Failed(format!("cannot start the log's zeroing: {e}")))?;
         Ok(SledStorage {
             reader: Reader { tree, shared },
             tx,
@@ -173,6 +173,22 @@ impl SledStorage {
             .await
             .map_err(|_| StorageError::Failed("the log read was interrupted".into()))?
     }
+}
+
+/// Opens sled in `dir` with hookrelay's settings.
+fn open_db(dir: &Path) -> Result<::sled::Db, StorageError> {
+    ::sled::Config::new()
+        .path(dir)
+        .cache_capacity(CACHE_BYTES)
+        .mode(::sled::Mode::HighThroughput)
+        // We flush explicitly after every batch, but sled 0.34 cleans segments (moves
+        // live pages out of mostly-dead segments so they can be reused) only on its
+        // timer thread (`flusher.rs` calls `attempt_gc`). With the timer off, space
+        // freed by retention was never reclaimed: the soak's data dir grew ~1.4 KB per
+        // event ingested whatever `max_events` said. One tick a second costs one wake-up.
+        .flush_every_ms(Some(SEGMENT_GC_INTERVAL_MS))
+        .open()
+        .map_err(failed)
 }
 
 /// Every channel's head on disk, and the received-at of its newest event (so that
@@ -252,3 +268,7 @@ mod inline_io_tests;
 #[cfg(test)]
 #[path = "tail_split_tests.rs"]
 mod tail_split_tests;
+
+#[cfg(test)]
+#[path = "zero_ahead_tests.rs"]
+mod zero_ahead_tests;

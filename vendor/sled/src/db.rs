@@ -427,6 +427,15 @@ impl Db {
         self.context.pagecache.size_on_disk()
     }
 
+    /// hookrelay patch, change 5 (`PATCH.md`): writes zeros past the end of the
+    /// log, at most one segment per call, until `segments` whole segments lie past
+    /// the last one in use. Flushes into those segments then overwrite the file
+    /// instead of growing it. The zeros are not synced: sync the file to make the
+    /// new length durable. Returns the bytes written (0: nothing to do).
+    pub fn zero_ahead(&self, segments: u64) -> Result<u64> {
+        self.context.pagecache.zero_ahead(segments)
+    }
+
     /// Traverses all files and calculates their total physical
     /// size, then traverses all pages and calculates their
     /// total logical size, then divides the physical size

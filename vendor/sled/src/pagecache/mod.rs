@@ -1394,6 +1394,11 @@ impl PageCache {
         Ok(on_disk_bytes / logical_size)
     }
 
+    /// hookrelay patch, change 5: see `SegmentAccountant::zero_ahead`.
+    pub(crate) fn zero_ahead(&self, segments: u64) -> Result<u64> {
+        self.log.iobufs.with_sa(|sa| sa.zero_ahead(segments))
+    }
+
     pub(crate) fn size_on_disk(&self) -> Result<u64> {
         let mut size = self.config.file.metadata()?.len();
 

@@ -1000,6 +1000,31 @@ impl SegmentAccountant {
         Ok(lid)
     }
 
+    /// hookrelay patch, change 5 (`PATCH.md`): writes zeros past the tip, so that the
+    /// segments `bump_tip` hands out later are already in the file and the log's
+    /// flushes into them overwrite blocks instead of growing the file. Writes at most
+    /// one segment per call, and only while fewer than `segments` whole segments past
+    /// the tip are in the file. Returns the bytes written.
+    ///
+    /// Safe because nothing sled wrote or will write lies at or past the tip: every
+    /// log write goes to a segment `next` handed out (below the tip), and the tip moves
+    /// only under the accountant's lock, which the caller holds. Zeros are
+    /// `MessageKind::Corrupted`, what recovery writes over unused segments itself.
+    pub(super) fn zero_ahead(&mut self, segments: u64) -> Result<u64> {
+        let segment_size = self.config.segment_size as LogOffset;
+        let len = self.config.file.metadata()?.len();
+        let want = self.tip.saturating_add(segments.saturating_mul(segment_size));
+        let from = len.max(self.tip);
+        if from >= want {
+            return Ok(0);
+        }
+        let to = want.min((from / segment_size + 1) * segment_size);
+        let zeros = vec![MessageKind::Corrupted.into(); assert_usize(to - from)];
+        io_fail!(self.config, "zero ahead of the tip");
+        pwrite_all(&self.config.file, &zeros, from)?;
+        Ok(to - from)
+    }
+
     /// Returns the next offset to write a new segment in.
     pub(super) fn next(&mut self, lsn: Lsn) -> Result<LogOffset> {
         let _measure = Measure::new(&M.accountant_next);
