@@ -25,10 +25,13 @@ pub(crate) struct Pace {
 impl Pace {
     /// Whether an append arriving at `now` may be committed by its own task.
     pub fn allows_inline(&self, now: Instant) -> bool {
-        let idle = self
-            .ended
-            .is_none_or(|ended| now.saturating_duration_since(ended) >= IDLE_BEFORE_INLINE);
-        idle && self.took <= SLOWEST_INLINE_WRITE
+        self.idle(now) && self.took <= SLOWEST_INLINE_WRITE
+    }
+
+    /// Whether the log has been without a batch for [`IDLE_BEFORE_INLINE`] at `now`.
+    pub fn idle(&self, now: Instant) -> bool {
+        self.ended
+            .is_none_or(|ended| now.saturating_duration_since(ended) >= IDLE_BEFORE_INLINE)
     }
 }
 
@@ -47,6 +50,7 @@ mod tests {
         };
         assert!(!just_now.allows_inline(now), "under load: queue");
         assert!(just_now.allows_inline(now + IDLE_BEFORE_INLINE));
+        assert!(!just_now.idle(now) && just_now.idle(now + IDLE_BEFORE_INLINE));
         let slow = Pace {
             ended: Some(now),
             took: SLOWEST_INLINE_WRITE + Duration::from_micros(1),
@@ -54,6 +58,10 @@ mod tests {
         assert!(
             !slow.allows_inline(now + Duration::from_secs(1)),
             "slow disk"
+        );
+        assert!(
+            slow.idle(now + Duration::from_secs(1)),
+            "idle, however slow"
         );
     }
 }

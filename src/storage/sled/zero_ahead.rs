@@ -10,8 +10,10 @@
 //!
 //! When: a thread looks every [`ZERO_CHECK_INTERVAL`] and keeps
 //! [`ZERO_AHEAD_SEGMENTS`] segments (512 KiB each) of zeros past the log's tip,
-//! writing one segment at a time and only while the log is idle (the same test as an
-//! inline commit: [`super::pace`]) and the disk has room to spare. At full speed the log
+//! writing one segment at a time and only while the log is idle (no batch for the
+//! idle gap of an inline commit: [`super::pace`]) and the disk has room to spare. Unlike
+//! an inline commit, a slow last write does not stop it: the zeros hold up no task, and
+//! an idle log with a slow disk would otherwise never get them. At full speed the log
 //! is never idle, so the zeros do not double what the disk writes there (a first
 //! version that zeroed each new segment on the commit path cost 13 % of full-speed
 //! ingest); at most 10 MiB/s of zeros are written, enough for a log growing at a few
@@ -93,6 +95,7 @@ impl ZeroAhead {
             .map_err(|e| e.to_string())?;
         if written > 0 {
             self.log_file.sync().map_err(|e| e.to_string())?;
+            tracing::debug!(bytes = written, "zeros written ahead of the log");
         }
         Ok(written)
     }
@@ -103,7 +106,7 @@ impl ZeroAhead {
 fn idle_db(committer: &Mutex<Committer>, dir: &Path, reserve_bytes: u64) -> Option<::sled::Db> {
     let db = {
         let committer = committer.try_lock().ok()?;
-        if !committer.pace().allows_inline(Instant::now()) {
+        if !committer.pace().idle(Instant::now()) {
             return None;
         }
         committer.db_unless_failed()?
