@@ -250,8 +250,13 @@ impl Committer {
     /// The database, unless a write has failed (then nothing may write to sled any
     /// more: see the module doc). For the zeros written ahead of the log
     /// ([`super::zero_ahead`]), which sled orders with the commits itself.
-    pub(crate) fn db_unless_failed(&self) -> Option<::sled::Db> {
-        (!self.failed()).then(|| self.db.clone())
+    pub(crate) fn db_unless_failed(&self) -> Option<&::sled::Db> {
+        (!self.failed()).then_some(&self.db)
+    }
+
+    /// The free space appends keep in reserve now (it grows with the largest record).
+    pub(crate) fn disk_reserve(&self) -> u64 {
+        self.disk.reserve()
     }
 
     /// The last flush before the thread ends: nothing applied stays only in memory.

@@ -119,7 +119,7 @@ impl DiskGuard {
         Some(free)
     }
 
-    fn reserve(&self) -> u64 {
+    pub(crate) fn reserve(&self) -> u64 {
         self.min_reserve
             .max(self.largest_record.saturating_mul(LEAF_REWRITE_RECORDS))
     }

@@ -34,7 +34,7 @@ fn sled_pool_threads() -> Vec<String> {
         .collect()
 }
 
-fn open(dir: &Path) -> ::sled::Db {
+pub(super) fn open(dir: &Path) -> ::sled::Db {
     // The timer thread off: only this test's thread may write.
     ::sled::Config::new()
         .path(dir)

@@ -12,13 +12,14 @@
 //! [`ZERO_AHEAD_SEGMENTS`] segments (512 KiB each) of zeros past the log's tip,
 //! writing one segment at a time and only while the log is idle (no batch for the
 //! idle gap of an inline commit: [`super::pace`]) and the disk has room to spare. Unlike
-//! an inline commit, a slow last write does not stop it: the zeros hold up no task, and
-//! an idle log with a slow disk would otherwise never get them. At full speed the log
+//! an inline commit, a slow last write does not stop it: the zeros block no async
+//! worker, and an idle log on a slow disk would otherwise never get them. At full speed the log
 //! is never idle, so the zeros do not double what the disk writes there (a first
 //! version that zeroed each new segment on the commit path cost 13 % of full-speed
 //! ingest); at most 10 MiB/s of zeros are written, enough for a log growing at a few
 //! thousand events a second. The thread `fdatasync`s its own zeros, so that no commit
-//! carries them to the device. An idle relay pays ten wake-ups a second for it.
+//! has to carry them to the device: it holds the committer while it writes and syncs
+//! them, as a commit would. An idle relay pays ten wake-ups a second for it.
 //!
 //! Where the safety lives: sled's `SegmentAccountant::zero_ahead` writes only at or
 //! past the log's tip, under the lock that moves the tip (`vendor/sled/PATCH.md`,
@@ -26,7 +27,7 @@
 //! file, which recovery reuses (or truncates) as it does its own zeroed segments.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Weak};
+use std::sync::{Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use super::commit::Committer;
@@ -39,6 +40,15 @@ pub(crate) const ZERO_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// 400 events/s fills one in about a quarter of a second.
 pub(crate) const ZERO_AHEAD_SEGMENTS: u64 = 2;
 
+/// Why zeros could not be written; the thread then stops (see [`ZeroAhead::run`]).
+#[derive(Debug, thiserror::Error)]
+enum ZeroError {
+    #[error("writing the zeros: {0}")]
+    Write(#[from] ::sled::Error),
+    #[error("fdatasync of the zeros: {0}")]
+    Sync(#[from] std::io::Error),
+}
+
 /// The thread's view of the log.
 pub(super) struct ZeroAhead {
     /// Weak: the thread must not keep the database (and its file lock) open after the
@@ -47,8 +57,6 @@ pub(super) struct ZeroAhead {
     /// Its own descriptor of sled's log file, to `fdatasync` the zeros.
     pub log_file: LogFile,
     pub dir: PathBuf,
-    /// The storage's free-space reserve; zeros are written only with twice that free.
-    pub reserve_bytes: u64,
 }
 
 impl ZeroAhead {
@@ -75,43 +83,45 @@ impl ZeroAhead {
     }
 
     /// Writes the segments of zeros that are due, each only while the log is idle.
-    fn look(&self, committer: &Mutex<Committer>) -> Result<(), String> {
+    fn look(&self, committer: &Mutex<Committer>) -> Result<(), ZeroError> {
         for _ in 0..ZERO_AHEAD_SEGMENTS {
-            let Some(db) = idle_db(committer, &self.dir, self.reserve_bytes) else {
+            let Some(idle) = idle_committer(committer, &self.dir) else {
                 return Ok(());
             };
-            if self.write_zeros(&db)? == 0 {
+            if self.write_zeros(&idle)? == 0 {
                 return Ok(());
             }
         }
         Ok(())
     }
 
-    /// One segment of zeros, if one is due, made durable before the next commit needs
-    /// to carry it. Returns the bytes written.
-    fn write_zeros(&self, db: &::sled::Db) -> Result<u64, String> {
-        let written = db
-            .zero_ahead(ZERO_AHEAD_SEGMENTS)
-            .map_err(|e| e.to_string())?;
+    /// One segment of zeros, if one is due, made durable. Called with the committer
+    /// held, like a commit: an append meanwhile queues for the committer's thread
+    /// instead of blocking its worker on sled's accountant lock, and no commit's
+    /// `fdatasync` waits for the zeros' device write. Returns the bytes written.
+    fn write_zeros(&self, committer: &Committer) -> Result<u64, ZeroError> {
+        let Some(db) = committer.db_unless_failed() else {
+            return Ok(0);
+        };
+        let written = db.zero_ahead(ZERO_AHEAD_SEGMENTS)?;
         if written > 0 {
-            self.log_file.sync().map_err(|e| e.to_string())?;
+            self.log_file.sync()?;
             tracing::debug!(bytes = written, "zeros written ahead of the log");
         }
         Ok(written)
     }
 }
 
-/// The database, if zeros may be written now: no write has failed, the log is idle
-/// (never wait for it: a busy committer means it is not), and the disk has room.
-fn idle_db(committer: &Mutex<Committer>, dir: &Path, reserve_bytes: u64) -> Option<::sled::Db> {
-    let db = {
-        let committer = committer.try_lock().ok()?;
-        if !committer.pace().idle(Instant::now()) {
-            return None;
-        }
-        committer.db_unless_failed()?
-    };
-    has_room(disk::free_bytes(dir), reserve_bytes).then_some(db)
+/// The committer, if zeros may be written now: the log is idle (never wait for it: a
+/// busy committer means it is not) and the disk has room.
+fn idle_committer<'a>(
+    committer: &'a Mutex<Committer>,
+    dir: &Path,
+) -> Option<MutexGuard<'a, Committer>> {
+    let committer = committer.try_lock().ok()?;
+    let ready = committer.pace().idle(Instant::now())
+        && has_room(disk::free_bytes(dir), committer.disk_reserve());
+    ready.then_some(committer)
 }
 
 /// Whether `free` bytes leave room for the zeros: twice the reserve, so that they never
