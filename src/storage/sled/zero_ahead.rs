@@ -8,18 +8,18 @@
 //! zeros beforehand makes those commits overwrite blocks the file already has
 //! (docs/benchmarks.md, "Zeros ahead of the log").
 //!
-//! When: a thread looks every [`ZERO_CHECK_INTERVAL`] and keeps
-//! [`ZERO_AHEAD_SEGMENTS`] segments (512 KiB each) of zeros past the log's tip,
-//! writing one segment at a time and only while the log is idle (no batch for the
-//! idle gap of an inline commit: [`super::pace`]) and the disk has room to spare. Unlike
-//! an inline commit, a slow last write does not stop it: the zeros block no async
-//! worker, and an idle log on a slow disk would otherwise never get them. At full speed the log
-//! is never idle, so the zeros do not double what the disk writes there (a first
-//! version that zeroed each new segment on the commit path cost 13 % of full-speed
-//! ingest); at most 10 MiB/s of zeros are written, enough for a log growing at a few
-//! thousand events a second. The thread `fdatasync`s its own zeros, so that no commit
-//! has to carry them to the device: it holds the committer while it writes and syncs
-//! them, as a commit would. An idle relay pays ten wake-ups a second for it.
+//! When: a thread looks every [`ZERO_CHECK_INTERVAL`] and keeps [`ZERO_AHEAD_SEGMENTS`]
+//! segments (512 KiB each) of zeros past the log's tip, writing one segment at a time
+//! and only while the log is idle (no batch for the idle gap of an inline commit:
+//! [`super::pace`]) and the disk has room to spare. Unlike an inline commit, a slow
+//! last write does not stop it: the zeros block no async worker, and an idle log on a
+//! slow disk would otherwise never get them. At full speed the log is never idle, so
+//! the zeros do not double what the disk writes there (a first version that zeroed each
+//! new segment on the commit path cost 13 % of full-speed ingest); at most 10 MiB/s of
+//! zeros are written, enough for a log growing at a few thousand events a second. The
+//! thread `fdatasync`s its own zeros, so that no commit has to carry them to the
+//! device: it holds the committer while it writes and syncs them, as a commit would. An
+//! idle relay pays ten wake-ups a second for it.
 //!
 //! Where the safety lives: sled's `SegmentAccountant::zero_ahead` writes only at or
 //! past the log's tip, under the lock that moves the tip (`vendor/sled/PATCH.md`,
