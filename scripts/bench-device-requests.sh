@@ -4,7 +4,7 @@
 # of e2e at 400/s, then
 # - counts the block device's write requests and sectors over 5 s of e2e (2,020 events
 #   with the bench's warm-up) from /sys/block/DEV/stat;
-# - traces the requests issued during 0.5 s of a further e2e run (perf's
+# - traces the requests issued during 1.5 s of a further e2e run (perf's
 #   block:block_rq_issue) and counts them by kind: WS a data write, WSM a metadata write
 #   (the inode-table block), FF a cache flush.
 # The device is the one holding the data dir (DEV=vda by default). Needs perf and root.

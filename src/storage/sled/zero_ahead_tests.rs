@@ -17,7 +17,7 @@ const SEGMENT_BYTES: u64 = 512 * 1024;
 
 /// The length of the database's log file.
 fn log_len(dir: &Path) -> u64 {
-    std::fs::metadata(dir.join("db")).expect("db file").len()
+    log_size(dir).0
 }
 
 /// Calls `zero_ahead` until it has nothing left to do; checks it writes at most one
