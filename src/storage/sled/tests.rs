@@ -73,21 +73,29 @@ async fn concurrent_appends_share_flushes() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_append_to_an_idle_log_is_written_by_the_appending_thread() {
     const BODY_BYTES: usize = 16 * 1024;
+    const TRIES: u64 = 20;
     let dir = tempfile::tempdir().expect("tempdir");
     let log = SledStorage::open(dir.path()).expect("open");
-    let before = thread_written_bytes();
     let body = vec![7u8; BODY_BYTES];
-    let appended = log
-        .append("c", event(&body, 1), None)
-        .await
-        .expect("append");
-    let written = thread_written_bytes() - before;
-    assert_eq!(appended.offset, 1);
+    let mut most = 0;
+    for offset in 1..=TRIES {
+        make_the_log_idle(&log).await;
+        let before = thread_written_bytes();
+        let appended = log
+            .append("c", event(&body, offset), None)
+            .await
+            .expect("append");
+        assert_eq!(appended.offset, offset);
+        most = most.max(thread_written_bytes() - before);
+        if most >= BODY_BYTES as u64 {
+            break;
+        }
+    }
     assert!(
-        written >= BODY_BYTES as u64,
-        "an append to an idle log wrote {written} bytes on its own thread, not the event"
+        most >= BODY_BYTES as u64,
+        "appends to an idle log wrote at most {most} bytes on their own thread, not the event"
     );
-    assert_eq!(log.read("c", 1, 10).await.expect("read").len(), 1);
+    assert_eq!(log.read("c", 1, 1).await.expect("read").len(), 1);
 }
 
 /// Group commit survives the inline path: appends that arrive together are still
@@ -115,27 +123,29 @@ async fn appends_that_arrive_together_are_grouped() {
     assert_eq!(log.head("c"), APPENDS);
 }
 
-/// Yields until an append would be committed inline: the thread has taken the nudge
-/// off its queue and the log has been idle long enough (bounded).
-async fn until_inline_possible(log: &SledStorage) {
+/// Yields until the committer's thread has taken the last nudge off its queue
+/// (bounded), then forgets the last batch's pace: the next append is committed inline
+/// unless the zeroing thread ([`super::zero_ahead`]) holds the committer just then.
+async fn make_the_log_idle(log: &SledStorage) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let pace = log.committer.lock().expect("committer").pace();
-        if log.queue_is_empty() && pace.allows_inline(std::time::Instant::now()) {
-            return;
-        }
+    while !log.queue_is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
-            "the log never went idle"
+            "the committer's thread never took its queue"
         );
         tokio::task::yield_now().await;
     }
+    log.committer.lock().expect("committer").forget_pace();
 }
 
 /// A held ack's cursor move rides the next append's flush, also when that append is
 /// committed by its own task: it is durable once the append is answered.
 #[tokio::test(flavor = "current_thread")]
 async fn a_held_cursor_move_is_durable_once_the_next_append_is() {
+    // Tries at an inline commit: one fails only if the zeroing thread's look (every
+    // 100 ms, microseconds long) holds the committer at that very moment.
+    const TRIES: u64 = 20;
+    const BODY_BYTES: usize = 16 * 1024;
     let dir = tempfile::tempdir().expect("tempdir");
     let log = SledStorage::open(dir.path()).expect("open");
     log.append("c", event(b"a", 1), None).await.expect("append");
@@ -144,14 +154,21 @@ async fn a_held_cursor_move_is_durable_once_the_next_append_is() {
         .await
         .expect("queued append");
     assert_eq!(log.cursor("c", "g").expect("cursor"), Some(1));
-    log.advance_cursor("c", "g", 2).expect("advance");
-    until_inline_possible(&log).await;
-    let before = thread_written_bytes();
-    log.append("c", event(b"c", 3), None)
-        .await
-        .expect("inline append");
-    assert!(thread_written_bytes() > before, "committed inline");
-    assert_eq!(log.cursor("c", "g").expect("cursor"), Some(2));
+    for offset in 3..3 + TRIES {
+        log.advance_cursor("c", "g", offset - 1).expect("advance");
+        make_the_log_idle(&log).await;
+        let before = thread_written_bytes();
+        let body = vec![7u8; BODY_BYTES];
+        log.append("c", event(&body, offset), None)
+            .await
+            .expect("append");
+        // Queued or inline, the move is durable once the append is answered.
+        assert_eq!(log.cursor("c", "g").expect("cursor"), Some(offset - 1));
+        if thread_written_bytes() - before >= BODY_BYTES as u64 {
+            return; // It was committed inline: by this thread.
+        }
+    }
+    panic!("none of {TRIES} appends to an idle log was committed inline");
 }
 
 #[tokio::test]
